@@ -1,0 +1,146 @@
+package credential
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+)
+
+// Redacted is what every printed or encoded form of a [Secret] shows.
+const Redacted = "[REDACTED]"
+
+// Secret holds a sensitive value: an API key, a token, a password.
+//
+// Every way Go prints or encodes a value shows [Redacted]: all fmt verbs with
+// any flags and widths, slog (through [Secret.LogValue]), encoding/json,
+// encoding/xml and encoding.TextMarshaler. encoding/gob refuses to encode it.
+// Even fmt's reflection-based printing of a struct that holds a Secret in an
+// unexported field cannot reach the value: it is stored behind a pointer, which
+// fmt prints as an address. [Secret.Reveal] is the only way to get the value
+// out; call it at the last moment, where the value is handed to the wire.
+//
+// A Secret is immutable and safe for concurrent use. Copies share the value.
+// The zero Secret is empty and usable: it reveals "" and is [Secret.IsZero].
+type Secret struct {
+	p *payload
+}
+
+type payload struct {
+	value string
+
+	fpOnce sync.Once
+	fp     string
+}
+
+// NewSecret returns a Secret holding value. An empty value gives the zero Secret.
+func NewSecret(value string) Secret {
+	if value == "" {
+		return Secret{}
+	}
+	return Secret{p: &payload{value: value}}
+}
+
+// Reveal returns the value. It is the only way out of a Secret.
+func (s Secret) Reveal() string {
+	if s.p == nil {
+		return ""
+	}
+	return s.p.value
+}
+
+// IsZero reports whether the Secret is empty.
+func (s Secret) IsZero() bool { return s.p == nil || s.p.value == "" }
+
+// Len returns the length of the value in bytes. Lengths are not secret in
+// practice (key formats fix them), and validation needs them.
+func (s Secret) Len() int {
+	if s.p == nil {
+		return 0
+	}
+	return len(s.p.value)
+}
+
+// Equal reports whether s and t hold the same value. The comparison of two
+// values of equal length runs in time independent of their content; values of
+// different lengths compare unequal at once.
+func (s Secret) Equal(t Secret) bool {
+	return subtle.ConstantTimeCompare([]byte(s.Reveal()), []byte(t.Reveal())) == 1
+}
+
+// fingerprintKey is the per-process key of [Secret.Fingerprint]. A random key
+// means a fingerprint in a log cannot be checked against a guessed value
+// offline, nor correlated across processes.
+var fingerprintKey = func() []byte {
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		panic("credential: no randomness for the fingerprint key")
+	}
+	return k
+}()
+
+// Fingerprint returns a short keyed hash of the value (HMAC-SHA-256 under a
+// random per-process key, 16 hex digits), safe to log and to show in an
+// inventory: equal values have equal fingerprints within one process, so it
+// tells versions apart and finds shared keys without showing them. The zero
+// Secret's fingerprint is "". The result is computed once per Secret.
+func (s Secret) Fingerprint() string {
+	if s.p == nil {
+		return ""
+	}
+	s.p.fpOnce.Do(func() {
+		m := hmac.New(sha256.New, fingerprintKey)
+		m.Write([]byte(s.p.value))
+		s.p.fp = hex.EncodeToString(m.Sum(nil)[:8])
+	})
+	return s.p.fp
+}
+
+// String returns [Redacted].
+func (s Secret) String() string { return Redacted }
+
+// GoString returns [Redacted], for %#v.
+func (s Secret) GoString() string { return Redacted }
+
+// Format implements fmt.Formatter so that every verb, flag and width prints
+// [Redacted] (padded to the width asked for, never the value).
+func (s Secret) Format(f fmt.State, verb rune) {
+	w, ok := f.Width()
+	if !ok || w <= len(Redacted) {
+		_, _ = f.Write([]byte(Redacted))
+		return
+	}
+	pad := make([]byte, w-len(Redacted))
+	for i := range pad {
+		pad[i] = ' '
+	}
+	if f.Flag('-') {
+		_, _ = f.Write([]byte(Redacted))
+		_, _ = f.Write(pad)
+		return
+	}
+	_, _ = f.Write(pad)
+	_, _ = f.Write([]byte(Redacted))
+}
+
+// LogValue implements slog.LogValuer: slog prints [Redacted].
+func (s Secret) LogValue() slog.Value { return slog.StringValue(Redacted) }
+
+// MarshalJSON encodes the Secret as the JSON string "[REDACTED]".
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + Redacted + `"`), nil }
+
+// MarshalText implements encoding.TextMarshaler (used by encoding/xml, slog's
+// text handler and many config encoders): it returns [Redacted].
+func (s Secret) MarshalText() ([]byte, error) { return []byte(Redacted), nil }
+
+// errGob is returned by GobEncode.
+var errGob = errors.New("credential: a Secret cannot be gob-encoded")
+
+// GobEncode refuses: gob is a transport format, and a Secret must not travel
+// by accident. Send Reveal() explicitly if you mean to.
+func (s Secret) GobEncode() ([]byte, error) { return nil, errGob }
