@@ -1,0 +1,198 @@
+package credential
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+)
+
+// Injector puts a secret into an outgoing request. The request it is given
+// is already a clone owned by the [Transport]: it may set headers and change
+// the URL freely. Injectors must not keep the value.
+type Injector func(r *http.Request, s Secret)
+
+// Bearer sets "Authorization: Bearer <value>" (OpenAI, Anthropic's OAuth,
+// most REST APIs). It is the default of [Transport].
+func Bearer() Injector {
+	return func(r *http.Request, s Secret) {
+		r.Header.Set("Authorization", "Bearer "+s.Reveal())
+	}
+}
+
+// Header sets the header name to the value as it is ("x-api-key" for
+// Anthropic, "api-key" for Azure OpenAI, "Api-Key" for Pinecone).
+func Header(name string) Injector {
+	name = http.CanonicalHeaderKey(name)
+	return func(r *http.Request, s Secret) {
+		r.Header[name] = []string{s.Reveal()}
+	}
+}
+
+// HeaderPrefix sets the header name to prefix+value ("Authorization",
+// "Token " for some vector databases).
+func HeaderPrefix(name, prefix string) Injector {
+	name = http.CanonicalHeaderKey(name)
+	return func(r *http.Request, s Secret) {
+		r.Header[name] = []string{prefix + s.Reveal()}
+	}
+}
+
+// Query sets the URL query parameter param to the value ("key" for Google's
+// Generative Language API). Keys in URLs end up in access logs and error
+// messages: prefer a header where the API accepts one.
+func Query(param string) Injector {
+	return func(r *http.Request, s Secret) {
+		q := r.URL.Query()
+		q.Set(param, s.Reveal())
+		r.URL.RawQuery = q.Encode()
+	}
+}
+
+// Use describes one attempt of a request made through a [Transport], for
+// usage audit (the health package's audit consumes it). It holds no secret
+// value.
+type Use struct {
+	// Credential is the credential's name; Fingerprint the fingerprint of the
+	// value sent.
+	Credential  string
+	Fingerprint string
+	// Request is the caller's request, as the caller made it: it does not hold
+	// the credential. Read its context, method, host and path; do not modify
+	// it or read its body.
+	Request *http.Request
+	// StatusCode is the response's status, or 0 when Err is set.
+	StatusCode int
+	// Err is the transport error, or nil.
+	Err error
+	// Start is when the attempt started; Duration how long it took to get the
+	// response headers (or the error).
+	Start    time.Time
+	Duration time.Duration
+	// Attempt is 1 for the first attempt and 2 for the retry after a refresh.
+	Attempt int
+}
+
+// Transport is an http.RoundTripper that puts the current value of a
+// [Credential] into every request, and hands the request to Base. Give it to
+// any SDK that takes an *http.Client (openai-go, anthropic-sdk-go, the
+// vector-database clients) and the SDK never holds a raw key:
+//
+//	client := &http.Client{Transport: &credential.Transport{Credential: key}}
+//	openai.NewClient(option.WithHTTPClient(client))
+//
+// The caller's request is never modified: the credential is set on a clone.
+//
+// When a response is 401 Unauthorized and the credential implements
+// [Refresher], Transport asks it to refresh; when the value changed (the key
+// was rotated under the request) and the body can be replayed (no body, or
+// Request.GetBody set, as http.NewRequest does for in-memory bodies), it
+// retries once with the new value. Otherwise the 401 is returned as it came.
+//
+// A Transport is safe for concurrent use. Its fields must not be changed
+// after first use.
+type Transport struct {
+	// Credential supplies the value. Required.
+	Credential Credential
+	// Inject puts the value into the request. Nil means [Bearer].
+	Inject Injector
+	// Base performs the request. Nil means http.DefaultTransport.
+	Base http.RoundTripper
+	// Observe, when set, is called after every attempt with what was used and
+	// how it went (usage audit). It runs on the request's goroutine: keep it
+	// fast.
+	Observe func(Use)
+}
+
+var errNoCredential = errors.New("credential: Transport has no Credential")
+
+// RoundTrip implements http.RoundTripper.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.Credential == nil {
+		closeBody(req)
+		return nil, errNoCredential
+	}
+	ctx := req.Context()
+	s, err := t.Credential.Get(ctx)
+	if err != nil {
+		closeBody(req)
+		return nil, err
+	}
+	resp, err := t.attempt(ctx, req, req.Body, s, 1)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		return resp, err
+	}
+	r, ok := t.Credential.(Refresher)
+	if !ok || !replayable(req) {
+		return resp, nil
+	}
+	changed, rerr := r.Refresh(ctx)
+	if rerr != nil || !changed {
+		return resp, nil
+	}
+	s2, err := t.Credential.Get(ctx)
+	if err != nil || s2.Equal(s) {
+		return resp, nil
+	}
+	var body io.ReadCloser
+	if req.Body != nil && req.Body != http.NoBody {
+		if body, err = req.GetBody(); err != nil {
+			return resp, nil
+		}
+	}
+	// The first response is discarded: drain a little so the connection can
+	// be reused, then close it.
+	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+	resp.Body.Close()
+	return t.attempt(ctx, req, body, s2, 2)
+}
+
+// attempt sends one clone of req carrying s, with body as its body.
+func (t *Transport) attempt(ctx context.Context, req *http.Request, body io.ReadCloser, s Secret, n int) (*http.Response, error) {
+	r := req.Clone(ctx)
+	r.Body = body
+	inject := t.Inject
+	if inject == nil {
+		inject = bearer
+	}
+	inject(r, s)
+	base := t.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	var start time.Time
+	if t.Observe != nil {
+		start = time.Now()
+	}
+	resp, err := base.RoundTrip(r)
+	if t.Observe != nil {
+		u := Use{
+			Credential:  t.Credential.Name(),
+			Fingerprint: s.Fingerprint(),
+			Request:     req,
+			Err:         err,
+			Start:       start,
+			Duration:    time.Since(start),
+			Attempt:     n,
+		}
+		if resp != nil {
+			u.StatusCode = resp.StatusCode
+		}
+		t.Observe(u)
+	}
+	return resp, err
+}
+
+// bearer is Bearer() without an allocation per call.
+var bearer = Bearer()
+
+func replayable(req *http.Request) bool {
+	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
