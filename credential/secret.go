@@ -31,8 +31,12 @@ type Secret struct {
 	p *payload
 }
 
+// payload holds the value behind a second pointer: fmt prints a pointer
+// met inside a struct as an address, and a bad verb on an unexported field
+// makes fmt print this struct at depth 0, where value is one level deeper
+// still, so the value itself is never reached.
 type payload struct {
-	value string
+	value *string
 
 	fpOnce sync.Once
 	fp     string
@@ -43,7 +47,7 @@ func NewSecret(value string) Secret {
 	if value == "" {
 		return Secret{}
 	}
-	return Secret{p: &payload{value: value}}
+	return Secret{p: &payload{value: &value}}
 }
 
 // Reveal returns the value. It is the only way out of a Secret.
@@ -51,11 +55,11 @@ func (s Secret) Reveal() string {
 	if s.p == nil {
 		return ""
 	}
-	return s.p.value
+	return *s.p.value
 }
 
 // IsZero reports whether the Secret is empty.
-func (s Secret) IsZero() bool { return s.p == nil || s.p.value == "" }
+func (s Secret) IsZero() bool { return s.p == nil }
 
 // Len returns the length of the value in bytes. Lengths are not secret in
 // practice (key formats fix them), and validation needs them.
@@ -63,7 +67,7 @@ func (s Secret) Len() int {
 	if s.p == nil {
 		return 0
 	}
-	return len(s.p.value)
+	return len(*s.p.value)
 }
 
 // Equal reports whether s and t hold the same value. The comparison of two
@@ -95,7 +99,7 @@ func (s Secret) Fingerprint() string {
 	}
 	s.p.fpOnce.Do(func() {
 		m := hmac.New(sha256.New, fingerprintKey)
-		m.Write([]byte(s.p.value))
+		m.Write([]byte(*s.p.value))
 		s.p.fp = hex.EncodeToString(m.Sum(nil)[:8])
 	})
 	return s.p.fp
