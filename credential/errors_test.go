@@ -1,0 +1,134 @@
+package credential_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/credkit/credkit/credential"
+)
+
+func TestErrorMatchesItsKind(t *testing.T) {
+	cause := errors.New("backend said no")
+	err := fmt.Errorf("loading: %w", &credential.Error{Op: "fetch", Name: "openai", Ref: "prod/openai", Kind: credential.ErrPermission, Reason: "access denied by policy", Err: cause})
+	assert.True(t, errors.Is(err, credential.ErrPermission))
+	assert.False(t, errors.Is(err, credential.ErrNotFound))
+	assert.True(t, errors.Is(err, cause))
+	var ce *credential.Error
+	require.True(t, errors.As(err, &ce))
+	assert.Equal(t, "openai", ce.Name)
+	assert.Equal(t, "loading: credential openai: fetch prod/openai: permission denied: access denied by policy: backend said no", err.Error())
+	assert.Equal(t, credential.ErrPermission, credential.Kind(err))
+	assert.Equal(t, "permission", credential.KindName(err))
+}
+
+func TestKindOfContextErrors(t *testing.T) {
+	err := credential.NewError("fetch", credential.ErrUnavailable, "x", "", context.Canceled)
+	assert.True(t, errors.Is(err, context.Canceled), "a context cause stays visible")
+	assert.Equal(t, "unavailable", credential.KindName(err))
+	assert.Equal(t, "canceled", credential.KindName(fmt.Errorf("w: %w", context.Canceled)))
+	assert.Equal(t, "deadline", credential.KindName(context.DeadlineExceeded))
+	assert.Equal(t, "unknown", credential.KindName(errors.New("x")))
+	assert.Equal(t, "", credential.KindName(nil))
+	for _, s := range []error{credential.ErrNotFound, credential.ErrPermission, credential.ErrUnavailable, credential.ErrInvalid, credential.ErrExpired, credential.ErrRevoked, credential.ErrClosed} {
+		assert.Equal(t, s, credential.Kind(fmt.Errorf("x: %w", s)))
+		assert.NotEqual(t, "unknown", credential.KindName(s))
+	}
+}
+
+func TestSafeRef(t *testing.T) {
+	cases := map[string]string{
+		"prod/openai": "prod/openai",
+		"aws-sm://prod/openai#api_key?region=eu-west-1":     "aws-sm://prod/openai#api_key?region=eu-west-1",
+		"https://user:hunter2hunter2@vault.example/v1/x":    "https://vault.example/v1/x",
+		"https://api.example/v1?key=AIzaFAKEFAKEFAKE&x=1":   "https://api.example/v1?key=_&x=_",
+		"vault://secret/data/openai?token=hvs.FAKEFAKE#f":   "vault://secret/data/openai?token=_",
+		"file:///run/secrets/openai":                        "file:///run/secrets/openai",
+		"postgres://app:FAKEpassw0rd@db:5432/app?sslmode=1": "postgres://db:5432/app?sslmode=_",
+	}
+	for in, want := range cases {
+		assert.Equal(t, want, credential.SafeRef(in), in)
+	}
+}
+
+func TestMetadataValidate(t *testing.T) {
+	good := credential.Metadata{Name: "openai", Owner: "ml-team", Purpose: "support bot chat", Environment: "production", System: "api.openai.com", Scopes: []string{"model.request"}, RotationPeriod: 90 * 24 * time.Hour}
+	assert.NoError(t, good.Validate())
+
+	err := credential.Metadata{Name: "legacy", Scopes: []string{"model.request", "Admin", "*"}, RotationPeriod: 2 * credential.MaxRotationPeriod}.Validate()
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, credential.ErrInvalid))
+	var me *credential.MetadataError
+	require.True(t, errors.As(err, &me))
+	assert.Equal(t, []string{"no owner", "no purpose", "no environment", "no system", `broad scope "Admin"`, `broad scope "*"`, "rotation period over a year"}, me.Problems)
+	assert.Contains(t, err.Error(), "credential legacy: invalid metadata: no owner")
+
+	err = credential.Metadata{Owner: "a", Purpose: "b", Environment: "c", System: "d"}.Validate()
+	require.True(t, errors.As(err, &me))
+	assert.Equal(t, []string{"no rotation period"}, me.Problems)
+}
+
+func TestMetadataJSONAndMerge(t *testing.T) {
+	m := credential.Metadata{Name: "openai", Owner: "ml", RotationPeriod: 720 * time.Hour, Tags: map[string]string{"a": "1"}}
+	b, err := m.MarshalJSON()
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"name":"openai","owner":"ml","rotation_period":"720h0m0s","tags":{"a":"1"}}`, string(b))
+	var back credential.Metadata
+	require.NoError(t, back.UnmarshalJSON(b))
+	assert.Equal(t, m, back)
+	require.Error(t, back.UnmarshalJSON([]byte(`{"rotation_period":"soon"}`)))
+
+	merged := m.Merge(credential.Metadata{Owner: "other", Purpose: "chat", Environment: "production", Tags: map[string]string{"a": "2", "b": "3"}})
+	assert.Equal(t, "ml", merged.Owner, "configured fields win")
+	assert.Equal(t, "chat", merged.Purpose)
+	assert.Equal(t, map[string]string{"a": "1", "b": "3"}, merged.Tags)
+}
+
+func TestStatic(t *testing.T) {
+	c := credential.NewStatic("openai", credential.NewSecret(oldKey), credential.Metadata{Owner: "ml"})
+	assert.Equal(t, "openai", c.Name())
+	assert.Equal(t, "openai", c.Metadata().Name)
+	s, err := c.Get(context.Background())
+	require.NoError(t, err)
+	assert.True(t, s.Reveal() == oldKey, "value mismatch")
+	c.Set(credential.NewSecret(newKey))
+	s, _ = c.Get(context.Background())
+	assert.True(t, s.Reveal() == newKey, "Set must take effect at once")
+	assert.True(t, credential.Version{Expires: time.Unix(10, 0)}.Expired(time.Unix(10, 0)))
+	assert.False(t, credential.Version{}.Expired(time.Now()))
+}
+
+func BenchmarkSecret(b *testing.B) {
+	s := credential.NewSecret(oldKey)
+	b.Run("Sprintf-v", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			_ = fmt.Sprintf("%v", s)
+		}
+	})
+	b.Run("Sprintf-v-string", func(b *testing.B) {
+		v := oldKey
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			_ = fmt.Sprintf("%v", v)
+		}
+	})
+	b.Run("Fingerprint", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			_ = s.Fingerprint()
+		}
+	})
+	b.Run("Equal", func(b *testing.B) {
+		t := credential.NewSecret(oldKey)
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			_ = s.Equal(t)
+		}
+	})
+}
