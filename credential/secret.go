@@ -8,7 +8,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"strings"
 	"sync"
 )
 
@@ -116,20 +118,15 @@ func (s Secret) GoString() string { return Redacted }
 func (s Secret) Format(f fmt.State, verb rune) {
 	w, ok := f.Width()
 	if !ok || w <= len(Redacted) {
-		_, _ = f.Write([]byte(Redacted))
+		_, _ = io.WriteString(f, Redacted)
 		return
 	}
-	pad := make([]byte, w-len(Redacted))
-	for i := range pad {
-		pad[i] = ' '
-	}
+	pad := strings.Repeat(" ", w-len(Redacted))
 	if f.Flag('-') {
-		_, _ = f.Write([]byte(Redacted))
-		_, _ = f.Write(pad)
+		_, _ = io.WriteString(f, Redacted+pad)
 		return
 	}
-	_, _ = f.Write(pad)
-	_, _ = f.Write([]byte(Redacted))
+	_, _ = io.WriteString(f, pad+Redacted)
 }
 
 // LogValue implements slog.LogValuer: slog prints [Redacted].
