@@ -1,0 +1,32 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+// TestQuickstart runs the tour and checks what it promises: it succeeds, the
+// keys are shown redacted, and no key appears in its output.
+func TestQuickstart(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), &out); err != nil {
+		t.Fatalf("quickstart failed: %v", err)
+	}
+	s := out.String()
+	for _, want := range []string{"value=[REDACTED]", "GET /v1/models -> 200"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	// The vendor prefixes are public; any 4 bytes of what follows them in
+	// the output would be a leak.
+	for _, key := range []string{strings.TrimPrefix(openAIKey, "sk-proj-"), strings.TrimPrefix(anthropicKey, "sk-ant-api03-")} {
+		for i := 0; i+4 <= len(key); i++ {
+			if strings.Contains(s, key[i:i+4]) {
+				t.Fatalf("output holds 4 bytes of a key at offset %d", i)
+			}
+		}
+	}
+}
