@@ -27,8 +27,8 @@ import (
 
 // Obviously fake keys in the real formats.
 const (
-	openAIKey    = "sk-proj-FAKEquickstartOpenAIkeyNotRealxyzwvuts"
-	anthropicKey = "sk-ant-api03-FAKEquickstartAnthropicNotReal-xyzwAA"
+	openAIKey    = "sk-proj-FAKEqsXvKwJqYzPxWvQkZjXyVqWzKxJvGq"
+	anthropicKey = "sk-ant-api03-FAKEqsZyKxWqJvPzYxQwVkJzXq-WvJzQxAA"
 )
 
 func main() {
