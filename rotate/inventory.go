@@ -1,0 +1,110 @@
+package rotate
+
+import (
+	"errors"
+	"time"
+
+	"github.com/credkit/credkit/credential"
+)
+
+// Inventory answers a security reviewer: which credentials this service
+// holds, who owns them, when they were last rotated, which are due or
+// expire soon, which share a value, which are revoked. It holds no value and
+// encodes to JSON as it is.
+type Inventory struct {
+	Environment string          `json:"environment,omitempty"`
+	Generated   time.Time       `json:"generated"`
+	Credentials []InventoryItem `json:"credentials"`
+}
+
+// InventoryItem describes one credential.
+type InventoryItem struct {
+	Name     string              `json:"name"`
+	Backend  string              `json:"backend"`
+	Metadata credential.Metadata `json:"metadata"`
+	Status   Status              `json:"status"`
+	// Fingerprint identifies the current value.
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// LastRotated is the backend's last rotation date, or else the current
+	// version's creation time, or else when credkit last saw it rotate.
+	LastRotated time.Time `json:"last_rotated,omitzero"`
+	// RotationDue is when the credential must be rotated or replaced: the
+	// earliest of LastRotated + RotationPeriod, the backend's next rotation
+	// date, the metadata's Expires and the version's Expires. Zero when no
+	// policy applies.
+	RotationDue time.Time `json:"rotation_due,omitzero"`
+	// DueSoon: RotationDue is within the reminder window. Overdue: it has
+	// passed.
+	DueSoon bool `json:"due_soon,omitempty"`
+	Overdue bool `json:"overdue,omitempty"`
+	// Expires is the earlier of the metadata's and the version's expiry.
+	Expires time.Time `json:"expires,omitzero"`
+	// RotationEnabled reports that the backend rotates it itself.
+	RotationEnabled bool `json:"rotation_enabled,omitempty"`
+	// SharedWith names the other credentials holding the same value.
+	SharedWith []string `json:"shared_with,omitempty"`
+	// Revoked and RevokeReason report the kill switch.
+	Revoked      bool   `json:"revoked,omitempty"`
+	RevokeReason string `json:"revoke_reason,omitempty"`
+	// Findings are what Metadata.Validate reports.
+	Findings []string `json:"findings,omitempty"`
+}
+
+// Inventory returns the inventory of the Set, sorted by name.
+func (s *Set) Inventory() Inventory {
+	now := s.o.clock.Now()
+	inv := Inventory{Environment: s.o.environment, Generated: now, Credentials: make([]InventoryItem, 0, len(s.names))}
+	s.mu.Lock()
+	shared := s.shared
+	s.mu.Unlock()
+	for _, name := range s.names {
+		c := s.creds[name]
+		st := c.Status()
+		md := c.Metadata()
+		desc := s.desc[name]
+		it := InventoryItem{
+			Name: name, Backend: s.schemes[name], Metadata: md, Status: st,
+			Fingerprint: st.Fingerprint, SharedWith: shared[name],
+			Revoked: st.Revoked, RevokeReason: st.RevokeReason, RotationEnabled: desc.RotationEnabled,
+		}
+		switch {
+		case !desc.LastRotated.IsZero():
+			it.LastRotated = desc.LastRotated
+		case !st.VersionCreated.IsZero():
+			it.LastRotated = st.VersionCreated
+		case !st.LastRotated.IsZero():
+			it.LastRotated = st.LastRotated
+		default:
+			it.LastRotated = st.Fetched
+		}
+		it.Expires = earliest(md.Expires, st.Expires)
+		due := time.Time{}
+		if md.RotationPeriod > 0 && !it.LastRotated.IsZero() {
+			due = it.LastRotated.Add(md.RotationPeriod)
+		}
+		due = earliest(due, desc.NextRotation)
+		due = earliest(due, it.Expires)
+		it.RotationDue = due
+		if !due.IsZero() {
+			it.Overdue = !now.Before(due)
+			it.DueSoon = !it.Overdue && due.Sub(now) <= s.o.reminderWindow
+		}
+		var me *credential.MetadataError
+		if err := md.Validate(); errors.As(err, &me) {
+			it.Findings = me.Problems
+		}
+		inv.Credentials = append(inv.Credentials, it)
+	}
+	return inv
+}
+
+// earliest returns the earlier of two times, ignoring zero ones.
+func earliest(a, b time.Time) time.Time {
+	switch {
+	case a.IsZero():
+		return b
+	case b.IsZero() || a.Before(b):
+		return a
+	}
+	return b
+}
