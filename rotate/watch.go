@@ -24,8 +24,8 @@ type Credential struct {
 	ref  string
 	o    options
 
-	snap  atomic.Pointer[snapshot]
-	ready chan struct{} // closed once the first value is in
+	snap      atomic.Pointer[snapshot]
+	ready     chan struct{} // closed once the first value is in
 	readyOnce sync.Once
 
 	checkMu sync.Mutex // serializes checks
@@ -39,12 +39,12 @@ type Credential struct {
 	lastForced time.Time
 	onChange   func() // set by a Set: values changed
 
-	kick    chan struct{}
-	closed  chan struct{}
-	done    chan struct{}
-	closing sync.Once
+	kick     chan struct{}
+	closed   chan struct{}
+	done     chan struct{}
+	closing  sync.Once
 	stopPush func()
-	rnd     *rand.Rand
+	rnd      *rand.Rand
 }
 
 // snapshot is what Get reads. It is never modified after it is stored.

@@ -1,0 +1,65 @@
+// Package rotate keeps credentials current: when a key is rotated in its
+// backend — a new version in AWS Secrets Manager, a swapped Kubernetes
+// secret file — every replica picks it up without a restart, requests in
+// flight finish, and a request that meets a 401 because the key changed
+// under it refreshes and retries once (credential.Transport does that with
+// [Credential.Refresh]).
+//
+// # One credential
+//
+// [Watch] returns a [*Credential]: application code holds it (it is a
+// credential.Credential) and never a string.
+//
+//	c, err := rotate.Watch(ctx, "openai", file.New(), "/run/secrets/openai")
+//	defer c.Close()
+//	client := &http.Client{Transport: &credential.Transport{Credential: c}}
+//
+// Get is lock-free and allocation-free: an atomic pointer to an immutable
+// snapshot. In the background the credential
+//
+//   - polls on an interval with jitter, using the backend's cheap version
+//     check ([credential.VersionChecker]) before fetching;
+//   - listens for pushes ([credential.Notifier]: fsnotify for files), with
+//     polling kept on as a fallback;
+//   - refreshes a version that expires ahead of its expiry, and never serves
+//     an expired one ([credential.ErrExpired]);
+//   - on failure keeps serving the last good version, backs off
+//     exponentially with full jitter up to a cap, and never replaces a good
+//     value with an empty or expired one;
+//   - keeps the previous version for an overlap window ([Credential.Previous],
+//     default 10 minutes) for dual-key hand-over and for redaction;
+//   - tells subscribers ([Credential.OnRotate]) with an [Event] that carries
+//     fingerprints and version IDs, never values.
+//
+// [Credential.Status] reports freshness, version, failures and the next
+// refresh, for health checks.
+//
+// # Many credentials
+//
+// [Open] opens a [Set] from a config of names, URLs and metadata, through a
+// credential.Resolver (provider.NewURLMux()). A Set adds what a service and
+// its reviewers need:
+//
+//   - an [Inventory]: per credential its metadata, backend, status, last
+//     rotation, rotation due date, expiry, fingerprint, shared keys,
+//     revocation and metadata findings, as JSON, without values;
+//   - an environment guard ([WithEnvironment]): a credential tagged for
+//     another environment is refused unless its Config allows it;
+//   - shared-key detection: two names holding one value are flagged and
+//     logged once (rotating one would break the other);
+//   - rotation reminders ([WithReminders]): events and warnings when a
+//     credential nears its due date, and again when it is overdue;
+//   - a kill switch: [Set.Revoke] makes Get fail with
+//     [credential.ErrRevoked] across the process at once, until
+//     [Set.Restore].
+//
+// A Set is a [credential.SecretSource], so the redact package can keep
+// every value it holds — previous versions in their overlap window too —
+// out of the logs.
+//
+// # Time
+//
+// Every timer goes through a credential.Clock ([WithClock]), so tests of
+// polling, backoff, expiry and reminders run in milliseconds on a fake one.
+// Every goroutine stops on Close.
+package rotate
