@@ -50,6 +50,8 @@ type options struct {
 	quarantine time.Duration
 	pool       *Pool
 	inject     credential.Injector
+	chatQueue  *Queue[ChatRequest, ChatResponse]
+	cacheSet   bool
 }
 
 func defaults() options {
@@ -170,7 +172,7 @@ func WithMaxWait(d time.Duration) Option { return func(o *options) { o.maxWait =
 // WithCache sets the size (entries) and time to live of a wrapper's cache.
 // Default 10000 entries and 24 hours. A size of 0 turns the cache off.
 func WithCache(size int, ttl time.Duration) Option {
-	return func(o *options) { o.cacheSize, o.ttl = size, ttl }
+	return func(o *options) { o.cacheSize, o.ttl, o.cacheSet = size, ttl, true }
 }
 
 // WithWeights makes a [Pool] pick keys by smooth weighted round robin, key i

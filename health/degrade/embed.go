@@ -1,0 +1,152 @@
+package degrade
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Embedder is the embedding service a wrapper calls: one vector per input,
+// in order. Implementations must be safe for concurrent use and must not
+// keep or modify inputs; the vectors they return become the caller's (and
+// the cache's) and must not be modified afterwards.
+type Embedder interface {
+	Embed(ctx context.Context, model string, inputs []string) ([][]float32, error)
+}
+
+type embedKey struct {
+	model string
+	sum   [sha256.Size]byte
+}
+
+// Embeddings wraps an [Embedder] with a [Policy] and a cache keyed by model
+// and input hash (a bounded LRU with a TTL). It reads through the cache:
+// inputs cached within the TTL are not sent (saving cost and latency), and
+// when the service fails every input found in the cache, even past its TTL,
+// is served marked [Stale]. A cached vector of another model, or whose
+// dimension differs from the model's latest answer, is never served.
+//
+// Vectors returned are shared with the cache: do not modify them.
+//
+// An Embeddings is safe for concurrent use.
+type Embeddings struct {
+	tracker
+	emb    Embedder
+	policy *Policy
+	cache  *lru[embedKey, []float32]
+	ttl    time.Duration
+	clock  interface{ Now() time.Time }
+
+	mu   sync.Mutex
+	dims map[string]int // model → dimension of its latest fresh answer
+}
+
+// NewEmbeddings returns the wrapper. It reads [WithClock], [WithLogger] and
+// [WithCache] (10000 vectors, 24 h).
+func NewEmbeddings(e Embedder, policy *Policy, opts ...Option) *Embeddings {
+	o := build(opts)
+	w := &Embeddings{
+		tracker: tracker{name: policy.Name(), logger: o.logger},
+		emb:     e, policy: policy, ttl: o.ttl, clock: o.clock, dims: map[string]int{},
+	}
+	if o.cacheSize > 0 {
+		w.cache = newLRU[embedKey, []float32](o.cacheSize)
+	}
+	return w
+}
+
+func keyOf(model, input string) embedKey {
+	h := sha256.New()
+	h.Write([]byte(input))
+	k := embedKey{model: model}
+	h.Sum(k.sum[:0])
+	return k
+}
+
+func (w *Embeddings) dim(model string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.dims[model]
+}
+
+// lookup fills out[i] for the inputs the cache holds, fresh only or any age,
+// and returns the indexes still missing.
+func (w *Embeddings) lookup(model string, keys []embedKey, out [][]float32, anyAge bool, missing []int) []int {
+	d := w.dim(model)
+	now := w.clock.Now()
+	missing = missing[:0]
+	for i, k := range keys {
+		if out[i] != nil {
+			continue
+		}
+		v, stored, ok := w.cache.get(k)
+		if ok && len(v) == d && (anyAge || now.Sub(stored) < w.ttl) {
+			out[i] = v
+			continue
+		}
+		missing = append(missing, i)
+	}
+	return missing
+}
+
+// Embed returns one vector per input, marked [Fresh] when the service was
+// called, [Cached] when every input was a fresh cache hit, or [Stale] when
+// the service failed and the cache had every input. Otherwise it returns the
+// policy's error.
+func (w *Embeddings) Embed(ctx context.Context, model string, inputs []string) (Result[[][]float32], error) {
+	out := make([][]float32, len(inputs))
+	keys := make([]embedKey, len(inputs))
+	for i, in := range inputs {
+		keys[i] = keyOf(model, in)
+	}
+	missing := w.lookup(model, keys, out, false, make([]int, 0, len(inputs)))
+	if len(missing) == 0 {
+		w.mark(Cached, "cache")
+		return Result[[][]float32]{Value: out, Marker: Cached, Source: "cache"}, nil
+	}
+	ask := make([]string, len(missing))
+	for j, i := range missing {
+		ask[j] = inputs[i]
+	}
+	vecs, err := Call(ctx, w.policy, func(ctx context.Context) ([][]float32, error) {
+		v, err := w.emb.Embed(ctx, model, ask)
+		if err == nil && len(v) != len(ask) {
+			return nil, &Error{Dependency: w.policy.Name(), Kind: ErrPermanent,
+				Err: fmt.Errorf("embedder returned %d vectors for %d inputs", len(v), len(ask))}
+		}
+		return v, err
+	})
+	if err == nil {
+		now := w.clock.Now()
+		if len(vecs) > 0 {
+			w.mu.Lock()
+			w.dims[model] = len(vecs[0])
+			w.mu.Unlock()
+		}
+		for j, i := range missing {
+			out[i] = vecs[j]
+			w.cache.put(keys[i], vecs[j], now)
+		}
+		w.mark(Fresh, w.policy.Name())
+		return Result[[][]float32]{Value: out, Marker: Fresh, Source: w.policy.Name()}, nil
+	}
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+		return Result[[][]float32]{}, err
+	}
+	if w.cache != nil {
+		if still := w.lookup(model, keys, out, true, missing); len(still) == 0 {
+			w.mark(Stale, "cache")
+			return Result[[][]float32]{Value: out, Marker: Stale, Source: "cache"}, nil
+		}
+	}
+	return Result[[][]float32]{}, err
+}
+
+// Counts returns how many answers carried each marker.
+func (w *Embeddings) Counts() map[Marker]int64 { return w.tracker.Counts() }
+
+// Len returns the number of cached vectors.
+func (w *Embeddings) Len() int { return w.cache.len() }
