@@ -49,6 +49,9 @@ type Credential struct {
 
 // snapshot is what Get reads. It is never modified after it is stored.
 type snapshot struct {
+	// plain is set when cur can be served without any further check: a
+	// value, no expiry, not revoked. Get then does one load and one test.
+	plain     bool
 	cur       credential.Version
 	prev      credential.Version
 	prevUntil time.Time
@@ -70,6 +73,12 @@ type state struct {
 	rotations    int
 	lastRotated  time.Time
 	closed       bool
+}
+
+// store publishes s, computing its fast-path flag.
+func (c *Credential) store(s *snapshot) {
+	s.plain = !s.revoked && !s.expired && !s.cur.Secret.IsZero() && s.cur.Expires.IsZero()
+	c.snap.Store(s)
 }
 
 // sub is a subscriber: OnRotate's see rotations only.
@@ -156,10 +165,10 @@ func (c *Credential) Metadata() credential.Metadata {
 // ends.
 func (c *Credential) Get(ctx context.Context) (credential.Secret, error) {
 	s := c.snap.Load()
-	if s.revoked || s.expired || s.cur.Secret.IsZero() || !s.cur.Expires.IsZero() {
-		return c.slowGet(ctx, s)
+	if s.plain {
+		return s.cur.Secret, nil
 	}
-	return s.cur.Secret, nil
+	return c.slowGet(ctx, s)
 }
 
 func (c *Credential) slowGet(ctx context.Context, s *snapshot) (credential.Secret, error) {
@@ -275,7 +284,7 @@ func (c *Credential) Revoke(reason string) {
 	defer c.checkMu.Unlock()
 	s := *c.snap.Load()
 	s.revoked, s.reason = true, reason
-	c.snap.Store(&s)
+	c.store(&s)
 	c.emit(Event{Kind: EventRevoked, Name: c.name, Time: c.o.clock.Now(), Reason: reason, NewFingerprint: s.cur.Secret.Fingerprint(), NewVersion: s.cur.ID})
 	c.o.logger.Warn("credkit: credential revoked", "credential", c.name, "reason", reason)
 }
@@ -289,7 +298,7 @@ func (c *Credential) Restore() {
 		return
 	}
 	s.revoked, s.reason = false, ""
-	c.snap.Store(&s)
+	c.store(&s)
 	c.emit(Event{Kind: EventRestored, Name: c.name, Time: c.o.clock.Now(), NewFingerprint: s.cur.Secret.Fingerprint(), NewVersion: s.cur.ID})
 	c.o.logger.Info("credkit: credential restored", "credential", c.name)
 }
@@ -380,7 +389,7 @@ func (c *Credential) housekeep(now time.Time) {
 		c.o.logger.Error("credkit: credential expired", "credential", c.name, "version", s.cur.ID)
 	}
 	if changed {
-		c.snap.Store(&s)
+		c.store(&s)
 	}
 	c.checkMu.Unlock()
 	if dropped {
@@ -509,7 +518,7 @@ func (c *Credential) install(v credential.Version, now time.Time, changed bool) 
 	if rotated && c.o.overlap > 0 {
 		next.prev, next.prevUntil = old.cur, now.Add(c.o.overlap)
 	}
-	c.snap.Store(&next)
+	c.store(&next)
 	c.readyOnce.Do(func() { close(c.ready) })
 	c.mu.Lock()
 	c.st.fetched = now
