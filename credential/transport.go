@@ -84,11 +84,13 @@ type Use struct {
 //
 // The caller's request is never modified: the credential is set on a clone.
 //
-// When a response is 401 Unauthorized and the credential implements
-// [Refresher], Transport asks it to refresh; when the value changed (the key
-// was rotated under the request) and the body can be replayed (no body, or
-// Request.GetBody set, as http.NewRequest does for in-memory bodies), it
-// retries once with the new value. Otherwise the 401 is returned as it came.
+// When a response is 401 Unauthorized and the body can be replayed (no body,
+// or Request.GetBody set, as http.NewRequest does for in-memory bodies),
+// Transport looks for a newer value: the credential's current one, and if
+// that is still the value sent and the credential implements [Refresher],
+// the one a refresh brings. When the value differs from the one sent (the
+// key was rotated under the request), it retries once with it. Otherwise
+// the 401 is returned as it came.
 //
 // A Transport is safe for concurrent use. Its fields must not be changed
 // after first use.
@@ -123,16 +125,22 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
 		return resp, err
 	}
-	r, ok := t.Credential.(Refresher)
-	if !ok || !replayable(req) {
+	if !replayable(req) {
 		return resp, nil
 	}
-	changed, rerr := r.Refresh(ctx)
-	if rerr != nil || !changed {
-		return resp, nil
-	}
+	// The key may have changed under the request: already (a push or a poll
+	// installed a new one while it was in flight), or at the backend, which
+	// a refresh finds out. Either way, what matters is whether the value now
+	// differs from the one sent.
 	s2, err := t.Credential.Get(ctx)
-	if err != nil || s2.Equal(s) {
+	if err == nil && s2.Equal(s) {
+		if r, ok := t.Credential.(Refresher); ok {
+			if _, rerr := r.Refresh(ctx); rerr == nil {
+				s2, err = t.Credential.Get(ctx)
+			}
+		}
+	}
+	if err != nil || s2.IsZero() || s2.Equal(s) {
 		return resp, nil
 	}
 	var body io.ReadCloser

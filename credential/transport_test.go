@@ -147,6 +147,29 @@ func TestTransportRetriesOnceAfterRotation(t *testing.T) {
 	assert.Empty(t, uses[1].Request.Header.Get("Authorization"), "Use.Request is the caller's request, without the key")
 }
 
+func TestTransportRetriesWhenValueChangedInFlight(t *testing.T) {
+	// A push installed the new key while the request was in flight: no
+	// refresh is needed, and one that finds nothing new must not stop the
+	// retry.
+	srv := newServer(t, "Authorization", "Bearer "+newKey)
+	c := credential.NewStatic("openai", credential.NewSecret(oldKey), credential.Metadata{})
+	inner := http.DefaultTransport
+	tr := &credential.Transport{Credential: c, Base: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		resp, err := inner.RoundTrip(r)
+		c.Set(credential.NewSecret(newKey))
+		return resp, err
+	})}
+	resp, err := (&http.Client{Transport: tr}).Get(srv.URL)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.EqualValues(t, 2, srv.calls.Load())
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
 func TestTransportDoesNotRetry(t *testing.T) {
 	t.Run("value unchanged", func(t *testing.T) {
 		srv := newServer(t, "Authorization", "Bearer "+newKey)

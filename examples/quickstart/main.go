@@ -1,7 +1,9 @@
 // Command quickstart is credkit's tour in one offline program: it opens
-// credentials from URLs (a secret file and an environment variable), shows
-// that they never print, and calls an HTTP API through credential.Transport,
-// which injects the key into every request.
+// credentials from URLs (a secret file and an environment variable) into a
+// rotate.Set, shows that they never print, calls an HTTP API through
+// credential.Transport, which injects the key into every request, rotates
+// the key file under it — the next call uses the new key and no call fails
+// — and prints the inventory a security reviewer reads.
 //
 //	go run ./examples/quickstart
 //
@@ -20,14 +22,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/credkit/credkit/credential"
 	"github.com/credkit/credkit/provider"
+	"github.com/credkit/credkit/rotate"
 )
 
 // Obviously fake keys in the real formats.
 const (
 	openAIKey    = "sk-proj-FAKEqsXvKwJqYzPxWvQkZjXyVqWzKxJvGq"
+	openAIKey2   = "sk-proj-FAKEqsRwPzYkXvJqWzKyQxVzJwPkZyXqRv"
 	anthropicKey = "sk-ant-api03-FAKEqsZyKxWqJvPzYxQwVkJzXq-WvJzQxAA"
 )
 
@@ -53,38 +59,90 @@ func run(ctx context.Context, out io.Writer) error {
 	os.Setenv("QUICKSTART_ANTHROPIC_API_KEY", anthropicKey)
 	defer os.Unsetenv("QUICKSTART_ANTHROPIC_API_KEY")
 
-	// 2. Open them from URLs, as a config file would list them.
-	mux := provider.NewURLMux()
-	openai, err := open(ctx, mux, "openai", "file://"+keyFile)
+	// 2. Open them from URLs, as a config file would list them. The Set
+	//    keeps each one current: polling, push (fsnotify for files),
+	//    backoff, last good value during outages.
+	set, err := rotate.Open(ctx, provider.NewURLMux(), []rotate.Config{
+		{Name: "openai", URL: "file://" + keyFile, Metadata: credential.Metadata{
+			Owner: "ml-team@example.com", Purpose: "support-bot chat completions", Environment: "production",
+			System: "api.openai.com", Scopes: []string{"model.request"}, RotationPeriod: 90 * 24 * time.Hour}},
+		{Name: "anthropic", URL: "env://QUICKSTART_ANTHROPIC_API_KEY", Metadata: credential.Metadata{
+			Owner: "ml-team@example.com", Environment: "production", System: "api.anthropic.com"}},
+	}, rotate.WithEnvironment("production"))
 	if err != nil {
 		return err
 	}
-	anthropic, err := open(ctx, mux, "anthropic", "env://QUICKSTART_ANTHROPIC_API_KEY")
-	if err != nil {
-		return err
-	}
+	defer set.Close()
 	fmt.Fprintln(out, "== credentials")
-	for _, c := range []*credential.Static{openai, anthropic} {
-		s, _ := c.Get(ctx)
+	for _, name := range set.Names() {
+		s, err := set.Get(ctx, name)
+		if err != nil {
+			return err
+		}
 		// Printing a Secret shows [REDACTED]; the fingerprint tells versions
 		// apart without showing them.
-		fmt.Fprintf(out, "%-10s value=%v fingerprint=%s\n", c.Name(), s, s.Fingerprint())
+		fmt.Fprintf(out, "%-10s value=%v fingerprint=%s\n", name, s, s.Fingerprint())
 	}
 
-	// 3. Call a model API through Transport: the SDK (or plain net/http)
-	//    never sees a raw key.
+	// 3. A model API that accepts whichever key is current, as a provider
+	//    does during a rotation once the old key is revoked.
+	var current atomic.Value
+	current.Store(openAIKey)
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		auth := r.Header.Get("Authorization")
-		if auth != "Bearer "+openAIKey {
+		if r.Header.Get("Authorization") != "Bearer "+current.Load().(string) {
 			http.Error(w, `{"error":"invalid_api_key"}`, http.StatusUnauthorized)
 			return
 		}
-		fmt.Fprintf(w, `{"object":"list","data":[{"id":"gpt-fake"}],"auth_header_bytes":%d}`, len(auth))
+		io.WriteString(w, `{"object":"list","data":[{"id":"gpt-fake"}]}`)
 	}))
 	defer api.Close()
+
+	// 4. Hand the SDK a client, not a key. On a 401 the transport asks the
+	//    credential to refresh and retries once if the key changed.
+	openai := set.Credential("openai")
 	client := &http.Client{Transport: &credential.Transport{Credential: openai}}
 	fmt.Fprintln(out, "== calling the model API through credential.Transport")
-	resp, err := client.Get(api.URL + "/v1/models")
+	if err := call(ctx, out, client, api.URL); err != nil {
+		return err
+	}
+
+	// 5. An operator rotates the key: the provider accepts only the new one
+	//    and the secret file is replaced atomically, as kubelet does.
+	rotated := make(chan rotate.Event, 1)
+	unsub := openai.OnRotate(func(e rotate.Event) { rotated <- e })
+	defer unsub()
+	current.Store(openAIKey2)
+	if err := replaceFile(keyFile, openAIKey2+"\n"); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "== the key file was rotated")
+	if err := call(ctx, out, client, api.URL); err != nil {
+		return err
+	}
+	select {
+	case e := <-rotated:
+		fmt.Fprintf(out, "event: %s %s %s -> %s\n", e.Kind, e.Name, e.OldFingerprint, e.NewFingerprint)
+	case <-time.After(5 * time.Second):
+		return fmt.Errorf("no rotation event")
+	}
+
+	// 6. What a security reviewer reads: no values, only who, what, when.
+	fmt.Fprintln(out, "== inventory")
+	for _, it := range set.Inventory().Credentials {
+		fmt.Fprintf(out, "%-10s backend=%-4s owner=%s freshness=%s rotations=%d due=%s findings=%v\n",
+			it.Name, it.Backend, it.Metadata.Owner, it.Status.Freshness, it.Status.Rotations,
+			dueIn(it.RotationDue), it.Findings)
+	}
+	return nil
+}
+
+// call makes one request and fails unless it succeeds.
+func call(ctx context.Context, out io.Writer, client *http.Client, base string) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/v1/models", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}
@@ -97,15 +155,17 @@ func run(ctx context.Context, out io.Writer) error {
 	return nil
 }
 
-// open resolves a credential URL and loads it once.
-func open(ctx context.Context, mux *provider.URLMux, name, rawURL string) (*credential.Static, error) {
-	p, ref, err := mux.Resolve(ctx, rawURL)
-	if err != nil {
-		return nil, err
+func replaceFile(path, content string) error {
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		return err
 	}
-	v, err := p.Fetch(ctx, ref)
-	if err != nil {
-		return nil, err
+	return os.Rename(tmp, path)
+}
+
+func dueIn(t time.Time) string {
+	if t.IsZero() {
+		return "none"
 	}
-	return credential.NewStatic(name, v.Secret, credential.Metadata{Owner: "quickstart"}), nil
+	return fmt.Sprintf("in %dd", int(time.Until(t).Hours()+1)/24)
 }
