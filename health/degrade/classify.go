@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/credkit/credkit/credential"
@@ -65,12 +63,9 @@ func ClassifyError(err error) Outcome {
 		return Outcome{Class: Success}
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		// A client timeout (http.Client.Timeout) also ends in
-		// DeadlineExceeded: the caller's context tells them apart.
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() && !errors.Is(err, context.Canceled) {
-			return Outcome{Class: Retryable}
-		}
+		// A per-attempt timeout (http.Client.Timeout) also ends in
+		// DeadlineExceeded: the policy retries it while the caller's own
+		// context is alive.
 		return Outcome{Class: Canceled}
 	}
 	var se *StatusError
@@ -96,21 +91,6 @@ func ClassifyError(err error) Outcome {
 		return Outcome{Class: Permanent}
 	}
 	return Outcome{Class: Retryable}
-}
-
-// isTransportRetryable reports whether a transport error is worth another
-// attempt: timeouts, resets, refused connections, EOF mid-response.
-func isTransportRetryable(err error) bool {
-	var ne net.Error
-	switch {
-	case errors.As(err, &ne) && ne.Timeout():
-		return true
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED),
-		errors.Is(err, syscall.EPIPE), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return true
-	}
-	var oe *net.OpError
-	return errors.As(err, &oe)
 }
 
 // ClassifyResponse classifies an HTTP response. It honours x-should-retry

@@ -126,6 +126,10 @@ func (p *Policy) run(ctx context.Context, attempt attemptFunc) error {
 			}
 		}
 		out, err := attempt(ctx)
+		if out.Class == Canceled && ctx.Err() == nil {
+			// A per-attempt timeout, not the caller's context: transient.
+			out.Class = Retryable
+		}
 		class := out.Class
 		if class == switchKey {
 			class = Retryable
@@ -144,10 +148,7 @@ func (p *Policy) run(ctx context.Context, attempt attemptFunc) error {
 				continue
 			}
 		case Canceled:
-			if cerr := ctx.Err(); cerr != nil {
-				return ctxError(cerr, err)
-			}
-			return err
+			return ctxError(ctx.Err(), last)
 		case Permanent:
 			return &Error{Dependency: p.name, Kind: ErrPermanent, Attempts: n, Err: err}
 		case Quota:
