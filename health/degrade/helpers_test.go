@@ -33,8 +33,8 @@ type step struct {
 	status  int
 	header  map[string]string
 	body    string
-	delay   time.Duration // real time, for "slow past the timeout"
-	reset   bool          // hijack and close the connection
+	delay   time.Duration  // real time, for "slow past the timeout"
+	reset   bool           // hijack and close the connection
 	byKey   map[string]int // status per bearer key, overriding status
 	noMatch bool
 }
@@ -43,12 +43,13 @@ type step struct {
 // the last step repeating. It records what it saw.
 type faultServer struct {
 	*httptest.Server
-	mu     sync.Mutex
-	steps  []step
-	calls  int
-	keys   []string
-	bodies []string
-	valid  atomic.Pointer[string] // when set, only this bearer key is accepted
+	mu       sync.Mutex
+	steps    []step
+	calls    int // requests that reached the script
+	rejected int // requests refused for their key
+	keys     []string
+	bodies   []string
+	valid    atomic.Pointer[string] // when set, only this bearer key is accepted
 }
 
 func newFaultServer(t *testing.T, steps ...step) *faultServer {
@@ -61,7 +62,7 @@ func newFaultServer(t *testing.T, steps ...step) *faultServer {
 
 func (fs *faultServer) script(steps ...step) {
 	fs.mu.Lock()
-	fs.steps, fs.calls = steps, 0
+	fs.steps, fs.calls, fs.rejected = steps, 0, 0
 	fs.mu.Unlock()
 }
 
@@ -69,19 +70,22 @@ func (fs *faultServer) serve(w http.ResponseWriter, r *http.Request) {
 	b, _ := io.ReadAll(r.Body)
 	key := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 	fs.mu.Lock()
+	fs.keys = append(fs.keys, key)
+	fs.bodies = append(fs.bodies, string(b))
+	if v := fs.valid.Load(); v != nil && key != *v {
+		// A rejected key does not consume a step of the script.
+		fs.rejected++
+		fs.mu.Unlock()
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}`)
+		return
+	}
 	st := step{status: 200}
 	if len(fs.steps) > 0 {
 		st = fs.steps[min(fs.calls, len(fs.steps)-1)]
 	}
 	fs.calls++
-	fs.keys = append(fs.keys, key)
-	fs.bodies = append(fs.bodies, string(b))
 	fs.mu.Unlock()
-	if v := fs.valid.Load(); v != nil && key != *v {
-		w.WriteHeader(http.StatusUnauthorized)
-		io.WriteString(w, `{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}`)
-		return
-	}
 	if st.reset {
 		c, _, err := w.(http.Hijacker).Hijack()
 		if err == nil {
