@@ -188,17 +188,21 @@ func (p *Pool) pick() (*poolKey, time.Time, error) {
 	return k, time.Time{}, nil
 }
 
-// usable reports whether a key other than k is ready now.
-func (p *Pool) otherReady(k *poolKey) bool {
+// otherReady reports whether a key other than k is ready now; when none is,
+// wait is how long until the first cooling key is (0 when none cools).
+func (p *Pool) otherReady(k *poolKey) (ok bool, wait time.Duration) {
 	now := p.o.clock.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, c := range p.keys {
 		if c != k && (c.status == KeyReady || !now.Before(c.until)) {
-			return true
+			return true, 0
+		}
+		if c.status == KeyCooling && (wait == 0 || c.until.Sub(now) < wait) {
+			wait = c.until.Sub(now)
 		}
 	}
-	return false
+	return false, wait
 }
 
 // cool takes k out until d has passed (a 429).

@@ -133,13 +133,16 @@ func (t *RoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			case Retryable:
 				if res.StatusCode == http.StatusTooManyRequests {
 					t.pool.cool(key, out.RetryAfter)
-					if t.pool.otherReady(key) {
+					ok, wait := t.pool.otherReady(key)
+					if ok {
 						return Outcome{Class: switchKey}, serr
 					}
+					// Every key cools: wait for the first one.
+					out.RetryAfter = wait
 				}
 			case Rejected, Quota:
 				refreshed := t.pool.reject(ctx, key, sent, out.Class)
-				if refreshed || t.pool.otherReady(key) {
+				if ok, _ := t.pool.otherReady(key); refreshed || ok {
 					return Outcome{Class: switchKey}, serr
 				}
 			}

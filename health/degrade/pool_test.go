@@ -1,0 +1,199 @@
+package degrade_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/credkit/credkit/credential"
+	"github.com/credkit/credkit/health/degrade"
+	"github.com/credkit/credkit/internal/fakeclock"
+)
+
+func poolOf(t *testing.T, clk *fakeclock.Clock, keys []credential.Credential, opts ...degrade.Option) *degrade.Pool {
+	t.Helper()
+	p, err := degrade.NewPool("openai", keys, append([]degrade.Option{degrade.WithClock(clk), degrade.WithLogger(quiet)}, opts...)...)
+	require.NoError(t, err)
+	return p
+}
+
+func statics(values ...string) []credential.Credential {
+	var out []credential.Credential
+	for i, v := range values {
+		out = append(out, credential.NewStatic("key"+itoa(i), credential.NewSecret(v), credential.Metadata{}))
+	}
+	return out
+}
+
+func itoa(i int) string { return string(rune('a' + i)) }
+
+func countKeys(keys []string) map[string]int {
+	m := map[string]int{}
+	for _, k := range keys {
+		m[k]++
+	}
+	return m
+}
+
+func TestPoolSpreadsLoad(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []degrade.Option
+		n    int
+		want []int
+	}{
+		{"round robin", nil, 9, []int{3, 3, 3}},
+		{"weighted", []degrade.Option{degrade.WithWeights(2, 1, 1)}, 8, []int{4, 2, 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := newFaultServer(t)
+			clk := newClock()
+			pool := poolOf(t, clk, statics(keyOld, keyNew, keyC), tt.opts...)
+			c, _ := client(clk, nil, degrade.WithPool(pool, nil))
+			for i := 0; i < tt.n; i++ {
+				resp, err := get(t, c, fs.URL)
+				require.NoError(t, err)
+				require.Equal(t, 200, resp.StatusCode)
+			}
+			got := countKeys(fs.Keys())
+			assert.True(t, got[keyOld] == tt.want[0] && got[keyNew] == tt.want[1] && got[keyC] == tt.want[2],
+				"uses per key: %d %d %d", got[keyOld], got[keyNew], got[keyC])
+			for i, k := range pool.Keys() {
+				assert.EqualValues(t, tt.want[i], k.Uses)
+				assert.Equal(t, degrade.KeyReady, k.Status)
+			}
+		})
+	}
+}
+
+func TestPoolSkipsCoolingKey(t *testing.T) {
+	fs := newFaultServer(t, step{byKey: map[string]int{keyOld: 429}, header: map[string]string{"Retry-After": "30"}})
+	clk := newClock()
+	pool := poolOf(t, clk, statics(keyOld, keyNew))
+	c, p := client(clk, nil, degrade.WithPool(pool, nil))
+
+	resp, err := get(t, c, fs.URL)
+	require.NoError(t, err)
+	assert.Equal(t, 200, resp.StatusCode, "the 429 moved the request to the other key at once")
+	assert.Equal(t, int64(0), p.Counts()[degrade.Rejected])
+	ks := pool.Keys()
+	assert.Equal(t, degrade.KeyCooling, ks[0].Status)
+	assert.Equal(t, clk.Now().Add(30*time.Second), ks[0].Until)
+
+	// Across requests, the cooling key is skipped until its wait is over.
+	for i := 0; i < 4; i++ {
+		_, err := get(t, c, fs.URL)
+		require.NoError(t, err)
+	}
+	got := countKeys(fs.Keys())
+	assert.True(t, got[keyOld] == 1 && got[keyNew] == 5, "cooling key skipped: %d %d", got[keyOld], got[keyNew])
+
+	clk.Advance(30 * time.Second)
+	assert.Equal(t, degrade.KeyReady, pool.Keys()[0].Status)
+	fs.script(step{status: 200})
+	_, _ = get(t, c, fs.URL)
+	_, _ = get(t, c, fs.URL)
+	got = countKeys(fs.Keys())
+	assert.Equal(t, 2, got[keyOld], "back in rotation")
+}
+
+func TestPoolAllKeysCoolingWaitsForTheFirst(t *testing.T) {
+	fs := newFaultServer(t, step{status: 429, header: map[string]string{"Retry-After": "5"}}, step{status: 429, header: map[string]string{"Retry-After": "9"}}, step{status: 200})
+	clk := newClock()
+	pool := poolOf(t, clk, statics(keyOld, keyNew))
+	c, _ := client(clk, nil, degrade.WithPool(pool, nil), degrade.WithRand(func() float64 { return 0 }))
+	var resp *http.Response
+	var err error
+	elapsed := async(clk, func() { resp, err = get(t, c, fs.URL) })
+	require.NoError(t, err)
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, 5*time.Second, elapsed, "waited for the key that cools first")
+}
+
+func TestPoolQuarantinesRejectedKey(t *testing.T) {
+	fs := newFaultServer(t, step{byKey: map[string]int{keyOld: 401}})
+	clk := newClock()
+	pool := poolOf(t, clk, statics(keyOld, keyNew), degrade.WithQuarantine(time.Hour))
+	c, p := client(clk, nil, degrade.WithPool(pool, nil))
+	for i := 0; i < 5; i++ {
+		resp, err := get(t, c, fs.URL)
+		require.NoError(t, err)
+		require.Equal(t, 200, resp.StatusCode)
+	}
+	got := countKeys(fs.Keys())
+	assert.Equal(t, 1, got[keyOld], "quarantined across requests after one 401")
+	ks := pool.Keys()
+	assert.Equal(t, degrade.KeyQuarantined, ks[0].Status)
+	assert.Equal(t, degrade.Rejected, ks[0].Reason)
+	assert.ErrorIs(t, pool.KeyCheck("keya")(context.Background()), degrade.ErrCredentialRejected)
+	assert.NoError(t, pool.KeyCheck("keyb")(context.Background()))
+	assert.NoError(t, pool.Check(context.Background()))
+	assert.NoError(t, p.Check(context.Background()), "the pool absorbed it")
+
+	// Every key rejected: the last 401 goes back to the SDK, then the pool
+	// reports no usable key.
+	fs.script(step{status: 401})
+	resp, err := get(t, c, fs.URL)
+	require.NoError(t, err)
+	assert.Equal(t, 401, resp.StatusCode)
+	assert.ErrorIs(t, p.Check(context.Background()), degrade.ErrCredentialRejected)
+	_, err = get(t, c, fs.URL)
+	assert.ErrorIs(t, err, degrade.ErrNoKey)
+	assert.ErrorIs(t, pool.Check(context.Background()), degrade.ErrNoKey)
+
+	// After the quarantine the keys are tried again.
+	clk.Advance(time.Hour)
+	fs.script(step{status: 200})
+	resp, err = get(t, c, fs.URL)
+	require.NoError(t, err)
+	assert.Equal(t, 200, resp.StatusCode)
+}
+
+func TestPoolRefreshesRejectedKey(t *testing.T) {
+	fs := newFaultServer(t)
+	fs.valid.Store(ptr(keyNew))
+	clk := newClock()
+	rot := newRotating("rotating", keyOld, keyNew)
+	pool := poolOf(t, clk, []credential.Credential{rot})
+	c, _ := client(clk, nil, degrade.WithPool(pool, nil))
+	resp, err := get(t, c, fs.URL)
+	require.NoError(t, err)
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.EqualValues(t, 1, rot.refreshes.Load())
+	assert.Equal(t, degrade.KeyReady, pool.Keys()[0].Status)
+}
+
+func TestPoolQuotaQuarantine(t *testing.T) {
+	fs := newFaultServer(t, step{byKey: map[string]int{keyOld: 429}, body: `{"error":{"code":"insufficient_quota"}}`})
+	clk := newClock()
+	pool := poolOf(t, clk, statics(keyOld, keyNew))
+	c, _ := client(clk, nil, degrade.WithPool(pool, nil))
+	_, err := get(t, c, fs.URL)
+	require.NoError(t, err)
+	ks := pool.Keys()
+	assert.Equal(t, degrade.KeyQuarantined, ks[0].Status)
+	assert.Equal(t, degrade.Quota, ks[0].Reason)
+	assert.ErrorIs(t, pool.KeyCheck("keya")(context.Background()), degrade.ErrQuotaExhausted)
+}
+
+func TestPoolAsCredential(t *testing.T) {
+	clk := newClock()
+	pool := poolOf(t, clk, statics(keyOld, keyNew))
+	var _ credential.Credential = pool
+	a, err := pool.Get(context.Background())
+	require.NoError(t, err)
+	b, err := pool.Get(context.Background())
+	require.NoError(t, err)
+	assert.False(t, a.Equal(b), "round robin")
+	assert.Equal(t, "openai", pool.Name())
+
+	_, err = degrade.NewPool("empty", nil)
+	assert.ErrorIs(t, err, credential.ErrInvalid)
+	_, err = degrade.NewPool("bad", statics(keyOld), degrade.WithWeights(1, 2))
+	assert.ErrorIs(t, err, credential.ErrInvalid)
+}
