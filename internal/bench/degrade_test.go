@@ -1,0 +1,65 @@
+package bench
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/failsafe-go/failsafe-go"
+	"github.com/failsafe-go/failsafe-go/circuitbreaker"
+	"github.com/failsafe-go/failsafe-go/retrypolicy"
+
+	"github.com/credkit/credkit/health/degrade"
+)
+
+
+//go:noinline
+func benchCall(context.Context) (int, error) { return 42, nil }
+
+// BenchmarkDegradeCall measures the success path of one call three ways, in
+// one run: bare, under a degrade.Policy (retry + circuit breaker), and under
+// failsafe-go's retry policy plus circuit breaker. The difference between
+// the first two is what the policy costs a healthy service.
+func BenchmarkDegradeCall(b *testing.B) {
+	ctx := context.Background()
+	b.Run("bare", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := benchCall(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("credkit-degrade.Call", func(b *testing.B) {
+		p := degrade.NewPolicy("llm", degrade.WithMaxAttempts(3), degrade.WithBreaker(0.5, 10, time.Minute))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := degrade.Call(ctx, p, benchCall); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("credkit-degrade.Do", func(b *testing.B) {
+		p := degrade.NewPolicy("llm", degrade.WithMaxAttempts(3), degrade.WithBreaker(0.5, 10, time.Minute))
+		fn := func(ctx context.Context) error { _, err := benchCall(ctx); return err }
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := p.Do(ctx, fn); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("failsafe-go", func(b *testing.B) {
+		rp := retrypolicy.NewBuilder[int]().WithMaxRetries(2).WithBackoff(200*time.Millisecond, 10*time.Second).Build()
+		cb := circuitbreaker.NewBuilder[int]().WithFailureRateThreshold(0.5, 10, time.Minute).WithDelay(30 * time.Second).Build()
+		ex := failsafe.With[int](rp, cb).WithContext(ctx)
+		fn := func() (int, error) { return benchCall(ctx) }
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := ex.Get(fn); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
