@@ -12,7 +12,6 @@ import (
 	"github.com/credkit/credkit/health/degrade"
 )
 
-
 //go:noinline
 func benchCall(context.Context) (int, error) { return 42, nil }
 
@@ -62,4 +61,3 @@ func BenchmarkDegradeCall(b *testing.B) {
 		}
 	})
 }
-
