@@ -102,7 +102,7 @@ func (w *Embeddings) Embed(ctx context.Context, model string, inputs []string) (
 	for i, in := range inputs {
 		keys[i] = keyOf(model, in)
 	}
-	missing := w.lookup(model, keys, out, false, make([]int, 0, len(inputs)))
+	missing := w.lookup(model, keys, out, false, nil)
 	if len(missing) == 0 {
 		w.mark(Cached, "cache")
 		return Result[[][]float32]{Value: out, Marker: Cached, Source: "cache"}, nil
