@@ -289,3 +289,33 @@ func (p *Policy) Check(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Status is what live traffic says about a dependency, for a health
+// endpoint or a dashboard: since when it has been in each state.
+type Status struct {
+	Dependency string
+	// Breaker is the breaker's state (Closed with [WithoutBreaker]) and
+	// BreakerSince when it entered it.
+	Breaker      State
+	BreakerSince time.Time
+	// Credential is Success, Rejected or Quota: the last credential outcome
+	// seen (Success until a failure is seen); CredentialSince when it became
+	// so (zero if it never changed).
+	Credential      Class
+	CredentialSince time.Time
+	// Counts is [Policy.Counts].
+	Counts map[Class]int64
+}
+
+// Status returns the dependency's current status.
+func (p *Policy) Status() Status {
+	s := Status{Dependency: p.name, Counts: p.Counts()}
+	if p.br != nil {
+		s.Breaker = p.br.State()
+		s.BreakerSince = p.br.Since()
+	}
+	p.mu.Lock()
+	s.Credential, s.CredentialSince = p.credClass, p.credSince
+	p.mu.Unlock()
+	return s
+}

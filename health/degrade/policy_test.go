@@ -236,6 +236,10 @@ func TestRejectedCredentialRefreshesOnce(t *testing.T) {
 		assert.ErrorIs(t, err, degrade.ErrCredentialRejected)
 		assert.ErrorIs(t, err, credential.ErrPermission)
 		assert.ErrorIs(t, p.Check(context.Background()), degrade.ErrCredentialRejected, "health learns from traffic")
+		st := p.Status()
+		assert.Equal(t, degrade.Rejected, st.Credential)
+		assert.False(t, st.CredentialSince.IsZero())
+		assert.Equal(t, int64(1), st.Counts[degrade.Rejected])
 		assert.NoError(t, p.Do(context.Background(), func(context.Context) error { return nil }))
 		assert.NoError(t, p.Check(context.Background()), "a success clears it")
 	})
@@ -264,6 +268,8 @@ func TestBreakerTransitions(t *testing.T) {
 	assert.Equal(t, degrade.Closed, br.State(), "3 calls are below the minimum volume")
 	_ = p.Do(ctx, down)
 	assert.Equal(t, degrade.Open, br.State(), "2 of 4 failed")
+	assert.Equal(t, degrade.Open, p.Status().Breaker)
+	assert.Equal(t, clk.Now(), p.Status().BreakerSince)
 	assert.ErrorIs(t, p.Check(ctx), degrade.ErrCircuitOpen)
 
 	called := false
