@@ -267,7 +267,10 @@ func TestChatQueuesWhenEveryLinkIsDown(t *testing.T) {
 	var r degrade.Result[degrade.ChatResponse]
 	var cerr error
 	done := make(chan struct{})
-	go func() { defer close(done); r, cerr = c.Chat(context.Background(), degrade.ChatRequest{Model: "gpt-4o-mini"}) }()
+	go func() {
+		defer close(done)
+		r, cerr = c.Chat(context.Background(), degrade.ChatRequest{Model: "gpt-4o-mini"})
+	}()
 	require.True(t, clk.WaitTimers(context.Background(), 1), "queued and waiting on the outage")
 	mu.Lock()
 	m.err = nil
@@ -288,4 +291,3 @@ func (l lockedModel) Chat(ctx context.Context, r degrade.ChatRequest) (degrade.C
 	defer l.mu.Unlock()
 	return l.m.Chat(ctx, r)
 }
-
