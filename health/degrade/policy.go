@@ -132,12 +132,16 @@ func (p *Policy) run(ctx context.Context, attempt attemptFunc) error {
 		}
 		class := out.Class
 		if class == switchKey {
-			class = Retryable
+			// One key of a pool was limited or rejected and another takes
+			// over: not a failure of the dependency.
+			class = Permanent
 		}
 		if p.br != nil {
 			p.br.record(now, class, probe)
 		}
-		p.observe(class, now)
+		if out.Class != switchKey {
+			p.observe(class, now)
+		}
 		switch out.Class {
 		case Success:
 			return nil

@@ -197,3 +197,19 @@ func TestPoolAsCredential(t *testing.T) {
 	_, err = degrade.NewPool("bad", statics(keyOld), degrade.WithWeights(1, 2))
 	assert.ErrorIs(t, err, credential.ErrInvalid)
 }
+
+func TestPoolKeySwitchDoesNotOpenBreaker(t *testing.T) {
+	fs := newFaultServer(t, step{byKey: map[string]int{keyOld: 429}, header: map[string]string{"Retry-After": "1"}})
+	clk := newClock()
+	pool := poolOf(t, clk, statics(keyOld, keyNew))
+	p := degrade.NewPolicy("openai", degrade.WithClock(clk), degrade.WithLogger(quiet), degrade.WithBreaker(0.5, 2, time.Minute))
+	c := &http.Client{Transport: degrade.NewRoundTripper(nil, p, degrade.WithPool(pool, nil))}
+	for i := 0; i < 6; i++ {
+		clk.Advance(time.Second) // the limited key is tried again every time
+		resp, err := get(t, c, fs.URL)
+		require.NoError(t, err)
+		require.Equal(t, 200, resp.StatusCode)
+	}
+	assert.Equal(t, degrade.Closed, p.Breaker().State(), "a limited key is not a dependency outage")
+	assert.Greater(t, countKeys(fs.Keys())[keyOld], 1)
+}

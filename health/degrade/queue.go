@@ -276,6 +276,10 @@ func (q *Queue[T, R]) work() {
 		q.mu.Unlock()
 		if err != nil {
 			q.o.logger.Error("degrade: queue store failed", "dependency", q.name, "err", err)
+			if sleep(q.ctx, q.o.clock, time.Second) != nil {
+				return
+			}
+			continue
 		}
 		if !ok {
 			if q.store.Len() > 0 {
