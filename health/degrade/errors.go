@@ -74,6 +74,8 @@ type Error struct {
 	Err error
 }
 
+// Error describes the failure: the dependency, the kind, the attempts, the
+// Retry-After and the last underlying error. It holds no secret.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("degrade: ")
@@ -122,6 +124,7 @@ type StatusError struct {
 	Body       string
 }
 
+// Error returns "status <code>"; the body is never included.
 func (e *StatusError) Error() string { return "status " + itoa(e.StatusCode) }
 
 func itoa(n int) string {
