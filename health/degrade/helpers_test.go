@@ -214,3 +214,5 @@ func get(t *testing.T, c *http.Client, url string) (*http.Response, error) {
 	}
 	return resp, err
 }
+
+func newTextLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
