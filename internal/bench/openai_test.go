@@ -2,12 +2,14 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -169,4 +171,75 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// openAIModel is a degrade.ChatModel over the real openai-go client. It
+// turns the SDK's *openai.Error into a *degrade.StatusError so that the
+// policies classify it like the response it came from.
+type openAIModel struct{ client openai.Client }
+
+func (m openAIModel) Chat(ctx context.Context, req degrade.ChatRequest) (degrade.ChatResponse, error) {
+	msgs := make([]openai.ChatCompletionMessageParamUnion, 0, len(req.Messages))
+	for _, msg := range req.Messages {
+		switch msg.Role {
+		case "system":
+			msgs = append(msgs, openai.SystemMessage(msg.Content))
+		case "assistant":
+			msgs = append(msgs, openai.AssistantMessage(msg.Content))
+		default:
+			msgs = append(msgs, openai.UserMessage(msg.Content))
+		}
+	}
+	resp, err := m.client.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{Model: req.Model, Messages: msgs})
+	if err != nil {
+		var apiErr *openai.Error
+		if errors.As(err, &apiErr) {
+			se := &degrade.StatusError{StatusCode: apiErr.StatusCode}
+			if apiErr.Response != nil {
+				se.Header = apiErr.Response.Header
+			}
+			return degrade.ChatResponse{}, errors.Join(err, se)
+		}
+		return degrade.ChatResponse{}, err
+	}
+	if len(resp.Choices) == 0 {
+		return degrade.ChatResponse{}, errors.New("no choices")
+	}
+	return degrade.ChatResponse{Model: resp.Model, Content: resp.Choices[0].Message.Content}, nil
+}
+
+// TestOpenAIChatFallback: the primary provider is down for good; the Chat
+// wrapper, over two real openai-go clients, answers from the fallback and
+// marks the answer.
+func TestOpenAIChatFallback(t *testing.T) {
+	var downCalls atomic.Int32
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		downCalls.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer down.Close()
+	up := httptest.NewServer(&openAIFault{valid: newOpenAIKey})
+	defer up.Close()
+	key := credential.NewStatic("openai", credential.NewSecret(newOpenAIKey), credential.Metadata{})
+	hc := &http.Client{Transport: &credential.Transport{Credential: key}}
+	mk := func(url string) openAIModel {
+		return openAIModel{openai.NewClient(option.WithBaseURL(url), option.WithHTTPClient(hc), option.WithMaxRetries(0), option.WithAPIKey("replaced"))}
+	}
+	chat, err := degrade.NewChat([]degrade.Link{
+		{Name: "primary", Model: mk(down.URL), Policy: degrade.NewPolicy("primary", degrade.WithMaxAttempts(2), degrade.WithBackoff(time.Millisecond, time.Millisecond))},
+		{Name: "secondary", Model: mk(up.URL)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := chat.Chat(context.Background(), degrade.ChatRequest{Model: "gpt-4o-mini", Messages: []degrade.Message{{Role: "user", Content: "ping"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Marker != degrade.Fallback || r.Source != "secondary" || r.Value.Content != "pong" {
+		t.Fatalf("got %v from %s: %q", r.Marker, r.Source, r.Value.Content)
+	}
+	if n := downCalls.Load(); n != 2 {
+		t.Fatalf("primary called %d times, want 2: the SDK's 503 must classify as retryable", n)
+	}
 }
