@@ -127,6 +127,10 @@ func (h *Handle[R]) Wait(ctx context.Context) (R, error) {
 // asked (or until the breaker lets a probe through) before trying it again,
 // so items are neither lost nor run twice.
 //
+// Items a durable [Store] kept from an earlier process run like the others
+// once the queue starts; no [Handle] waits for them, so their run function
+// should record what they produce (a batch job writes its summaries).
+//
 // Two modes: [Queue.Do] waits for the result until the caller's context
 // ends; [Queue.Submit] returns a [Handle] to collect it later (batch jobs).
 //
@@ -167,6 +171,9 @@ func NewQueue[T, R any](policy *Policy, run func(context.Context, T) (R, error),
 	q := &Queue[T, R]{
 		name: policy.Name(), o: build(opts), policy: policy, run: run, store: store,
 		ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1),
+		// IDs start from the clock so that they do not collide with items a
+		// durable store kept from an earlier process.
+		nextID: uint64(time.Now().UnixNano()),
 		handles: map[uint64]*Handle[R]{}, held: map[uint64]Item[T]{},
 	}
 	for i := 0; i < q.o.workers; i++ {
@@ -267,11 +274,10 @@ func (q *Queue[T, R]) work() {
 		}
 		it, ok, err := q.store.Pop(q.ctx)
 		if ok {
-			if _, live := q.handles[it.ID]; live {
-				q.held[it.ID] = it
-			} else {
-				ok = false // withdrawn
-			}
+			// An item without a handle was recovered from a durable store
+			// after a restart: it runs like the others. (A withdrawn item
+			// is no longer in the store.)
+			q.held[it.ID] = it
 		}
 		q.mu.Unlock()
 		if err != nil {
@@ -383,9 +389,7 @@ func (q *Queue[T, R]) Drain() []Item[T] {
 		if err != nil || !ok {
 			break
 		}
-		if _, live := q.handles[it.ID]; live {
-			out = append(out, it)
-		}
+		out = append(out, it)
 	}
 	hs := q.handles
 	q.handles = map[uint64]*Handle[R]{}

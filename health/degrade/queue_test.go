@@ -192,3 +192,22 @@ func TestQueueDoesNotRetryPermanentFailures(t *testing.T) {
 	assert.True(t, errors.Is(err, degrade.ErrPermanent))
 	assert.Equal(t, 1, calls)
 }
+
+func TestQueueRunsItemsRecoveredFromADurableStore(t *testing.T) {
+	clk := newClock()
+	store := degrade.NewMemoryStore[int]()
+	ctx := context.Background()
+	for i := 1; i <= 3; i++ {
+		require.NoError(t, store.Push(ctx, degrade.Item[int]{ID: uint64(i), Value: i, Deadline: clk.Now().Add(time.Hour)}))
+	}
+	s := &summariser{}
+	s.up.Store(true)
+	p := degrade.NewPolicy("llm", degrade.WithClock(clk), degrade.WithLogger(quiet))
+	q := degrade.NewQueue(p, s.run, store, degrade.WithClock(clk), degrade.WithLogger(quiet))
+	defer q.Close()
+	h, err := q.Submit(ctx, 4)
+	require.NoError(t, err)
+	_, err = h.Wait(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []int{1, 2, 3, 4}, s.completed(), "recovered items first, in order")
+}
