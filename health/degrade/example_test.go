@@ -210,3 +210,35 @@ type echoModel struct{}
 func (echoModel) Chat(_ context.Context, r degrade.ChatRequest) (degrade.ChatResponse, error) {
 	return degrade.ChatResponse{Content: "echo: " + r.Messages[len(r.Messages)-1].Content}, nil
 }
+
+// flakySearcher stands for a vector database that goes down.
+type flakySearcher struct{ down atomic.Bool }
+
+func (f *flakySearcher) Search(ctx context.Context, req degrade.SearchRequest) ([]degrade.Match, error) {
+	if f.down.Load() {
+		return nil, &degrade.StatusError{StatusCode: 503}
+	}
+	return []degrade.Match{{ID: "kb-42", Score: 0.91}}, nil
+}
+
+// The vector database fails: the last good result of the same query is
+// served, marked stale, instead of an empty answer.
+func ExampleSearch() {
+	db := &flakySearcher{}
+	search := degrade.NewSearch(db, degrade.NewPolicy("qdrant", degrade.WithMaxAttempts(1), degrade.WithLogger(exampleLog)),
+		degrade.WithLogger(exampleLog))
+	q := degrade.SearchRequest{Collection: "kb", Text: "rotate a key", K: 1}
+	ctx := context.Background()
+
+	r, _ := search.Search(ctx, q)
+	fmt.Println(r.Marker, r.Value[0].ID)
+	db.down.Store(true)
+	r, _ = search.Search(ctx, q)
+	fmt.Println(r.Marker, r.Value[0].ID)
+	_, err := search.Search(ctx, degrade.SearchRequest{Collection: "kb", Text: "never asked", K: 1})
+	fmt.Println(err != nil)
+	// Output:
+	// fresh kb-42
+	// stale kb-42
+	// true
+}
