@@ -59,11 +59,7 @@ func NewEmbeddings(e Embedder, policy *Policy, opts ...Option) *Embeddings {
 }
 
 func keyOf(model, input string) embedKey {
-	h := sha256.New()
-	h.Write([]byte(input))
-	k := embedKey{model: model}
-	h.Sum(k.sum[:0])
-	return k
+	return embedKey{model: model, sum: sha256.Sum256([]byte(input))}
 }
 
 func (w *Embeddings) dim(model string) int {
@@ -98,9 +94,10 @@ func (w *Embeddings) lookup(model string, keys []embedKey, out [][]float32, anyA
 // policy's error.
 func (w *Embeddings) Embed(ctx context.Context, model string, inputs []string) (Result[[][]float32], error) {
 	out := make([][]float32, len(inputs))
-	keys := make([]embedKey, len(inputs))
-	for i, in := range inputs {
-		keys[i] = keyOf(model, in)
+	var kbuf [8]embedKey
+	keys := kbuf[:0]
+	for _, in := range inputs {
+		keys = append(keys, keyOf(model, in))
 	}
 	missing := w.lookup(model, keys, out, false, nil)
 	if len(missing) == 0 {
