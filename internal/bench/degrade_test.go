@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"github.com/failsafe-go/failsafe-go/failsafehttp"
+	"net/http"
 	"testing"
 	"time"
 
@@ -59,5 +61,39 @@ func BenchmarkDegradeCall(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+}
+
+// okTransport answers every request at once with a shared 200, so that the
+// benchmark measures the RoundTrippers, not the network.
+type okTransport struct{}
+
+func (okTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+}
+
+// BenchmarkDegradeRoundTrip measures the success path at the transport, in
+// one run: the bare inner transport, degrade.RoundTripper (retry + breaker)
+// and failsafehttp's RoundTripper with a retry policy and a circuit breaker.
+func BenchmarkDegradeRoundTrip(b *testing.B) {
+	req, _ := http.NewRequest(http.MethodGet, "http://api.invalid/v1/models", nil)
+	run := func(b *testing.B, rt http.RoundTripper) {
+		b.ReportAllocs()
+		for b.Loop() {
+			resp, err := rt.RoundTrip(req)
+			if err != nil || resp.StatusCode != 200 {
+				b.Fatal("round trip failed")
+			}
+		}
+	}
+	b.Run("bare", func(b *testing.B) { run(b, okTransport{}) })
+	b.Run("credkit-degrade.RoundTripper", func(b *testing.B) {
+		p := degrade.NewPolicy("api", degrade.WithMaxAttempts(3), degrade.WithBreaker(0.5, 10, time.Minute))
+		run(b, degrade.NewRoundTripper(okTransport{}, p))
+	})
+	b.Run("failsafe-go-failsafehttp", func(b *testing.B) {
+		rp := failsafehttp.NewRetryPolicyBuilder().WithMaxRetries(2).WithBackoff(200*time.Millisecond, 10*time.Second).Build()
+		cb := circuitbreaker.NewBuilder[*http.Response]().WithFailureRateThreshold(0.5, 10, time.Minute).WithDelay(30 * time.Second).Build()
+		run(b, failsafehttp.NewRoundTripper(okTransport{}, rp, cb))
 	})
 }
