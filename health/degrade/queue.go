@@ -318,11 +318,16 @@ func (q *Queue[T, R]) runItem(it Item[T]) bool {
 			return true
 		}
 		v, err := Call(q.ctx, q.policy, func(ctx context.Context) (R, error) { return q.run(ctx, it.Value) })
+		if err == nil {
+			// Done, even if the queue is closing: never handed back.
+			q.resolve(it.ID, v, nil)
+			return q.ctx.Err() == nil
+		}
 		if q.ctx.Err() != nil {
 			return false
 		}
 		var de *Error
-		if err == nil || !errors.As(err, &de) ||
+		if !errors.As(err, &de) ||
 			(de.Kind != ErrCircuitOpen && de.Kind != ErrRateLimited && de.Kind != ErrRetriesExhausted) {
 			q.resolve(it.ID, v, err)
 			return true
