@@ -2,6 +2,7 @@ package degrade_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -290,4 +291,25 @@ func (l lockedModel) Chat(ctx context.Context, r degrade.ChatRequest) (degrade.C
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.m.Chat(ctx, r)
+}
+
+func TestDegradedStateLoggedOncePerChange(t *testing.T) {
+	var logs strings.Builder
+	f := &fakeEmbedder{dim: 2}
+	e := degrade.NewEmbeddings(f, quickPolicy("embeddings"), degrade.WithLogger(newTextLogger(&logs)), degrade.WithCache(10, time.Nanosecond))
+	ctx := context.Background()
+	_, err := e.Embed(ctx, "m", []string{"x"})
+	require.NoError(t, err)
+	f.set(true, 2)
+	for i := 0; i < 3; i++ {
+		r, err := e.Embed(ctx, "m", []string{"x"})
+		require.NoError(t, err)
+		require.Equal(t, degrade.Stale, r.Marker)
+	}
+	f.set(false, 2)
+	_, err = e.Embed(ctx, "m", []string{"x"})
+	require.NoError(t, err)
+	assert.Equal(t, 1, strings.Count(logs.String(), "serving degraded answers"))
+	assert.Equal(t, 1, strings.Count(logs.String(), "serving fresh answers again"))
+	assert.Equal(t, map[degrade.Marker]int64{degrade.Fresh: 2, degrade.Stale: 3}, e.Counts())
 }
