@@ -173,7 +173,7 @@ func NewQueue[T, R any](policy *Policy, run func(context.Context, T) (R, error),
 		ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1),
 		// IDs start from the clock so that they do not collide with items a
 		// durable store kept from an earlier process.
-		nextID: uint64(time.Now().UnixNano()),
+		nextID:  uint64(time.Now().UnixNano()),
 		handles: map[uint64]*Handle[R]{}, held: map[uint64]Item[T]{},
 	}
 	for i := 0; i < q.o.workers; i++ {

@@ -3,6 +3,8 @@ package degrade
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net/http"
@@ -109,6 +111,17 @@ func (t *RoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			s, err := key.cred.Get(ctx)
 			if err != nil {
 				closeReader(body)
+				if ctx.Err() != nil {
+					return Outcome{Class: Canceled}, err
+				}
+				// The key has no usable value (expired, revoked, missing):
+				// take it out and let another key serve.
+				if t.pool.reject(ctx, key, credential.Secret{}, Rejected) {
+					return Outcome{Class: switchKey}, err // refreshed: try again
+				}
+				if ok, _ := t.pool.otherReady(key); ok {
+					return Outcome{Class: switchKey}, err
+				}
 				return ClassifyError(err), err
 			}
 			sent = s
@@ -118,6 +131,9 @@ func (t *RoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err != nil {
 			if ctx.Err() != nil {
 				return Outcome{Class: Canceled}, err
+			}
+			if badCertificate(err) {
+				return Outcome{Class: Permanent}, err
 			}
 			return Outcome{Class: Retryable}, err
 		}
@@ -160,6 +176,16 @@ func (t *RoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		discard(resp)
 	}
 	return nil, err
+}
+
+// badCertificate reports whether err is a TLS certificate failure: no retry
+// will fix it.
+func badCertificate(err error) bool {
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var ci x509.CertificateInvalidError
+	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci)
 }
 
 func discard(resp *http.Response) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -201,3 +202,29 @@ func TestRoundTripperCircuitOpen(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestRoundTripperDoesNotRetryBadCertificate(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	c, p := client(newClock(), &http.Transport{}) // does not trust the test certificate
+	_, err := c.Get(srv.URL)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, degrade.ErrPermanent)
+	assert.Equal(t, int64(1), p.Counts()[degrade.Permanent])
+}
+
+func TestPoolSkipsKeyWithoutValue(t *testing.T) {
+	fs := newFaultServer(t)
+	clk := newClock()
+	empty := credential.NewStatic("empty", credential.Secret{}, credential.Metadata{})
+	good := credential.NewStatic("good", credential.NewSecret(keyNew), credential.Metadata{})
+	pool := poolOf(t, clk, []credential.Credential{empty, good})
+	c, _ := client(clk, nil, degrade.WithPool(pool, nil))
+	for i := 0; i < 3; i++ {
+		resp, err := get(t, c, fs.URL)
+		require.NoError(t, err)
+		assert.Equal(t, 200, resp.StatusCode)
+	}
+	assert.Equal(t, degrade.KeyQuarantined, pool.Keys()[0].Status)
+	assert.Equal(t, 3, fs.Calls())
+}
