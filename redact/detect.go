@@ -1,9 +1,6 @@
 package redact
 
-import (
-	"regexp"
-	"strings"
-)
+import "regexp"
 
 // Detector finds a well-known token format in text, for secrets credkit was
 // never told about. Keywords are literal strings of which at least one
@@ -12,11 +9,20 @@ import (
 // detectors, so that many detectors cost little more than one. Group is the
 // submatch to redact (0: the whole match), so that "Authorization: Bearer
 // X" keeps its header name and loses X.
+//
+// The Pattern runs only on a window around each keyword found: from Before
+// bytes ahead of the keyword to MaxLen bytes after it (defaults 1 and 512),
+// so its cost does not grow with the length of the text, and patterns need
+// no literal prefix to be fast. A Pattern that starts with a boundary
+// (`(?:^|[^A-Za-z0-9_-])`) works with Before 1: ^ then only matches where
+// the window starts, one byte ahead of the keyword.
 type Detector struct {
 	Name     string
 	Keywords []string
 	Pattern  *regexp.Regexp
 	Group    int
+	Before   int
+	MaxLen   int
 }
 
 // b is a left word boundary for tokens that start with letters: the start
@@ -27,15 +33,22 @@ func det(name, re string, group int, keywords ...string) Detector {
 	return Detector{Name: name, Keywords: keywords, Pattern: regexp.MustCompile(re), Group: group}
 }
 
+// around sets how far before its keyword a detector's match may start, and
+// how long it may be.
+func around(d Detector, before, maxLen int) Detector {
+	d.Before, d.MaxLen = before, maxLen
+	return d
+}
+
 // DefaultDetectors returns the built-in detectors, written from the vendors'
 // documented key formats. Each call returns new values, which a caller may
 // filter ([WithoutDetectors]) or extend ([WithDetectors]).
 func DefaultDetectors() []Detector {
-	return []Detector{
+	list := []Detector{
 		det("anthropic", b+`(sk-ant-(?:api|admin|oat|sid)\d{2}-[A-Za-z0-9_-]{20,})`, 1, "sk-ant-"),
 		det("openrouter", b+`(sk-or-v1-[A-Za-z0-9]{32,})`, 1, "sk-or-v1-"),
 		det("openai", b+`(sk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{20,})`, 1, "sk-"),
-		det("openai", `[A-Za-z0-9_-]{8,}T3BlbkFJ[A-Za-z0-9_-]{8,}`, 0, "T3BlbkFJ"),
+		around(det("openai", `[A-Za-z0-9_-]{8,}T3BlbkFJ[A-Za-z0-9_-]{8,}`, 0, "T3BlbkFJ"), 256, 512),
 		det("google", b+`(AIza[0-9A-Za-z_-]{35})`, 1, "AIza"),
 		det("huggingface", b+`((?:hf_|api_org_)[A-Za-z0-9]{30,})`, 1, "hf_", "api_org_"),
 		det("groq", b+`(gsk_[A-Za-z0-9]{40,})`, 1, "gsk_"),
@@ -53,31 +66,35 @@ func DefaultDetectors() []Detector {
 		det("github", b+`(github_pat_[A-Za-z0-9_]{22,})`, 1, "github_pat_"),
 		det("slack", b+`(xox[baprs]-[A-Za-z0-9-]{10,})`, 1, "xoxb-", "xoxa-", "xoxp-", "xoxr-", "xoxs-"),
 		det("slack", b+`(xapp-\d-[A-Za-z0-9-]{10,})`, 1, "xapp-"),
-		det("slack-webhook", `https://hooks\.slack\.com/services/[A-Za-z0-9_/-]+`, 0, "hooks.slack.com"),
+		around(det("slack-webhook", `https://hooks\.slack\.com/services/[A-Za-z0-9_/-]+`, 0, "hooks.slack.com"), 8, 256),
 		det("stripe", b+`((?:sk|rk)_(?:live|test)_[A-Za-z0-9]{20,})`, 1, "sk_live_", "sk_test_", "rk_live_", "rk_test_"),
 		det("jwt", b+`(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})`, 1, "eyJ"),
-		det("private-key", `-----BEGIN[A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END[A-Z ]*PRIVATE KEY-----|\z)`, 0, "-----BEGIN"),
-		det("authorization", `(?i)authorization["']?\s*[:=]\s*["']?(?:bearer|basic|token|digest|apikey)?\s*([A-Za-z0-9._~+/=:-]{8,})`, 1,
-			"uthorization", "UTHORIZATION"),
+		around(det("private-key", `-----BEGIN[A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END[A-Z ]*PRIVATE KEY-----|\z)`, 0, "-----BEGIN"), 0, 32<<10),
+		around(det("authorization", `(?i)authorization["']?\s*[:=]\s*["']?(?:bearer|basic|token|digest|apikey)?\s*([A-Za-z0-9._~+/=:-]{8,})`, 1,
+			"uthorization", "UTHORIZATION"), 7, 1024),
 		det("bearer", `(?:Bearer|bearer|BEARER)\s+([A-Za-z0-9._~+/-]{20,}=*)`, 1, "Bearer", "bearer", "BEARER"),
-		det("api-key-header", `(?i)(?:x-api-key|api-key|x-goog-api-key|x-auth-token|apikey)["']?\s*[:=]\s*["']?([A-Za-z0-9._~+/-]{8,})`, 1,
-			"pi-key", "PI-KEY", "pi-Key", "piKey", "pikey", "PIKEY", "uth-token", "uth-Token", "UTH-TOKEN"),
-		det("url-password", `[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@"'<>]*:([^\s/@"'<>]+)@`, 1, "://"),
+		around(det("api-key-header", `(?i)(?:x-api-key|api-key|x-goog-api-key|x-auth-token|apikey)["']?\s*[:=]\s*["']?([A-Za-z0-9._~+/-]{8,})`, 1,
+			"pi-key", "PI-KEY", "pi-Key", "piKey", "pikey", "PIKEY", "uth-token", "uth-Token", "UTH-TOKEN"), 12, 1024),
+		around(det("url-password", `[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@"'<>]*:([^\s/@"'<>]+)@`, 1, "://"), 32, 1024),
 		det("query-secret", `(?i)[?&;](?:key|api_key|apikey|api-key|token|access_token|refresh_token|id_token|auth|password|passwd|pwd|secret|client_secret|sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential)=([^&#\s"'<>;]+)`, 1,
 			"key=", "KEY=", "token=", "Token=", "TOKEN=", "auth=", "password=", "Password=", "PASSWORD=", "passwd=", "pwd=", "PWD=", "Pwd=",
 			"secret=", "Secret=", "SECRET=", "sig=", "Signature=", "signature=", "Credential=", "credential="),
 	}
+	// The query parameter names reach up to 21 bytes before their keyword
+	// ("?x-amz-security-token=" for "token=").
+	list[len(list)-1] = around(list[len(list)-1], 24, 2048)
+	return list
 }
 
 // detectors is the compiled form: a keyword pre-filter shared by every
 // detector, then the detectors' own patterns.
 type detectors struct {
 	list []Detector
-	// bigram marks the first two bytes of every keyword; kws lists the
-	// keywords (with their detector index) by first two bytes.
-	bigram [1 << 16 / 64]uint64
-	kws    map[uint16][]kw
-	short  []kw // keywords shorter than two bytes (none of the defaults)
+	// tri marks a hash of the first three bytes of every keyword; kws
+	// lists the keywords (with their detector) by those three bytes.
+	tri   [1 << 16 / 64]uint64
+	kws   map[uint32][]kw
+	short []kw // keywords shorter than three bytes
 }
 
 type kw struct {
@@ -85,69 +102,55 @@ type kw struct {
 	det  int
 }
 
+func tri3(s string, i int) uint32 { return uint32(s[i]) | uint32(s[i+1])<<8 | uint32(s[i+2])<<16 }
+
+func triHash(t uint32) uint32 { return (t * 0x9E3779B1) >> 16 }
+
 func compile(list []Detector) *detectors {
-	d := &detectors{list: list, kws: map[uint16][]kw{}}
+	d := &detectors{list: list, kws: map[uint32][]kw{}}
 	for i, det := range list {
 		for _, k := range det.Keywords {
-			if len(k) < 2 {
+			if len(k) < 3 {
 				d.short = append(d.short, kw{k, i})
 				continue
 			}
-			bg := uint16(k[0]) | uint16(k[1])<<8
-			d.bigram[bg>>6] |= 1 << (bg & 63)
-			d.kws[bg] = append(d.kws[bg], kw{k, i})
+			t := tri3(k, 0)
+			h := triHash(t)
+			d.tri[h>>6] |= 1 << (h & 63)
+			d.kws[t] = append(d.kws[t], kw{k, i})
 		}
 	}
 	return d
 }
 
-// triggered returns a bitmask-like list of the detectors whose keywords
-// occur in s (nil when none do). It is one pass over s.
-func (d *detectors) triggered(s string, hit []bool) []bool {
-	if d == nil || len(d.list) == 0 {
-		return hit
+// window runs detector di around a keyword at p.
+func (d *detectors) window(s string, p, di int, covered []int, out []span) []span {
+	det := &d.list[di]
+	before, maxLen := det.Before, det.MaxLen
+	if before == 0 && det.Group > 0 {
+		before = 1
 	}
-	for _, k := range d.short {
-		if strings.Contains(s, k.text) {
-			hit = mark(hit, len(d.list), k.det)
-		}
+	if maxLen == 0 {
+		maxLen = 512
 	}
-	for i := 0; i+1 < len(s); i++ {
-		bg := uint16(s[i]) | uint16(s[i+1])<<8
-		if d.bigram[bg>>6]&(1<<(bg&63)) == 0 {
+	from, to := p-before, p+maxLen
+	if from < 0 {
+		from = 0
+	}
+	if to > len(s) {
+		to = len(s)
+	}
+	covered[di] = p + 1
+	for _, m := range det.Pattern.FindAllStringSubmatchIndex(s[from:to], -1) {
+		g := det.Group
+		if 2*g+1 >= len(m) || m[2*g] < 0 {
 			continue
 		}
-		for _, k := range d.kws[bg] {
-			if (hit == nil || !hit[k.det]) && strings.HasPrefix(s[i:], k.text) {
-				hit = mark(hit, len(d.list), k.det)
-			}
+		sp := span{from + m[2*g], from + m[2*g+1], det.Name, di}
+		if sp.end > covered[di] {
+			covered[di] = sp.end
 		}
-	}
-	return hit
-}
-
-func mark(hit []bool, n, i int) []bool {
-	if hit == nil {
-		hit = make([]bool, n)
-	}
-	hit[i] = true
-	return hit
-}
-
-// find appends the spans the triggered detectors match in s.
-func (d *detectors) find(s string, hit []bool, out []span) []span {
-	for i, on := range hit {
-		if !on {
-			continue
-		}
-		det := d.list[i]
-		for _, m := range det.Pattern.FindAllStringSubmatchIndex(s, -1) {
-			g := det.Group
-			if 2*g+1 >= len(m) || m[2*g] < 0 {
-				continue
-			}
-			out = append(out, span{m[2*g], m[2*g+1], det.Name})
-		}
+		out = append(out, sp)
 	}
 	return out
 }

@@ -9,12 +9,14 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"unsafe"
 )
 
 // span is a byte range of a text to replace, with the reason.
 type span struct {
 	start, end int
 	reason     string
+	prio       int // lower wins a tie: known values, then detectors in order
 }
 
 // pattern is one encoded form of one known value.
@@ -26,18 +28,26 @@ type pattern struct {
 // matcher finds known values in their encoded forms. It is immutable once
 // built: a Redactor swaps whole matchers.
 //
-// Every pattern is at least 8 bytes long, so each is anchored by its first
-// 8 bytes read as one 64-bit word. The scan reads the word at every offset
-// of the text and tests two bits of a filter sized to the number of
-// patterns (16 bits per pattern, so about 1.4% false positives); only on a
-// hit does it look the word up and compare. The work per byte is the same
-// for one value and for ten thousand — no loop over values, no big
-// alternation.
+// Every pattern is at least 8 bytes long. With step = (shortest pattern) −
+// 7, capped at 8, any occurrence of a pattern covers a text offset that is
+// a multiple of step where one of the pattern's first step 8-byte words
+// starts; so each pattern is indexed by those words, and the scan reads one
+// 64-bit word every step bytes and tests two bits of a filter sized to the
+// number of index entries (about 1.4% false positives); only on a hit does
+// it look the word up and compare. The work per byte is the same for one
+// value and for ten thousand: no loop over values, no big alternation.
 type matcher struct {
 	filter []uint64 // bitset
 	shift  uint
-	byWord map[uint64][]int32
+	step   int
+	byWord map[uint64][]entry
 	pats   []pattern
+}
+
+// entry says that the indexed word starts off bytes into pattern pat.
+type entry struct {
+	pat int32
+	off int32
 }
 
 const (
@@ -45,46 +55,60 @@ const (
 	mul2 = 0xC2B2AE3D27D4EB4F
 )
 
+// word reads the 8 bytes of s at i as one little-endian word (one load on
+// the architectures that allow unaligned loads).
+func word(s string, i int) uint64 {
+	return binary.LittleEndian.Uint64(bytesOf(s)[i:])
+}
+
+// bytesOf views s as bytes without copying. The bytes are only read.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
 func newMatcher(pats []pattern) *matcher {
-	m := &matcher{byWord: make(map[uint64][]int32, len(pats)), pats: pats}
+	m := &matcher{byWord: map[uint64][]entry{}, pats: pats, step: 8}
+	for _, p := range pats {
+		if st := len(p.text) - 7; st < m.step {
+			m.step = st
+		}
+	}
+	if m.step < 1 {
+		m.step = 1
+	}
 	nbits := 1 << 10
-	for nbits < 16*len(pats) {
+	for nbits < 16*m.step*len(pats) {
 		nbits <<= 1
 	}
 	m.filter = make([]uint64, nbits/64)
 	m.shift = uint(64 - bits.TrailingZeros(uint(nbits)))
 	for i, p := range pats {
-		w := binary.LittleEndian.Uint64([]byte(p.text[:8]))
-		m.byWord[w] = append(m.byWord[w], int32(i))
-		h1, h2 := (w*mul1)>>m.shift, (w*mul2)>>m.shift
-		m.filter[h1>>6] |= 1 << (h1 & 63)
-		m.filter[h2>>6] |= 1 << (h2 & 63)
+		for off := 0; off < m.step; off++ {
+			w := word(p.text, off)
+			m.byWord[w] = append(m.byWord[w], entry{int32(i), int32(off)})
+			h1, h2 := (w*mul1)>>m.shift, (w*mul2)>>m.shift
+			m.filter[h1>>6] |= 1 << (h1 & 63)
+			m.filter[h2>>6] |= 1 << (h2 & 63)
+		}
 	}
 	return m
 }
 
-// find appends the spans of known values in s.
-func (m *matcher) find(s string, out []span) []span {
-	if m == nil || len(m.pats) == 0 || len(s) < 8 {
-		return out
+// maybe tests the filter for the word w.
+func (m *matcher) maybe(w uint64) bool {
+	h1 := (w * mul1) >> m.shift
+	if m.filter[h1>>6]&(1<<(h1&63)) == 0 {
+		return false
 	}
-	f, shift := m.filter, m.shift
-	for i := 0; i+8 <= len(s); i++ {
-		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		h1 := (w * mul1) >> shift
-		if f[h1>>6]&(1<<(h1&63)) == 0 {
-			continue
-		}
-		h2 := (w * mul2) >> shift
-		if f[h2>>6]&(1<<(h2&63)) == 0 {
-			continue
-		}
-		for _, pi := range m.byWord[w] {
-			p := m.pats[pi]
-			if strings.HasPrefix(s[i:], p.text) {
-				out = append(out, span{i, i + len(p.text), p.reason})
-			}
+	h2 := (w * mul2) >> m.shift
+	return m.filter[h2>>6]&(1<<(h2&63)) != 0
+}
+
+// verify appends the patterns indexed by w that occur in s around i.
+func (m *matcher) verify(s string, i int, w uint64, out []span) []span {
+	for _, e := range m.byWord[w] {
+		p := m.pats[e.pat]
+		start := i - int(e.off)
+		if start >= 0 && strings.HasPrefix(s[start:], p.text) {
+			out = append(out, span{start, start + len(p.text), p.reason, -1})
 		}
 	}
 	return out
@@ -142,7 +166,10 @@ func merge(sp []span) []span {
 		if sp[i].start != sp[j].start {
 			return sp[i].start < sp[j].start
 		}
-		return sp[i].end > sp[j].end
+		if sp[i].end != sp[j].end {
+			return sp[i].end > sp[j].end
+		}
+		return sp[i].prio < sp[j].prio
 	})
 	out := sp[:1]
 	for _, s := range sp[1:] {

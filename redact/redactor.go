@@ -61,15 +61,25 @@ func New(opts ...Option) *Redactor {
 // shorter than the minimum length is refused with an error wrapping
 // [ErrTooShort] and [credential.ErrInvalid]: it is never silently ignored.
 func (r *Redactor) Add(label string, s credential.Secret) error {
-	if s.IsZero() {
-		return &credential.Error{Op: "redact", Name: label, Kind: credential.ErrInvalid, Reason: "empty value"}
-	}
-	if s.Len() < r.o.minLen {
-		return &credential.Error{Op: "redact", Name: label, Kind: credential.ErrInvalid, Reason: "value is shorter than the minimum of " + itoa(r.o.minLen) + " bytes", Err: ErrTooShort}
+	return r.AddAll(map[string]credential.Secret{label: s})
+}
+
+// AddAll adds many values at once, keyed by label, with one rebuild: use it
+// to load hundreds of values. It adds none when one is refused.
+func (r *Redactor) AddAll(values map[string]credential.Secret) error {
+	for label, s := range values {
+		if s.IsZero() {
+			return &credential.Error{Op: "redact", Name: label, Kind: credential.ErrInvalid, Reason: "empty value"}
+		}
+		if s.Len() < r.o.minLen {
+			return &credential.Error{Op: "redact", Name: label, Kind: credential.ErrInvalid, Reason: "value is shorter than the minimum of " + itoa(r.o.minLen) + " bytes", Err: ErrTooShort}
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.manual[s.Reveal()] = label
+	for label, s := range values {
+		r.manual[s.Reveal()] = label
+	}
 	r.rebuild()
 	return nil
 }
@@ -165,17 +175,13 @@ func (r *Redactor) Len() int {
 // spans returns the merged spans to redact in s, reusing buf.
 func (r *Redactor) spans(s string, buf []span) []span {
 	snap := r.snap.Load()
-	out := snap.known.find(s, buf[:0])
-	if hit := snap.dets.triggered(s, nil); hit != nil {
-		out = snap.dets.find(s, hit, out)
-	}
-	return merge(out)
+	return merge(snap.scan(s, buf[:0], false))
 }
 
-// Contains reports whether s holds anything r would redact.
+// Contains reports whether s holds anything r would redact. It stops at the
+// first find and does not allocate when there is none.
 func (r *Redactor) Contains(s string) bool {
-	var buf [4]span
-	return len(r.spans(s, buf[:0])) > 0
+	return len(r.snap.Load().scan(s, nil, true)) > 0
 }
 
 // String returns s with every secret replaced. When there is nothing to
