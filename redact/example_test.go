@@ -28,10 +28,10 @@ func ExampleNewHandler() {
 	}
 	logger := slog.New(redact.NewHandler(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{ReplaceAttr: noTime}), r))
 
-	logger.Info("calling with " + key.Reveal())                                                        // in the message
-	logger.Info("request", "header", "Authorization: Bearer "+key.Reveal())                            // in an attribute
+	logger.Info("calling with " + key.Reveal())                                                          // in the message
+	logger.Info("request", "header", "Authorization: Bearer "+key.Reveal())                              // in an attribute
 	logger.Error("failed", "err", errors.New("GET /v1?key=AIzaFAKEexampleKeyQzXvKwJqYzPxWvQkZjXyV 401")) // in an error
-	logger.Info("config", "db_password", "hunter2-but-longer")                                         // a sensitive key
+	logger.Info("config", "db_password", "hunter2-but-longer")                                           // a sensitive key
 	// Output:
 	// {"level":"INFO","msg":"calling with [REDACTED:known:openai]"}
 	// {"level":"INFO","msg":"request","header":"Authorization: Bearer [REDACTED:known:openai]"}
