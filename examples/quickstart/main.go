@@ -14,9 +14,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -27,6 +29,7 @@ import (
 
 	"github.com/credkit/credkit/credential"
 	"github.com/credkit/credkit/provider"
+	"github.com/credkit/credkit/redact"
 	"github.com/credkit/credkit/rotate"
 )
 
@@ -126,7 +129,22 @@ func run(ctx context.Context, out io.Writer) error {
 		return fmt.Errorf("no rotation event")
 	}
 
-	// 6. What a security reviewer reads: no values, only who, what, when.
+	// 6. Logs never show a key, even one logged by mistake: the redacting
+	//    handler knows every value the Set holds (the old key too, during
+	//    its overlap window) and the formats of well-known tokens.
+	r := redact.New(redact.WithReasons())
+	stop := r.Track(set)
+	defer stop()
+	logger := slog.New(redact.NewHandler(slog.NewTextHandler(out, &slog.HandlerOptions{ReplaceAttr: dropTime}), r))
+	cur, _ := openai.Get(ctx)
+	old, _ := openai.Previous()
+	fmt.Fprintln(out, "== logs through redact.NewHandler")
+	logger.Info("calling the model with key " + cur.Reveal())                                      // a key in the message
+	logger.Warn("retrying", "header", "Authorization: Bearer "+old.Secret.Reveal())                // the old key in an attribute
+	logger.Error("upstream failed", "err", errors.New("GET /v1beta?key="+unknownGoogleKey+" 403")) // a key credkit never held, in an error
+	logger.Info("config loaded", "db_password", "FAKE-hunter2-hunter2")                            // a sensitive key
+
+	// 7. What a security reviewer reads: no values, only who, what, when.
 	fmt.Fprintln(out, "== inventory")
 	for _, it := range set.Inventory().Credentials {
 		fmt.Fprintf(out, "%-10s backend=%-4s owner=%s freshness=%s rotations=%d due=%s findings=%v\n",
@@ -161,6 +179,17 @@ func replaceFile(path, content string) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// unknownGoogleKey is a key credkit was never told about: the Google API key
+// detector catches it by its format.
+const unknownGoogleKey = "AIzaFAKEquickstartQzXvKwJqYzPxWvQkZjXyV"
+
+func dropTime(_ []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
 }
 
 func dueIn(t time.Time) string {
