@@ -1,0 +1,52 @@
+// Package health tells a service, and the people who run it, how its
+// credentials and dependencies are doing.
+//
+// # Checks and the monitor
+//
+// A [Check] is a named probe with an interval, a timeout and a criticality.
+// A [Monitor] runs each one in the background and caches its latest
+// [Result] (pass, warn or fail, an output, an observed value). Serving never
+// runs a check, so a storm of probes costs no call to a secret manager or a
+// model provider. A check that panics or times out fails; the monitor lives
+// on. Built-in checks:
+//
+//   - [CredentialCheck] and [SetChecks]: from rotate's status and
+//     inventory, no backend call — fail when a credential has no value, is
+//     expired or revoked, or its refresh has failed for too long; warn when
+//     a refresh just failed, it expires or is due for rotation soon, or it
+//     shares its value with another credential.
+//   - [HTTPCheck]: calls an endpoint with a credential (a model provider's
+//     list-models endpoint) and classifies the answer ([ClassifyHTTP]):
+//     2xx pass, 401/403 "credential rejected", 429 "rate limited" (warn),
+//     5xx, timeouts and connection errors "unavailable".
+//   - [ReporterCheck]: anything that knows its own state, such as the
+//     circuit breakers of health/degrade.
+//
+// # The HTTP handler
+//
+// [NewHandler] serves /livez, /readyz (with ?verbose and ?exclude=NAME, as
+// Kubernetes does), /readyz/NAME and /inventory as application/health+json
+// in the IETF health check response format, to mount on an existing mux:
+//
+//	h := health.NewHandler(monitor)
+//	mux.Handle("/livez", h)
+//	mux.Handle("/readyz", h)
+//
+// Detail shows the service's topology: only loopback callers and requests
+// bearing the token of [WithToken] see it. Behind a reverse proxy on the same
+// host every request comes from loopback: set a token and have the proxy
+// strip Authorization, or mount the handler on an internal listener.
+// Outputs are written from error kinds, never error text, and
+// [WithSanitizer] (a redactor's String) cleans what a careless check writes.
+//
+// # Usage audit
+//
+// [Audit] records every use of a credential made through a
+// credential.Transport (plug Audit.Observe into Transport.Observe): which
+// credential (name and fingerprint), which system and action, on whose
+// behalf ([WithSource]), with which outcome and latency. It counts uses per
+// credential, exports them through the OpenTelemetry metric API, logs an
+// event per use or a summary per interval, and flags a rate of use far over
+// the credential's own baseline, or a burst of denials, through
+// [Audit.Check].
+package health
