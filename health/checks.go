@@ -214,6 +214,11 @@ func HTTPCheck(component, url string, client *http.Client, critical bool) Check 
 			ms := time.Since(start).Milliseconds()
 			if err != nil {
 				out := Unavailable
+				switch k := credential.Kind(err); k {
+				case credential.ErrRevoked, credential.ErrExpired, credential.ErrNotFound, credential.ErrPermission, credential.ErrInvalid:
+					// The request never left: the credential itself failed.
+					return Failed("credential " + credential.KindName(err))
+				}
 				var ne net.Error
 				if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
 					return Result{Status: Fail, Output: "unavailable: timeout"}

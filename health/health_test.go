@@ -309,6 +309,9 @@ func TestHTTPCheckClassifies(t *testing.T) {
 	r = health.HTTPCheck("down", "http://127.0.0.1:1/", nil, true).Run(context.Background())
 	assert.Equal(t, health.Fail, r.Status)
 	assert.Equal(t, "unavailable", r.Output)
+	revoked := credential.NewStatic("x", credential.Secret{}, credential.Metadata{})
+	r = health.HTTPCheck("openai", srv.URL, &http.Client{Transport: &credential.Transport{Credential: revoked}}, true).Run(context.Background())
+	assert.Equal(t, "credential not_found", r.Output, "a credential that cannot be had is told apart from an API outage")
 	assert.Equal(t, health.Canceled, health.ClassifyHTTP(0, fmt.Errorf("x: %w", context.Canceled)))
 	assert.Equal(t, health.Unavailable, health.ClassifyHTTP(0, errors.New("connection reset")))
 }

@@ -14,6 +14,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +29,7 @@ import (
 	"time"
 
 	"github.com/credkit/credkit/credential"
+	"github.com/credkit/credkit/health"
 	"github.com/credkit/credkit/provider"
 	"github.com/credkit/credkit/redact"
 	"github.com/credkit/credkit/rotate"
@@ -150,6 +152,65 @@ func run(ctx context.Context, out io.Writer) error {
 		fmt.Fprintf(out, "%-10s backend=%-4s owner=%s freshness=%s rotations=%d due=%s findings=%v\n",
 			it.Name, it.Backend, it.Metadata.Owner, it.Status.Freshness, it.Status.Rotations,
 			dueIn(it.RotationDue), it.Findings)
+	}
+
+	// 8. Health: checks run in the background; the service mounts the
+	//    handler on its own mux. Then the OpenAI key is revoked (the kill
+	//    switch of an incident) and readiness fails.
+	checks := append(health.SetChecks(set, health.CredentialOptions{}),
+		health.HTTPCheck("openai-api", api.URL+"/v1/models", client, false))
+	monitor := health.NewMonitor(checks, health.WithSanitizer(r.String))
+	defer monitor.Close()
+	mux := http.NewServeMux()
+	h := health.NewHandler(monitor, health.WithInventory(func() any { return set.Inventory() }))
+	mux.Handle("/livez", h)
+	mux.Handle("/readyz", h)
+	mux.Handle("/readyz/", h)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	if err := waitFor(func() bool { return monitor.Ready() }); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "== GET /readyz?verbose")
+	if err := show(out, srv.URL+"/readyz?verbose"); err != nil {
+		return err
+	}
+	if err := set.Revoke("openai", "key posted in a support ticket"); err != nil {
+		return err
+	}
+	monitor.RunNow("openai:credential")
+	monitor.RunNow("openai-api:responseTime")
+	if err := waitFor(func() bool { return !monitor.Ready() }); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "== GET /readyz?verbose after set.Revoke(\"openai\", ...)")
+	return show(out, srv.URL+"/readyz?verbose")
+}
+
+// show prints one health response.
+func show(out io.Writer, url string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return err
+	}
+	pretty, _ := json.MarshalIndent(v, "", "  ")
+	fmt.Fprintf(out, "%d %s\n", resp.StatusCode, pretty)
+	return nil
+}
+
+func waitFor(cond func() bool) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return errors.New("timed out waiting for health checks")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	return nil
 }

@@ -20,7 +20,9 @@ func TestQuickstart(t *testing.T) {
 	}
 	for _, want := range []string{"value=[REDACTED]", "== the key file was rotated", "event: rotated openai", "rotations=1", "== inventory",
 		"calling the model with key [REDACTED:known:openai]", "header=\"Authorization: Bearer [REDACTED:known:openai]\"",
-		"key=[REDACTED:google] 403", "db_password=[REDACTED:key]"} {
+		"key=[REDACTED:google] 403", "db_password=[REDACTED:key]",
+		"== GET /readyz?verbose\n200 {", "after set.Revoke(\"openai\", ...)\n503 {", `"output": "revoked: key posted in a support ticket"`,
+		`"output": "credential revoked"`} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q", want)
 		}
