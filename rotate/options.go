@@ -26,6 +26,7 @@ type options struct {
 	push         bool
 	pending      bool
 	md           credential.Metadata
+	managed      bool // polled by its Set's batch group, not by itself
 	// Set only.
 	environment    string
 	reminderWindow time.Duration

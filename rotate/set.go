@@ -3,6 +3,8 @@ package rotate
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -42,9 +44,10 @@ type Set struct {
 	sharedLog map[string]bool     // "a|b" pairs already logged
 	reminded  map[string]string   // name -> "kind@due" last reminded
 
+	groups  []*group
 	unsubs  []func()
 	closed  chan struct{}
-	done    chan struct{}
+	wg      sync.WaitGroup
 	closing sync.Once
 }
 
@@ -66,7 +69,7 @@ func Open(ctx context.Context, r credential.Resolver, cfgs []Config, opts ...Opt
 		o: o, creds: map[string]*Credential{}, schemes: map[string]string{}, desc: map[string]credential.Description{},
 		changeFns: map[int]func(){}, eventFns: map[int]func(Event){},
 		shared: map[string][]string{}, sharedLog: map[string]bool{}, reminded: map[string]string{},
-		closed: make(chan struct{}), done: make(chan struct{}),
+		closed: make(chan struct{}),
 	}
 	fail := func(err error) (*Set, error) {
 		for _, c := range s.creds {
@@ -74,13 +77,22 @@ func Open(ctx context.Context, r credential.Resolver, cfgs []Config, opts ...Opt
 		}
 		return nil, err
 	}
+	type resolved struct {
+		cfg Config
+		p   credential.Provider
+		ref string
+		md  credential.Metadata
+	}
+	var all []resolved
+	seen := map[string]bool{}
 	for _, cfg := range cfgs {
 		if cfg.Name == "" {
 			return fail(&credential.Error{Op: "open", Ref: cfg.URL, Kind: credential.ErrInvalid, Reason: "a credential needs a name"})
 		}
-		if _, dup := s.creds[cfg.Name]; dup {
+		if seen[cfg.Name] {
 			return fail(&credential.Error{Op: "open", Name: cfg.Name, Kind: credential.ErrInvalid, Reason: "name is used twice"})
 		}
+		seen[cfg.Name] = true
 		if env := cfg.Metadata.Environment; o.environment != "" && env != "" && !strings.EqualFold(env, o.environment) && !cfg.AllowEnvironment {
 			return fail(&credential.Error{Op: "open", Name: cfg.Name, Ref: cfg.URL, Kind: credential.ErrInvalid,
 				Reason: "credential is for environment " + `"` + env + `"` + " but this service runs in " + `"` + o.environment + `"` + " (set AllowEnvironment to override)"})
@@ -102,16 +114,43 @@ func Open(ctx context.Context, r credential.Resolver, cfgs []Config, opts ...Opt
 				o.logger.Warn("credkit: cannot describe credential", "credential", cfg.Name, "error_kind", credential.KindName(err))
 			}
 		}
-		co := o
-		co.md = md
-		c, err := watch(ctx, cfg.Name, p, ref, co)
-		if err != nil {
-			return fail(named(err, cfg.Name))
+		all = append(all, resolved{cfg, p, ref, md})
+	}
+	// Credentials whose provider can check many refs at once are polled
+	// together, by one group per provider.
+	groups := map[credential.Provider]*group{}
+	var order []*group
+	for _, rs := range all {
+		if bvc, ok := rs.p.(credential.BatchVersionChecker); ok && reflect.TypeOf(rs.p).Comparable() {
+			g := groups[rs.p]
+			if g == nil {
+				g = &group{set: s, p: rs.p, bvc: bvc, rnd: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
+				g.bf, _ = rs.p.(credential.BatchFetcher)
+				groups[rs.p] = g
+				order = append(order, g)
+			}
+			g.names = append(g.names, rs.cfg.Name)
 		}
-		s.creds[cfg.Name] = c
-		s.names = append(s.names, cfg.Name)
-		scheme, _, _ := strings.Cut(cfg.URL, "://")
-		s.schemes[cfg.Name] = strings.ToLower(scheme)
+	}
+	for _, rs := range all {
+		co := o
+		co.md = rs.md
+		_, co.managed = rs.p.(credential.BatchVersionChecker)
+		co.managed = co.managed && groups[rs.p] != nil
+		c, err := watch(ctx, rs.cfg.Name, rs.p, rs.ref, co)
+		if err != nil {
+			return fail(named(err, rs.cfg.Name))
+		}
+		s.creds[rs.cfg.Name] = c
+		s.names = append(s.names, rs.cfg.Name)
+		scheme, _, _ := strings.Cut(rs.cfg.URL, "://")
+		s.schemes[rs.cfg.Name] = strings.ToLower(scheme)
+	}
+	for _, g := range order {
+		for _, n := range g.names {
+			g.creds = append(g.creds, s.creds[n])
+		}
+		s.groups = append(s.groups, g)
 	}
 	sort.Strings(s.names)
 	for _, name := range s.names {
@@ -123,7 +162,11 @@ func Open(ctx context.Context, r credential.Resolver, cfgs []Config, opts ...Opt
 	}
 	s.detectShared()
 	s.remind()
+	s.wg.Add(1 + len(s.groups))
 	go s.loop()
+	for _, g := range s.groups {
+		go g.run()
+	}
 	return s, nil
 }
 
@@ -293,7 +336,7 @@ func (s *Set) detectShared() {
 
 // loop evaluates reminders periodically.
 func (s *Set) loop() {
-	defer close(s.done)
+	defer s.wg.Done()
 	t := s.o.clock.NewTimer(s.o.reminderEvery)
 	defer t.Stop()
 	for {
@@ -340,7 +383,7 @@ func (s *Set) remind() {
 func (s *Set) Close() error {
 	s.closing.Do(func() {
 		close(s.closed)
-		<-s.done
+		s.wg.Wait()
 		for _, u := range s.unsubs {
 			u()
 		}

@@ -358,6 +358,9 @@ func (c *Credential) loop() {
 func (c *Credential) tick() {
 	now := c.o.clock.Now()
 	c.housekeep(now)
+	if c.o.managed {
+		return // its Set's batch group polls it
+	}
 	c.mu.Lock()
 	due := !now.Before(c.st.nextRefresh)
 	c.mu.Unlock()
@@ -408,6 +411,9 @@ func (c *Credential) nextWake() time.Duration {
 		c.st.nextRefresh = next
 	}
 	c.mu.Unlock()
+	if c.o.managed {
+		next = now.Add(24 * time.Hour) // only housekeeping wakes it
+	}
 	s := c.snap.Load()
 	if !s.prev.Secret.IsZero() && s.prevUntil.Before(next) {
 		next = s.prevUntil
@@ -431,18 +437,10 @@ func (c *Credential) jittered(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * f)
 }
 
-// backoff returns the delay after the n-th consecutive failure: full jitter
-// over min(cap, base·2^(n-1)). c.mu is held.
+// backoff returns the delay after the n-th consecutive failure. c.mu is
+// held.
 func (c *Credential) backoff(n int) time.Duration {
-	d := c.o.backoffBase
-	for i := 1; i < n && d < c.o.backoffCap; i++ {
-		d *= 2
-	}
-	if d > c.o.backoffCap {
-		d = c.o.backoffCap
-	}
-	j := time.Duration(c.rnd.Int64N(int64(d)) + 1)
-	return j
+	return backoffDelay(c.o.backoffBase, c.o.backoffCap, n, c.rnd)
 }
 
 // check asks the backend for the current version and installs it when it
@@ -466,6 +464,50 @@ func (c *Credential) check(ctx context.Context, forced bool) (bool, error) {
 	}
 	c.succeed(now, v, fetched)
 	return changed, nil
+}
+
+// unchanged records a batch check that found version id; it reports
+// whether that is the current version (nothing to fetch).
+func (c *Credential) unchanged(id string) bool {
+	c.checkMu.Lock()
+	defer c.checkMu.Unlock()
+	cur := c.snap.Load().cur
+	if cur.Secret.IsZero() || id != cur.ID {
+		return false
+	}
+	c.succeed(c.o.clock.Now(), cur, false)
+	return true
+}
+
+// accept installs a version fetched by a batch.
+func (c *Credential) accept(v credential.Version) {
+	c.checkMu.Lock()
+	defer c.checkMu.Unlock()
+	now := c.o.clock.Now()
+	if err := c.validate(v, now); err != nil {
+		c.fail(now, err)
+		return
+	}
+	cur := c.snap.Load().cur
+	changed := !v.Secret.Equal(cur.Secret)
+	if changed || v.ID != cur.ID {
+		c.install(v, now, changed)
+	}
+	c.succeed(now, v, true)
+}
+
+// failed records the failure of a batch call.
+func (c *Credential) failed(err error) {
+	c.checkMu.Lock()
+	defer c.checkMu.Unlock()
+	c.fail(c.o.clock.Now(), c.wrap(err))
+}
+
+// setNext records when the credential's group polls next.
+func (c *Credential) setNext(t time.Time) {
+	c.mu.Lock()
+	c.st.nextRefresh = t
+	c.mu.Unlock()
 }
 
 // fetchIfChanged uses the backend's cheap check, when it has one, before

@@ -1,0 +1,115 @@
+package aws
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/credkit/credkit/credential"
+)
+
+// Opener opens aws-sm:// URLs for a provider.URLMux:
+//
+//	mux.Register("aws-sm", aws.NewOpener())
+//
+// URL form: aws-sm://NAME[#field][?region=R&stage=S&version=V&endpoint=E&profile=P].
+// An ARN goes in the path, after an empty host, because its colons cannot
+// be a URL host: aws-sm:///arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/openai-AbCdEf#api_key.
+//
+// The Opener loads the default AWS config chain (environment, shared config
+// and credentials files, SSO, IMDS) once per region, profile and endpoint,
+// and keeps one Provider for each, so that every credential of a
+// rotate.Set served by the same account and region is checked in the same
+// batch. It is safe for concurrent use.
+type Opener struct {
+	client *secretsmanager.Client
+	opts   []Option
+	load   func(ctx context.Context, region, profile string) (aws.Config, error)
+
+	mu        sync.Mutex
+	providers map[string]*Provider
+}
+
+// OpenerOption configures an Opener.
+type OpenerOption func(*Opener)
+
+// WithClient makes every URL use c, ignoring region, profile and endpoint.
+func WithClient(c *secretsmanager.Client) OpenerOption { return func(o *Opener) { o.client = c } }
+
+// WithProviderOptions passes options to every Provider the Opener makes.
+func WithProviderOptions(opts ...Option) OpenerOption {
+	return func(o *Opener) { o.opts = append(o.opts, opts...) }
+}
+
+// NewOpener returns an Opener.
+func NewOpener(opts ...OpenerOption) *Opener {
+	o := &Opener{providers: map[string]*Provider{}, load: loadConfig}
+	for _, f := range opts {
+		f(o)
+	}
+	return o
+}
+
+func loadConfig(ctx context.Context, region, profile string) (aws.Config, error) {
+	var lo []func(*config.LoadOptions) error
+	if region != "" {
+		lo = append(lo, config.WithRegion(region))
+	}
+	if profile != "" {
+		lo = append(lo, config.WithSharedConfigProfile(profile))
+	}
+	return config.LoadDefaultConfig(ctx, lo...)
+}
+
+// OpenURL implements provider.Opener.
+func (o *Opener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, string, error) {
+	id := strings.TrimPrefix(u.Host+u.Path, "/")
+	if id == "" {
+		return nil, "", &credential.Error{Op: "open", Ref: u.String(), Kind: credential.ErrInvalid, Reason: "aws-sm:// needs a secret name or ARN"}
+	}
+	q := u.Query()
+	ref := id
+	sel := url.Values{}
+	if s := q.Get("stage"); s != "" {
+		sel.Set("stage", s)
+	}
+	if v := q.Get("version"); v != "" {
+		sel.Set("version", v)
+	}
+	if len(sel) > 0 {
+		ref += "?" + sel.Encode()
+	}
+	if u.Fragment != "" {
+		ref += "#" + u.Fragment
+	}
+	region, profile, endpoint := q.Get("region"), q.Get("profile"), q.Get("endpoint")
+	key := region + "|" + profile + "|" + endpoint
+	if o.client != nil {
+		key = ""
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if p, ok := o.providers[key]; ok {
+		return p, ref, nil
+	}
+	c := o.client
+	if c == nil {
+		cfg, err := o.load(ctx, region, profile)
+		if err != nil {
+			return nil, "", &credential.Error{Op: "open", Ref: u.String(), Kind: credential.ErrUnavailable, Reason: "cannot load the AWS configuration"}
+		}
+		c = secretsmanager.NewFromConfig(cfg, func(so *secretsmanager.Options) {
+			if endpoint != "" {
+				so.BaseEndpoint = aws.String(endpoint)
+			}
+		})
+	}
+	p := New(c, o.opts...)
+	o.providers[key] = p
+	return p, ref, nil
+}

@@ -1,0 +1,121 @@
+package rotate
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	"github.com/credkit/credkit/credential"
+)
+
+// group polls the credentials of a Set that share one provider able to
+// check many refs at once (credential.BatchVersionChecker, such as AWS
+// ListSecrets): one call checks them all, and only the changed ones are
+// fetched — in one batch when the provider is a credential.BatchFetcher. A
+// ref the batch could not check or fetch falls back to the credential's own
+// check.
+type group struct {
+	set      *Set
+	p        credential.Provider
+	bvc      credential.BatchVersionChecker
+	bf       credential.BatchFetcher
+	names    []string
+	creds    []*Credential
+	failures int
+	rnd      *rand.Rand
+}
+
+func (g *group) run() {
+	defer g.set.wg.Done()
+	o := g.set.o
+	t := o.clock.NewTimer(g.jittered(o.interval))
+	defer t.Stop()
+	for {
+		select {
+		case <-g.set.closed:
+			return
+		case <-t.C():
+			t.Reset(g.poll())
+		}
+	}
+}
+
+func (g *group) jittered(d time.Duration) time.Duration {
+	j := g.set.o.jitter
+	if j == 0 {
+		return d
+	}
+	return time.Duration(float64(d) * (1 + j*(2*g.rnd.Float64()-1)))
+}
+
+// poll checks every credential of the group once and returns the wait
+// before the next poll.
+func (g *group) poll() time.Duration {
+	o := g.set.o
+	ctx, cancel := context.WithTimeout(context.Background(), o.fetchTimeout)
+	defer cancel()
+	refs := make([]string, len(g.creds))
+	for i, c := range g.creds {
+		refs[i] = c.ref
+	}
+	ids, err := g.bvc.CurrentVersions(ctx, refs)
+	if err != nil {
+		g.failures++
+		for _, c := range g.creds {
+			c.failed(err)
+		}
+		d := backoffDelay(o.backoffBase, o.backoffCap, g.failures, g.rnd)
+		g.schedule(d)
+		return d
+	}
+	g.failures = 0
+	var changed []*Credential
+	for _, c := range g.creds {
+		id, ok := ids[c.ref]
+		switch {
+		case !ok:
+			c.runCheck() // not covered by the batch: alone
+		case !c.unchanged(id):
+			changed = append(changed, c)
+		}
+	}
+	if len(changed) > 0 {
+		var got map[string]credential.Version
+		if g.bf != nil {
+			crefs := make([]string, len(changed))
+			for i, c := range changed {
+				crefs[i] = c.ref
+			}
+			got, _ = g.bf.FetchBatch(ctx, crefs)
+		}
+		for _, c := range changed {
+			if v, ok := got[c.ref]; ok {
+				c.accept(v)
+			} else {
+				c.runCheck()
+			}
+		}
+	}
+	d := g.jittered(o.interval)
+	g.schedule(d)
+	return d
+}
+
+func (g *group) schedule(d time.Duration) {
+	next := g.set.o.clock.Now().Add(d)
+	for _, c := range g.creds {
+		c.setNext(next)
+	}
+}
+
+// backoffDelay is full jitter over min(max, base·2^(n-1)).
+func backoffDelay(base, max time.Duration, n int, rnd *rand.Rand) time.Duration {
+	d := base
+	for i := 1; i < n && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	return time.Duration(rnd.Int64N(int64(d)) + 1)
+}
