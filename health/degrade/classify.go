@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/credkit/credkit/credential"
+	"github.com/credkit/credkit/health"
 )
 
 // Class is what a call's outcome means for the policies.
@@ -109,26 +110,30 @@ func ClassifyResponse(resp *http.Response, now time.Time) Outcome {
 }
 
 func classifyStatus(code int, h http.Header, body string, now time.Time) Outcome {
+	// health.ClassifyHTTP is the shared classification; degrade refines it
+	// with what matters for retrying: quota bodies, 408/409, x-should-retry
+	// and the server's requested wait.
 	var o Outcome
-	switch {
-	case code < 400:
+	switch health.ClassifyHTTP(code, nil) {
+	case health.OK:
 		return Outcome{Class: Success}
-	case code == http.StatusUnauthorized:
+	case health.Rejected:
 		o.Class = Rejected
-	case code == http.StatusForbidden:
-		o.Class = Rejected
-		if isQuotaBody(body) {
+		if code == http.StatusForbidden && isQuotaBody(body) {
 			o.Class = Quota
 		}
-	case code == http.StatusTooManyRequests:
+	case health.RateLimited:
 		o.Class = Retryable
 		if isQuotaBody(body) {
 			o.Class = Quota
 		}
-	case code == http.StatusRequestTimeout, code == http.StatusConflict, code >= 500:
+	case health.Unavailable:
 		o.Class = Retryable
 	default:
 		o.Class = Permanent
+		if code == http.StatusRequestTimeout || code == http.StatusConflict {
+			o.Class = Retryable
+		}
 	}
 	if h != nil {
 		switch strings.ToLower(h.Get("X-Should-Retry")) {

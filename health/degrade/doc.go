@@ -67,11 +67,17 @@
 //
 // # Health from live traffic
 //
-// Outcomes feed health without synthetic probes: [Policy.Check] reports an
-// open breaker, a rejected credential or an exhausted quota; [Breaker.Check],
-// [Pool.Check] and [Pool.KeyCheck] report a breaker and each key. Each has
-// the signature func(context.Context) error, so it plugs into a health
-// monitor as a check.
+// Outcomes feed health without synthetic probes. [Policy], [Breaker] and
+// [Pool] implement health.Reporter: an open breaker, a rejected credential
+// or an exhausted quota fail; a half-open breaker or a quarantined key of
+// several warns. [Policy.Checks] and [Pool.Checks] return ready-made
+// health.Check values for a health.Monitor ("openai:circuit",
+// "openai:traffic", "openai:keys", and one "<key>:credential" per key).
+// [Policy.Check], [Breaker.Check], [Pool.Check] and [Pool.KeyCheck] give the
+// same answers as func(context.Context) error.
+//
+// Classification starts from health.ClassifyHTTP, shared with the health
+// checks, and refines it for retrying.
 //
 // # Errors
 //
