@@ -242,3 +242,24 @@ func ExampleSearch() {
 	// stale kb-42
 	// true
 }
+
+// A pool's keys and a policy's breaker become health checks: a revoked key
+// of several shows on the health endpoint, as its own traffic revealed.
+func ExamplePool_Checks() {
+	pool, _ := degrade.NewPool("openai", []credential.Credential{
+		credential.NewStatic("openai-a", credential.NewSecret("sk-proj-FAKE0000000000000000000000000000"), credential.Metadata{}),
+		credential.NewStatic("openai-b", credential.NewSecret("sk-proj-FAKE1111111111111111111111111111"), credential.Metadata{}),
+	}, degrade.WithLogger(exampleLog))
+	policy := degrade.NewPolicy("openai", degrade.WithLogger(exampleLog))
+	checks := append(policy.Checks(true), pool.Checks(true)...)
+	for _, c := range checks {
+		r := c.Run(context.Background())
+		fmt.Println(c.Name, c.Critical, r.Status)
+	}
+	// Output:
+	// openai:circuit true pass
+	// openai:traffic true pass
+	// openai:keys true pass
+	// openai-a:credential false pass
+	// openai-b:credential false pass
+}
