@@ -1,0 +1,172 @@
+package aws_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/credkit/credkit/internal/awsfake"
+	"github.com/credkit/credkit/internal/fakeclock"
+	"github.com/credkit/credkit/provider"
+	"github.com/credkit/credkit/provider/aws"
+	"github.com/credkit/credkit/rotate"
+)
+
+func openSet(t *testing.T, fake *awsfake.Server, c *secretsmanager.Client, n int, clk *fakeclock.Clock) *rotate.Set {
+	t.Helper()
+	mux := provider.NewURLMux()
+	require.NoError(t, mux.Register("aws-sm", aws.NewOpener(aws.WithClient(c))))
+	var cfgs []rotate.Config
+	for i := 0; i < n; i++ {
+		cfgs = append(cfgs, rotate.Config{Name: fmt.Sprintf("svc-%03d", i), URL: fmt.Sprintf("aws-sm://prod/svc-%03d#api_key", i)})
+	}
+	set, err := rotate.Open(context.Background(), mux, cfgs, rotate.WithClock(clk), rotate.WithInterval(time.Minute, 0))
+	require.NoError(t, err)
+	t.Cleanup(func() { set.Close() })
+	return set
+}
+
+// poll moves the fake clock to the next poll of the set and waits until
+// the poll's calls have been made.
+func poll(t *testing.T, clk *fakeclock.Clock, set *rotate.Set, fake *awsfake.Server) {
+	t.Helper()
+	before := set.Credential("svc-000").Status().LastAttempt
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// The credentials' housekeeping timers, the set's reminder timer and its
+	// batch group's timer.
+	require.True(t, clk.WaitTimers(ctx, len(set.Names())+2))
+	clk.Advance(time.Minute)
+	deadline := time.Now().Add(5 * time.Second)
+	for !set.Credential("svc-000").Status().LastAttempt.After(before) {
+		require.True(t, time.Now().Before(deadline), "the poll did not happen")
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // let the poll's fetches finish
+}
+
+// TestSetOf100RotatesThree is the end to end: a rotate.Set of 100 AWS
+// secrets polled on a fake clock; 3 are rotated through AWSPENDING →
+// AWSCURRENT; each is picked up at the next check, with one ListSecrets and
+// one BatchGetSecretValue, and nothing else is fetched.
+func TestSetOf100RotatesThree(t *testing.T) {
+	fake, c := setup(t, 1)
+	ctx := context.Background()
+	for i := 0; i < 100; i++ {
+		create(t, c, fmt.Sprintf("prod/svc-%03d", i), fmt.Sprintf(`{"api_key":"%s-%03d-v1"}`, key, i))
+	}
+	clk := fakeclock.New(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+	set := openSet(t, fake, c, 100, clk)
+	var mu sync.Mutex
+	var rotated []string
+	set.OnEvent(func(e rotate.Event) {
+		if e.Kind == rotate.EventRotated {
+			mu.Lock()
+			rotated = append(rotated, e.Name)
+			mu.Unlock()
+		}
+	})
+
+	fake.ResetCalls()
+	poll(t, clk, set, fake)
+	assert.Equal(t, 1, fake.Calls("ListSecrets"), "100 unchanged secrets: one ListSecrets page")
+	assert.Equal(t, 1, fake.TotalCalls(), "and nothing else")
+
+	for _, i := range []int{7, 42, 99} {
+		name := fmt.Sprintf("prod/svc-%03d", i)
+		cur, err := c.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: sdkaws.String(name)})
+		require.NoError(t, err)
+		var curID string
+		for id, st := range cur.VersionIdsToStages {
+			for _, s := range st {
+				if s == "AWSCURRENT" {
+					curID = id
+				}
+			}
+		}
+		put, err := c.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: sdkaws.String(name),
+			SecretString: sdkaws.String(fmt.Sprintf(`{"api_key":"%s-%03d-v2"}`, key, i)), VersionStages: []string{"AWSPENDING"}})
+		require.NoError(t, err)
+		_, err = c.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{SecretId: sdkaws.String(name),
+			VersionStage: sdkaws.String("AWSCURRENT"), MoveToVersionId: put.VersionId, RemoveFromVersionId: sdkaws.String(curID)})
+		require.NoError(t, err)
+	}
+	fake.ResetCalls()
+	poll(t, clk, set, fake)
+	assert.Equal(t, 1, fake.Calls("ListSecrets"))
+	assert.Equal(t, 1, fake.Calls("BatchGetSecretValue"), "the 3 changed secrets in one batch")
+	assert.Equal(t, 2, fake.TotalCalls(), "nothing else is fetched")
+	mu.Lock()
+	assert.ElementsMatch(t, []string{"svc-007", "svc-042", "svc-099"}, rotated)
+	mu.Unlock()
+	for i := 0; i < 100; i++ {
+		s, err := set.Get(ctx, fmt.Sprintf("svc-%03d", i))
+		require.NoError(t, err)
+		want := fmt.Sprintf("%s-%03d-v1", key, i)
+		if i == 7 || i == 42 || i == 99 {
+			want = strings.Replace(want, "-v1", "-v2", 1)
+			prev, ok := set.Credential(fmt.Sprintf("svc-%03d", i)).Previous()
+			require.True(t, ok, "the AWSPREVIOUS value stays for the overlap window")
+			assert.True(t, prev.Secret.Reveal() == fmt.Sprintf("%s-%03d-v1", key, i), "previous value mismatch")
+		}
+		assert.True(t, s.Reveal() == want, "svc-%03d holds the wrong version", i)
+	}
+}
+
+// TestPollCost counts the calls of one poll of 100 unchanged secrets in the
+// three ways a service can poll, and logs the table quoted in the README.
+func TestPollCost(t *testing.T) {
+	fake, c := setup(t, 1)
+	ctx := context.Background()
+	var refs []string
+	for i := 0; i < 100; i++ {
+		create(t, c, fmt.Sprintf("prod/svc-%03d", i), fmt.Sprintf(`{"api_key":"%s-%03d"}`, key, i))
+		refs = append(refs, fmt.Sprintf("prod/svc-%03d#api_key", i))
+	}
+	p := aws.New(c)
+
+	// 1. A set-wide check.
+	clk := fakeclock.New(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+	set := openSet(t, fake, c, 100, clk)
+	fake.ResetCalls()
+	poll(t, clk, set, fake)
+	setWide := fake.TotalCalls()
+
+	// 2. GetSecretValue per secret (what a plain poller does).
+	fake.ResetCalls()
+	for _, r := range refs {
+		_, err := p.Fetch(ctx, r)
+		require.NoError(t, err)
+	}
+	perGet := fake.TotalCalls()
+
+	// 3. DescribeSecret per secret, then GetSecretValue only on change (a
+	// Watch of one credential).
+	fake.ResetCalls()
+	for _, r := range refs {
+		_, err := p.CurrentVersion(ctx, r)
+		require.NoError(t, err)
+	}
+	perDescribe := fake.TotalCalls()
+
+	assert.Equal(t, 1, setWide)
+	assert.Equal(t, 100, perGet)
+	assert.Equal(t, 100, perDescribe)
+	const polls = 43200 * 50 // one a minute for 30 days, from 50 replicas
+	cost := func(calls int) float64 { return float64(calls*polls) / 10000 * 0.05 }
+	t.Logf("| mode | calls per poll | calls per month | cost per month |")
+	for _, row := range []struct {
+		mode  string
+		calls int
+	}{{"set-wide ListSecrets (+ BatchGetSecretValue on change)", setWide}, {"GetSecretValue per secret", perGet}, {"DescribeSecret per secret (+ GetSecretValue on change)", perDescribe}} {
+		t.Logf("| %s | %d | %d | $%.2f |", row.mode, row.calls, row.calls*polls, cost(row.calls))
+	}
+}
