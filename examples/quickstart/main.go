@@ -180,7 +180,11 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	monitor.RunNow("openai:credential")
 	monitor.RunNow("openai-api:responseTime")
-	if err := waitFor(func() bool { return !monitor.Ready() }); err != nil {
+	if err := waitFor(func() bool {
+		c, _ := monitor.Result("openai:credential")
+		a, _ := monitor.Result("openai-api:responseTime")
+		return c.Status == health.Fail && a.Status == health.Fail
+	}); err != nil {
 		return err
 	}
 	fmt.Fprintln(out, "== GET /readyz?verbose after set.Revoke(\"openai\", ...)")
