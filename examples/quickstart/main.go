@@ -30,6 +30,7 @@ import (
 
 	"github.com/credkit/credkit/credential"
 	"github.com/credkit/credkit/health"
+	"github.com/credkit/credkit/health/degrade"
 	"github.com/credkit/credkit/provider"
 	"github.com/credkit/credkit/redact"
 	"github.com/credkit/credkit/rotate"
@@ -188,7 +189,122 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(out, "== GET /readyz?verbose after set.Revoke(\"openai\", ...)")
-	return show(out, srv.URL+"/readyz?verbose")
+	if err := show(out, srv.URL+"/readyz?verbose"); err != nil {
+		return err
+	}
+	return degraded(ctx, out, set.Credential("anthropic"))
+}
+
+// degraded shows health/degrade: an embedding outage served from the cache,
+// and a request queued while the model is down that completes after it
+// recovers.
+func degraded(ctx context.Context, out io.Writer, key credential.Credential) error {
+	var down atomic.Bool
+	models := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(w, `{"error":{"type":"overloaded_error"}}`, 529)
+			return
+		}
+		switch r.URL.Path {
+		case "/v1/embeddings":
+			io.WriteString(w, `{"data":[{"embedding":[0.12,-0.03,0.98]}]}`)
+		default:
+			io.WriteString(w, `{"content":"Your ticket was about a password reset."}`)
+		}
+	}))
+	defer models.Close()
+	client := &http.Client{Transport: &credential.Transport{Credential: key, Inject: credential.Header("x-api-key")}}
+	quiet := degrade.WithLogger(slog.New(slog.DiscardHandler))
+
+	fmt.Fprintln(out, "== embeddings through degrade.NewEmbeddings")
+	emb := degrade.NewEmbeddings(embedder{client, models.URL},
+		degrade.NewPolicy("embeddings", degrade.WithMaxAttempts(1), quiet),
+		degrade.WithCache(10000, time.Nanosecond), quiet)
+	for _, phase := range []string{"up", "down"} {
+		down.Store(phase == "down")
+		r, err := emb.Embed(ctx, "embed-fake-1", []string{"reset my password"})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "embedding API %-4s -> %s, %d dimensions\n", phase, r.Marker, len(r.Value[0]))
+	}
+
+	fmt.Fprintln(out, "== a request queued while the model is down")
+	policy := degrade.NewPolicy("llm", degrade.WithMaxAttempts(1), degrade.WithBackoff(5*time.Millisecond, 20*time.Millisecond), quiet)
+	q := degrade.NewQueue(policy, func(ctx context.Context, ticket string) (string, error) {
+		return complete(ctx, client, models.URL, ticket)
+	}, nil, quiet)
+	defer q.Close()
+	h, err := q.Submit(ctx, "ticket T-1042")
+	if err != nil {
+		return err
+	}
+	time.Sleep(30 * time.Millisecond) // the model stays down for a while
+	fmt.Fprintln(out, "model recovers")
+	down.Store(false)
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	summary, err := h.Wait(wctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "queued request completed: %s\n", summary)
+	return nil
+}
+
+// embedder calls the local embedding API.
+type embedder struct {
+	c    *http.Client
+	base string
+}
+
+func (e embedder) Embed(ctx context.Context, model string, inputs []string) ([][]float32, error) {
+	body, err := post(ctx, e.c, e.base+"/v1/embeddings")
+	if err != nil {
+		return nil, err
+	}
+	var resp struct {
+		Data []struct{ Embedding []float32 } `json:"data"`
+	}
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return nil, err
+	}
+	out := make([][]float32, len(resp.Data))
+	for i, d := range resp.Data {
+		out[i] = d.Embedding
+	}
+	return out, nil
+}
+
+func complete(ctx context.Context, c *http.Client, base, ticket string) (string, error) {
+	body, err := post(ctx, c, base+"/v1/messages")
+	if err != nil {
+		return "", err
+	}
+	var resp struct{ Content string }
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return "", err
+	}
+	return resp.Content, nil
+}
+
+// post makes a request and turns a non-2xx answer into a
+// *degrade.StatusError, which the policies classify.
+func post(ctx context.Context, c *http.Client, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(`{}`))
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return nil, &degrade.StatusError{StatusCode: resp.StatusCode}
+	}
+	return body, nil
 }
 
 // show prints one health response.

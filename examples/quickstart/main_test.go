@@ -22,7 +22,9 @@ func TestQuickstart(t *testing.T) {
 		"calling the model with key [REDACTED:known:openai]", "header=\"Authorization: Bearer [REDACTED:known:openai]\"",
 		"key=[REDACTED:google] 403", "db_password=[REDACTED:key]",
 		"== GET /readyz?verbose\n200 {", "after set.Revoke(\"openai\", ...)\n503 {", `"output": "revoked: key posted in a support ticket"`,
-		`"output": "credential revoked"`} {
+		`"output": "credential revoked"`,
+		"embedding API up   -> fresh, 3 dimensions", "embedding API down -> stale, 3 dimensions",
+		"model recovers\nqueued request completed: Your ticket was about a password reset."} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q", want)
 		}
