@@ -2,14 +2,16 @@ module github.com/credkit/credkit/internal/bench
 
 go 1.26.0
 
-require github.com/credkit/credkit v0.0.0
+require (
+	github.com/credkit/credkit v0.0.0
+	github.com/failsafe-go/failsafe-go v0.9.8
+	github.com/openai/openai-go/v3 v3.96.0
+)
 
 require (
 	github.com/bits-and-blooms/bitset v1.24.4 // indirect
 	github.com/coder/websocket v1.8.15 // indirect
-	github.com/failsafe-go/failsafe-go v0.9.8 // indirect
 	github.com/influxdata/tdigest v0.0.1 // indirect
-	github.com/openai/openai-go/v3 v3.96.0 // indirect
 	github.com/tidwall/gjson v1.20.0 // indirect
 	github.com/tidwall/match v1.1.1 // indirect
 	github.com/tidwall/pretty v1.2.1 // indirect
