@@ -38,19 +38,25 @@ func openSet(t *testing.T, fake *awsfake.Server, c *secretsmanager.Client, n int
 // the poll's calls have been made.
 func poll(t *testing.T, clk *fakeclock.Clock, set *rotate.Set, fake *awsfake.Server) {
 	t.Helper()
-	before := set.Credential("svc-000").Status().LastAttempt
+	before := map[string]time.Time{}
+	for _, n := range set.Names() {
+		before[n] = set.Credential(n).Status().LastAttempt
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	// The credentials' housekeeping timers, the set's reminder timer and its
 	// batch group's timer.
 	require.True(t, clk.WaitTimers(ctx, len(set.Names())+2))
 	clk.Advance(time.Minute)
-	deadline := time.Now().Add(5 * time.Second)
-	for !set.Credential("svc-000").Status().LastAttempt.After(before) {
-		require.True(t, time.Now().Before(deadline), "the poll did not happen")
-		time.Sleep(time.Millisecond)
+	// The poll is over when every credential has recorded its check (the
+	// changed ones after their batch fetch).
+	deadline := time.Now().Add(10 * time.Second)
+	for _, n := range set.Names() {
+		for !set.Credential(n).Status().LastAttempt.After(before[n]) {
+			require.True(t, time.Now().Before(deadline), "the poll did not reach %s", n)
+			time.Sleep(time.Millisecond)
+		}
 	}
-	time.Sleep(20 * time.Millisecond) // let the poll's fetches finish
 }
 
 // TestSetOf100RotatesThree is the end to end: a rotate.Set of 100 AWS
