@@ -80,8 +80,12 @@ func TestSecretInSlog(t *testing.T) {
 	h := holder{Name: "openai", Key: s, hidden: s, Ptr: &s}
 	for name, mk := range map[string]func(*bytes.Buffer) slog.Handler{
 		// The time is dropped: its digits could match the key's by chance.
-		"json": func(b *bytes.Buffer) slog.Handler { return slog.NewJSONHandler(b, &slog.HandlerOptions{ReplaceAttr: dropTime}) },
-		"text": func(b *bytes.Buffer) slog.Handler { return slog.NewTextHandler(b, &slog.HandlerOptions{ReplaceAttr: dropTime}) },
+		"json": func(b *bytes.Buffer) slog.Handler {
+			return slog.NewJSONHandler(b, &slog.HandlerOptions{ReplaceAttr: dropTime})
+		},
+		"text": func(b *bytes.Buffer) slog.Handler {
+			return slog.NewTextHandler(b, &slog.HandlerOptions{ReplaceAttr: dropTime})
+		},
 	} {
 		var buf bytes.Buffer
 		l := slog.New(mk(&buf))
