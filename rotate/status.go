@@ -129,12 +129,14 @@ const (
 	EventFailed EventKind = "refresh_failed"
 	// EventRecovered: a refresh succeeded after failures.
 	EventRecovered EventKind = "recovered"
-	// EventRevoked and EventRestored: the kill switch.
-	EventRevoked  EventKind = "revoked"
+	// EventRevoked: the kill switch was turned on.
+	EventRevoked EventKind = "revoked"
+	// EventRestored: the kill switch was turned off.
 	EventRestored EventKind = "restored"
 	// EventRotationDue: the credential is within its reminder window of its
-	// rotation due date or expiry. EventRotationOverdue: past it.
-	EventRotationDue     EventKind = "rotation_due"
+	// rotation due date or expiry.
+	EventRotationDue EventKind = "rotation_due"
+	// EventRotationOverdue: the due date has passed.
 	EventRotationOverdue EventKind = "rotation_overdue"
 	// EventShared: the credential holds the same value as another one.
 	EventShared EventKind = "shared"
