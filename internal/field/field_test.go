@@ -1,0 +1,53 @@
+package field_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/credkit/credkit/credential"
+	"github.com/credkit/credkit/internal/field"
+)
+
+func TestJSONErrorsNeverQuoteTheValue(t *testing.T) {
+	const v = `{"api_key": "sk-FAKEfieldKEY0000", oops}`
+	_, err := field.JSON([]byte(v), "api_key")
+	if !errors.Is(err, credential.ErrInvalid) {
+		t.Fatalf("malformed JSON: kind %s", credential.KindName(err))
+	}
+	if strings.Contains(err.Error(), "FAKE") || strings.Contains(err.Error(), "oops") {
+		t.Fatal("the error quotes the input")
+	}
+	for in, kind := range map[string]error{
+		`{"a":"x"}`:  credential.ErrNotFound,
+		`{"k":{}}`:   credential.ErrInvalid,
+		`{"k":null}`: credential.ErrInvalid,
+		`[1,2]`:      credential.ErrInvalid,
+	} {
+		if _, err := field.JSON([]byte(in), "k"); !errors.Is(err, kind) {
+			t.Errorf("%s: got kind %s", in, credential.KindName(err))
+		}
+	}
+	for in, want := range map[string]string{`{"k":"v\u00e9"}`: "vé", `{"k":42}`: "42", `{"k":true}`: "true"} {
+		if got, err := field.JSON([]byte(in), "k"); err != nil || got != want {
+			t.Errorf("%s: got %q, %v", in, got, err)
+		}
+	}
+}
+
+func TestCheck(t *testing.T) {
+	for in, ok := range map[string]bool{"x": true, " \n": false, "": false, strings.Repeat("k", 11): false, "\xff": false} {
+		if err := field.Check(in, 10); (err == nil) != ok {
+			t.Errorf("%q: err %v", in, err)
+		}
+	}
+}
+
+func ExampleSplit() {
+	fmt.Println(field.Split("prod/openai#api_key"))
+	fmt.Println(field.ContentID("sk-FAKE") == field.ContentID("sk-FAKE"))
+	// Output:
+	// prod/openai api_key
+	// true
+}
