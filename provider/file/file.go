@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/credkit/credkit/credential"
@@ -40,9 +41,13 @@ type Provider struct {
 	insecure bool
 	maxSize  int64
 	format   Format
+	debounce time.Duration
 
 	mu    sync.Mutex
 	stats map[string]statID // resolved path -> last stat and content ID
+
+	wmu     sync.Mutex
+	watches map[string]*folderWatch // folder -> its shared watcher
 }
 
 type statID struct {
@@ -83,10 +88,16 @@ func WithMaxSize(n int64) Option { return func(p *Provider) { p.maxSize = n } }
 // WithFormat fixes the format instead of detecting it.
 func WithFormat(f Format) Option { return func(p *Provider) { p.format = f } }
 
-// New returns a Provider with no root, a 64 KiB limit, detected formats, and
-// files readable by group or others refused.
+// WithDebounce sets the quiet period [Provider.NotifyChange] waits after a
+// burst of file events before calling back once (default 20ms; 0 calls back
+// on every event).
+func WithDebounce(d time.Duration) Option { return func(p *Provider) { p.debounce = d } }
+
+// New returns a Provider with no root, a 64 KiB limit, detected formats,
+// files readable by group or others refused, and a 20ms notification
+// debounce.
 func New(opts ...Option) *Provider {
-	p := &Provider{maxSize: 64 << 10, stats: map[string]statID{}}
+	p := &Provider{maxSize: 64 << 10, debounce: 20 * time.Millisecond, stats: map[string]statID{}, watches: map[string]*folderWatch{}}
 	for _, o := range opts {
 		o(p)
 	}
@@ -217,6 +228,43 @@ func (p *Provider) read(ref string, t target) ([]byte, os.FileInfo, error) {
 	return b, info, nil
 }
 
+// swapRetries is how many times a read is retried when the file resolved a
+// moment ago is gone: a Kubernetes "..data" swap removes the old timestamped
+// folder right after linking the new one.
+const swapRetries = 3
+
+// load resolves ref and reads the file through the resolved path, once, so
+// a value never mixes two versions. A file that vanishes between resolution
+// and open is a swap in progress: resolution is retried, and if it keeps
+// happening the error is ErrUnavailable (transient), never ErrNotFound.
+func (p *Provider) load(ref string) (target, []byte, os.FileInfo, error) {
+	for attempt := 0; ; attempt++ {
+		t, err := p.resolve(ref)
+		if err != nil {
+			return target{}, nil, nil, err
+		}
+		b, info, err := p.read(ref, t)
+		if err == nil {
+			return t, b, info, nil
+		}
+		if !errors.Is(err, credential.ErrNotFound) {
+			return target{}, nil, nil, err
+		}
+		if attempt >= swapRetries {
+			return target{}, nil, nil, swapError(ref, err)
+		}
+	}
+}
+
+// swapError turns a not-found after a successful resolution into the
+// transient error it is.
+func swapError(ref string, err error) error {
+	if errors.Is(err, credential.ErrNotFound) {
+		return fail(ref, credential.ErrUnavailable, "the file was replaced while being read; retry", nil)
+	}
+	return err
+}
+
 // Fetch reads the secret named by ref: a file path (absolute, or relative to
 // the root), with "#field" for a JSON or dotenv file, or a folder with
 // "#key" for a Kubernetes-mounted secret. The version ID is a hash of the
@@ -225,11 +273,7 @@ func (p *Provider) Fetch(ctx context.Context, ref string) (credential.Version, e
 	if err := ctx.Err(); err != nil {
 		return credential.Version{}, err
 	}
-	t, err := p.resolve(ref)
-	if err != nil {
-		return credential.Version{}, err
-	}
-	b, info, err := p.read(ref, t)
+	t, b, info, err := p.load(ref)
 	if err != nil {
 		return credential.Version{}, err
 	}
@@ -304,21 +348,27 @@ func (p *Provider) CurrentVersion(ctx context.Context, ref string) (string, erro
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
-	t, err := p.resolve(ref)
-	if err != nil {
-		return "", err
+	for attempt := 0; ; attempt++ {
+		t, err := p.resolve(ref)
+		if err != nil {
+			return "", err
+		}
+		info, err := os.Stat(t.path)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && attempt < swapRetries {
+				continue
+			}
+			return "", swapError(ref, statError(ref, err))
+		}
+		p.mu.Lock()
+		last, ok := p.stats[t.path]
+		p.mu.Unlock()
+		if ok && last.key == statKey(info) {
+			return last.id, nil
+		}
+		break
 	}
-	info, err := os.Stat(t.path)
-	if err != nil {
-		return "", statError(ref, err)
-	}
-	p.mu.Lock()
-	last, ok := p.stats[t.path]
-	p.mu.Unlock()
-	if ok && last.key == statKey(info) {
-		return last.id, nil
-	}
-	b, info, err := p.read(ref, t)
+	t, b, info, err := p.load(ref)
 	if err != nil {
 		return "", err
 	}

@@ -3,7 +3,9 @@ package file
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/fsnotify/fsnotify"
 
@@ -11,62 +13,188 @@ import (
 	"github.com/credkit/credkit/internal/field"
 )
 
+// folderWatch is one fsnotify watcher on one folder, shared by every
+// NotifyChange call whose ref lives in that folder.
+type folderWatch struct {
+	w    *fsnotify.Watcher
+	done chan struct{} // closed when the event loop has returned
+
+	mu   sync.Mutex
+	subs map[*subscription]struct{}
+}
+
+// subscription is one NotifyChange call.
+type subscription struct {
+	name    string // base name of the file, or "" for any change in the folder
+	changed func()
+
+	mu      sync.Mutex // held while changed runs; stop takes it to wait
+	stopped bool
+}
+
+// relevant reports whether an event on base may change the subscription's
+// secret: its own name (write, rename over it, delete, create), the
+// Kubernetes "..data" link and its temporary twin, or anything when the
+// subscription covers the whole folder.
+func (s *subscription) relevant(base string) bool {
+	return s.name == "" || base == s.name || strings.HasPrefix(base, "..data")
+}
+
+func (s *subscription) fire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.stopped {
+		s.changed()
+	}
+}
+
 // NotifyChange implements [credential.Notifier] with fsnotify. It watches
 // the folder that holds the file — for a Kubernetes secret folder, the
 // folder itself — rather than the file, because the ways secrets get
 // replaced all change the folder: an editor that saves by renaming a new
 // file over the old one, a delete followed by a create, and Kubernetes'
-// atomic swap of the "..data" symlink, which can arrive as a Create or a
-// Write on "..data" and never touch the key's own name. Any event in the
-// folder calls changed, so calls may be spurious; the consumer re-reads and
-// compares version IDs. A watcher error (such as a queue overflow) also
-// calls changed.
+// atomic swap of the "..data" symlink, which arrives as a Create or a Write
+// on "..data" and never touches the key's own name. Events on the file's
+// name and on "..data" count; events on other files of the folder do not.
+// A burst of events (an editor's save, kubelet's swap) is coalesced into one
+// call after a quiet period (see [WithDebounce]); calls may still be
+// spurious, so the consumer re-reads and compares version IDs. A watcher
+// error, such as a queue overflow, also calls changed.
 //
-// Each call uses its own watcher; stop closes it and waits until changed is
-// no longer running.
+// All refs in one folder share one watcher, closed when the last of them
+// stops. stop unregisters and waits until changed is not running; it is
+// idempotent, and must not be called from inside changed.
 func (p *Provider) NotifyChange(ref string, changed func()) (stop func(), err error) {
-	name, _ := field.Split(ref)
-	if !filepath.IsAbs(name) && p.root != "" {
+	if changed == nil {
+		return nil, &credential.Error{Op: "watch", Ref: ref, Kind: credential.ErrInvalid, Reason: "no function to call on change"}
+	}
+	if p.rootErr != nil {
+		return nil, &credential.Error{Op: "watch", Ref: ref, Kind: credential.ErrInvalid, Reason: "the provider's root folder cannot be resolved", Err: p.rootErr}
+	}
+	name, fld := field.Split(ref)
+	if name == "" {
+		return nil, &credential.Error{Op: "watch", Ref: ref, Kind: credential.ErrInvalid, Reason: "not a file path"}
+	}
+	if !filepath.IsAbs(name) {
+		if p.root == "" {
+			return nil, &credential.Error{Op: "watch", Ref: ref, Kind: credential.ErrInvalid, Reason: "a relative path needs a root (WithRoot)"}
+		}
 		name = filepath.Join(p.root, name)
 	}
 	name = filepath.Clean(name)
-	dir := filepath.Dir(name)
+	dir, base := filepath.Dir(name), filepath.Base(name)
 	if info, err := os.Stat(name); err == nil && info.IsDir() {
-		dir = name
+		// A Kubernetes secret folder: the key is a file in it.
+		dir, base = name, fld
 	}
-	w, err := fsnotify.NewWatcher()
+	sub := &subscription{name: base, changed: changed}
+	fw, err := p.watch(dir, sub)
 	if err != nil {
-		return nil, &credential.Error{Op: "watch", Ref: ref, Kind: credential.ErrUnavailable, Reason: "cannot start a file watcher", Err: err}
-	}
-	if err := w.Add(dir); err != nil {
-		w.Close()
 		return nil, statErrorOp("watch", ref, err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case _, ok := <-w.Events:
-				if !ok {
-					return
-				}
-				changed()
-			case _, ok := <-w.Errors:
-				if !ok {
-					return
-				}
-				changed()
-			}
-		}
-	}()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			w.Close()
-			<-done
+			p.unwatch(dir, fw, sub)
+			sub.mu.Lock()
+			sub.stopped = true
+			sub.mu.Unlock()
 		})
 	}, nil
+}
+
+// watch adds sub to the watcher of dir, starting one if needed.
+func (p *Provider) watch(dir string, sub *subscription) (*folderWatch, error) {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	if fw, ok := p.watches[dir]; ok {
+		fw.mu.Lock()
+		fw.subs[sub] = struct{}{}
+		fw.mu.Unlock()
+		return fw, nil
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Add(dir); err != nil {
+		w.Close()
+		return nil, err
+	}
+	fw := &folderWatch{w: w, done: make(chan struct{}), subs: map[*subscription]struct{}{sub: {}}}
+	p.watches[dir] = fw
+	go fw.loop(p.debounce)
+	return fw, nil
+}
+
+// unwatch removes sub; the last subscription closes the watcher and waits
+// for its loop to return.
+func (p *Provider) unwatch(dir string, fw *folderWatch, sub *subscription) {
+	p.wmu.Lock()
+	fw.mu.Lock()
+	delete(fw.subs, sub)
+	last := len(fw.subs) == 0
+	fw.mu.Unlock()
+	if last {
+		delete(p.watches, dir)
+	}
+	p.wmu.Unlock()
+	if last {
+		fw.w.Close()
+		<-fw.done
+	}
+}
+
+// loop turns the folder's events into calls, coalescing bursts: each
+// relevant event marks its subscriptions pending and restarts the quiet
+// period; when it ends, every pending subscription is called once.
+func (fw *folderWatch) loop(debounce time.Duration) {
+	defer close(fw.done)
+	pending := map[*subscription]struct{}{}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	flush := func() {
+		for s := range pending {
+			delete(pending, s)
+			s.fire()
+		}
+	}
+	mark := func(all bool, base string) {
+		fw.mu.Lock()
+		for s := range fw.subs {
+			if all || s.relevant(base) {
+				pending[s] = struct{}{}
+			}
+		}
+		fw.mu.Unlock()
+		if len(pending) == 0 {
+			return
+		}
+		if debounce <= 0 {
+			flush()
+			return
+		}
+		timer.Reset(debounce)
+	}
+	for {
+		select {
+		case ev, ok := <-fw.w.Events:
+			if !ok {
+				return
+			}
+			// Every operation counts, a chmod too: a file refused for its
+			// mode becomes readable by one.
+			mark(false, filepath.Base(ev.Name))
+		case _, ok := <-fw.w.Errors:
+			if !ok {
+				return
+			}
+			mark(true, "")
+		case <-timer.C:
+			flush()
+		}
+	}
 }
 
 func statErrorOp(op, ref string, err error) error {
