@@ -241,6 +241,9 @@ func (p *Provider) load(ref string) (target, []byte, os.FileInfo, error) {
 	for attempt := 0; ; attempt++ {
 		t, err := p.resolve(ref)
 		if err != nil {
+			if errors.Is(err, credential.ErrNotFound) && attempt < swapRetries {
+				continue // a link walked mid-swap; a missing file fails every time
+			}
 			return target{}, nil, nil, err
 		}
 		b, info, err := p.read(ref, t)
@@ -351,6 +354,9 @@ func (p *Provider) CurrentVersion(ctx context.Context, ref string) (string, erro
 	for attempt := 0; ; attempt++ {
 		t, err := p.resolve(ref)
 		if err != nil {
+			if errors.Is(err, credential.ErrNotFound) && attempt < swapRetries {
+				continue
+			}
 			return "", err
 		}
 		info, err := os.Stat(t.path)

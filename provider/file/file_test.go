@@ -5,7 +5,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -291,4 +293,118 @@ func TestNotifyChange(t *testing.T) {
 		_, err := file.New().NotifyChange(filepath.Join(t.TempDir(), "nope", "key"), func() {})
 		assert.True(t, errors.Is(err, credential.ErrNotFound))
 	})
+}
+
+// swapData is kubelet's update: write a new timestamped folder, swap the
+// ..data link to it, remove the old folder.
+func swapData(t *testing.T, dir string, gen int, value string) {
+	ts := filepath.Join(dir, "..ts_"+strconv.Itoa(gen))
+	if err := os.MkdirAll(ts, 0o700); err != nil {
+		t.Error(err)
+		return
+	}
+	if err := os.WriteFile(filepath.Join(ts, "api-key"), []byte(value), 0o600); err != nil {
+		t.Error(err)
+		return
+	}
+	tmp := filepath.Join(dir, "..data_tmp")
+	_ = os.Remove(tmp)
+	if err := os.Symlink(filepath.Base(ts), tmp); err != nil {
+		t.Error(err)
+		return
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
+		t.Error(err)
+		return
+	}
+	if gen > 0 {
+		_ = os.RemoveAll(filepath.Join(dir, "..ts_"+strconv.Itoa(gen-1)))
+	}
+}
+
+// Reads during back-to-back ..data swaps return one whole version or a
+// transient error, never a partial value nor ErrNotFound.
+func TestKubernetesSwapChaos(t *testing.T) {
+	dir := t.TempDir()
+	values := []string{key, "sk-proj-FAKE1111111111111111111111111111-longer"}
+	swapData(t, dir, 0, values[0])
+	require.NoError(t, os.Symlink(filepath.Join("..data", "api-key"), filepath.Join(dir, "api-key")))
+	p := file.New()
+	ref := dir + "#api-key"
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for gen := 1; ; gen++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			swapData(t, dir, gen, values[gen%2])
+		}
+	}()
+	var ok, transient, wrong atomic.Int32
+	for r := 0; r < 4; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 300; i++ {
+				v, err := p.Fetch(context.Background(), ref)
+				switch {
+				case err == nil && (v.Secret.Reveal() == values[0] || v.Secret.Reveal() == values[1]):
+					ok.Add(1)
+				case err != nil && errors.Is(err, credential.ErrUnavailable):
+					transient.Add(1)
+				default:
+					t.Logf("fetch: %v", credential.KindName(err))
+					wrong.Add(1)
+				}
+				if _, err := p.CurrentVersion(context.Background(), ref); err != nil && !errors.Is(err, credential.ErrUnavailable) {
+					t.Logf("current version: %v", credential.KindName(err))
+					wrong.Add(1)
+				}
+			}
+		}()
+	}
+	time.Sleep(10 * time.Millisecond)
+	for ok.Load()+transient.Load()+wrong.Load() < 1200 && !t.Failed() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("%d whole values, %d transient errors", ok.Load(), transient.Load())
+	assert.Zero(t, wrong.Load(), "rule: a read during a swap is a whole version or ErrUnavailable")
+	assert.Positive(t, ok.Load())
+}
+
+func TestNotifySharedWatcher(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	write(t, a, key, 0o600)
+	write(t, b, key, 0o600)
+	p := file.New(file.WithDebounce(50 * time.Millisecond))
+	var na, nb atomic.Int32
+	stopA, err := p.NotifyChange(a, func() { na.Add(1) })
+	require.NoError(t, err)
+	stopB, err := p.NotifyChange(b, func() { nb.Add(1) })
+	require.NoError(t, err)
+
+	// A burst of writes to a is one call; b is not called.
+	for i := 0; i < 5; i++ {
+		replace(t, a, key+strconv.Itoa(i))
+	}
+	waitCalls(t, &na, 1)
+	time.Sleep(150 * time.Millisecond)
+	assert.EqualValues(t, 1, na.Load(), "a burst is coalesced into one call")
+	assert.EqualValues(t, 0, nb.Load(), "a change to another file of the folder is not reported")
+
+	// Stopping a leaves b's watch working.
+	stopA()
+	replace(t, b, key+"-b")
+	waitCalls(t, &nb, 1)
+	stopB()
+	stopB()
 }
