@@ -1,32 +1,3 @@
-// Package provider opens credential URLs: it maps a URL's scheme to the
-// backend that serves it, so that a config file can list credentials as
-// URLs and code never names a backend:
-//
-//	env://OPENAI_API_KEY
-//	env://DATABASE#password
-//	file:///run/secrets/openai
-//	file:///var/run/secrets/llm#api-key
-//	aws-sm://prod/openai#api_key?region=eu-west-1
-//
-// # Registration
-//
-// [NewURLMux] knows env:// and file://. Other backends are registered
-// explicitly by the program that wants them — there is no init-time
-// registration, so importing credkit never drags in a cloud SDK you do not
-// use, and nothing changes behind your back:
-//
-//	mux := provider.NewURLMux()
-//	mux.Register("aws-sm", aws.NewOpener())
-//
-// # URL grammar
-//
-// A URL is scheme://ref, where the ref is the backend's own (a variable
-// name, a path, a secret name). "#field" selects a field; "?key=value"
-// passes settings to the opener (region, stage, endpoint...). The field may
-// come before or after the query — credkit's docs write it first
-// ("aws-sm://name#field?region=x"), URL parsers expect it last — and both
-// are accepted. The sub-packages are the backends: env, file, aws;
-// providertest is the conformance suite they pass.
 package provider
 
 import (
@@ -75,17 +46,17 @@ func NewURLMux() *URLMux {
 	m.openers["env"] = OpenerFunc(func(_ context.Context, u *url.URL) (credential.Provider, string, error) {
 		name := u.Host + u.Path
 		if name == "" || strings.Contains(name, "/") {
-			return nil, "", &credential.Error{Op: "open", Ref: u.String(), Kind: credential.ErrInvalid, Reason: "env:// takes a variable name (env://NAME)"}
+			return nil, "", &credential.Error{Op: "open", Ref: credential.SafeRef(u.String()), Kind: credential.ErrInvalid, Reason: "env:// takes a variable name (env://NAME)"}
 		}
 		return e, withField(name, u.Fragment), nil
 	})
 	f := file.New()
 	m.openers["file"] = OpenerFunc(func(_ context.Context, u *url.URL) (credential.Provider, string, error) {
 		if u.Host != "" && u.Host != "localhost" {
-			return nil, "", &credential.Error{Op: "open", Ref: u.String(), Kind: credential.ErrInvalid, Reason: "file:// takes an absolute path (file:///path); a relative path would depend on the working directory"}
+			return nil, "", &credential.Error{Op: "open", Ref: credential.SafeRef(u.String()), Kind: credential.ErrInvalid, Reason: "file:// takes an absolute path (file:///path); a relative path would depend on the working directory"}
 		}
 		if u.Path == "" {
-			return nil, "", &credential.Error{Op: "open", Ref: u.String(), Kind: credential.ErrInvalid, Reason: "file:// needs a path"}
+			return nil, "", &credential.Error{Op: "open", Ref: credential.SafeRef(u.String()), Kind: credential.ErrInvalid, Reason: "file:// needs a path"}
 		}
 		return f, withField(u.Path, u.Fragment), nil
 	})
@@ -137,7 +108,7 @@ func (m *URLMux) Resolve(ctx context.Context, rawURL string) (credential.Provide
 	o, ok := m.openers[u.Scheme]
 	m.mu.RUnlock()
 	if !ok {
-		return nil, "", &credential.Error{Op: "open", Ref: rawURL, Kind: credential.ErrInvalid, Reason: "no backend registered for scheme " + `"` + u.Scheme + `"`}
+		return nil, "", &credential.Error{Op: "open", Ref: credential.SafeRef(rawURL), Kind: credential.ErrInvalid, Reason: "no backend registered for scheme " + `"` + u.Scheme + `"`}
 	}
 	return o.OpenURL(ctx, u)
 }
@@ -147,7 +118,7 @@ func (m *URLMux) Resolve(ctx context.Context, rawURL string) (credential.Provide
 // Fragment. Errors print the URL through [credential.SafeRef].
 func Parse(rawURL string) (*url.URL, error) {
 	bad := func(reason string) error {
-		return &credential.Error{Op: "open", Ref: rawURL, Kind: credential.ErrInvalid, Reason: reason}
+		return &credential.Error{Op: "open", Ref: credential.SafeRef(rawURL), Kind: credential.ErrInvalid, Reason: reason}
 	}
 	i := strings.Index(rawURL, "://")
 	if i <= 0 || !validScheme(rawURL[:i]) {

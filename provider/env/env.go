@@ -1,21 +1,3 @@
-// Package env is the credkit backend for environment variables.
-//
-// A ref is a variable name, optionally with a "#field" selector for a
-// variable that holds a JSON object:
-//
-//	p := env.New()
-//	v, err := p.Fetch(ctx, "OPENAI_API_KEY")
-//	v, err = p.Fetch(ctx, "DB_CREDENTIALS#password")
-//
-// A missing variable is [credential.ErrNotFound]; an empty one is
-// [credential.ErrInvalid]. The version ID is a hash of the content, so a
-// rotate.Watch sees a change when the value changes (environment variables
-// only change inside the process, through os.Setenv or a test).
-//
-// Environment variables are the weakest place to keep a key: every child
-// process inherits them and crash reporters dump them. Prefer files or a
-// secret manager in production; the env backend is for development and for
-// platforms that inject secrets only this way.
 package env
 
 import (

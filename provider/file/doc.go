@@ -3,29 +3,59 @@
 //
 // # Refs
 //
-//	/run/secrets/openai                  the whole file, less one trailing newline
+//	/run/secrets/openai                  the whole file, less one trailing newline ("\n" or "\r\n")
 //	/etc/app/keys.json#openai            a field of a JSON object
-//	/srv/app/.env#OPENAI_API_KEY         a variable of a .env file
+//	/srv/app/.env#OPENAI_API_KEY         a variable of a .env file (see [ParseDotenv])
 //	/var/run/secrets/llm#api-key         the file api-key in a Kubernetes secret folder
 //
-// The format is detected from the ref (see [Auto]) or fixed with
-// [WithFormat]. A relative ref needs [WithRoot], which also confines every
-// ref to that folder: a ref that resolves outside it, through ".." or a
-// symbolic link, is refused.
+// The format is detected (see [Auto]): a folder is a Kubernetes secret
+// folder, a ".json" file is JSON, a ".env" file (or ".env.production") is
+// dotenv, any other file is plain, except that a "#field" on it reads it as
+// JSON. [WithFormat] fixes the format instead. A relative ref needs
+// [WithRoot], which also confines every ref to that folder: a ref that
+// resolves outside it, through ".." or a symbolic link, is refused with
+// [credential.ErrPermission]. In a Kubernetes folder the key files are
+// symbolic links into "..data/"; they may point anywhere inside their folder,
+// never out of it.
 //
 // # Safety
 //
-// A file that group or others may read is refused (ErrInvalid) unless the
-// provider was made [WithInsecureMode]: a secret readable by every user of
-// the machine is a finding, not a configuration. A file over the size limit
-// (64 KiB by default), an empty value and invalid UTF-8 are ErrInvalid.
-// Errors name the file and the problem, never the content.
+// A file that group or others may read is refused with
+// [credential.ErrInvalid] unless the provider was made [WithInsecureMode]. It
+// is ErrInvalid rather than ErrPermission on purpose: ErrPermission means
+// this process is not allowed to read the secret, which someone grants; a
+// world-readable secret is a misconfiguration of the secret itself, which
+// someone must fix (chmod 600, or defaultMode: 0400 on the Kubernetes
+// volume), and no retry or grant makes it right. A file over the size limit
+// ([WithMaxSize], 64 KiB by default), an empty value and invalid UTF-8 are
+// ErrInvalid too. Errors name the file and the problem, never the content.
 //
 // # Versions and change
 //
-// The version ID is a hash of the file's content and Created its
-// modification time. The cheap change check ([Provider.CurrentVersion]) is a
-// stat; push notification ([Provider.NotifyChange]) watches the folder with
-// fsnotify and handles editors that rename on save, delete-then-create, and
-// Kubernetes' "..data" symlink swap. rotate.Watch uses both.
+// The version ID is the first 16 hex digits of the SHA-256 of the file's
+// whole content (so a change to any field of a JSON or dotenv file is a new
+// version of each of its fields), and Created is the file's modification
+// time.
+//
+// [Provider.CurrentVersion] is the cheap change check of
+// [credential.VersionChecker]: a stat. The provider remembers, per file, the
+// stat (size, modification time, inode) of its last read and the content ID
+// it hashed; while the stat is unchanged that ID is returned without
+// reading, otherwise the file is read and hashed again. So the ID it returns
+// is always the one Fetch would return now, as the contract requires, and a
+// poll of an unchanged file costs one stat.
+//
+// [Provider.NotifyChange] implements [credential.Notifier] with fsnotify: it
+// watches the folder, not the file, so it sees editors that rename on save,
+// delete-then-create, and Kubernetes' "..data" symlink swap. Refs in one
+// folder share one watcher; bursts are coalesced ([WithDebounce]).
+// rotate.Watch uses both.
+//
+// # Reads during a swap
+//
+// A file is read once, through its resolved path, so a value never mixes
+// two versions. When kubelet swaps "..data" and removes the old folder
+// between the resolution and the open, the read is retried; if that keeps
+// happening, Fetch returns [credential.ErrUnavailable], a transient error,
+// never a partial value.
 package file

@@ -23,8 +23,8 @@ type Format int
 const (
 	// Auto picks the format from the ref: a folder is a Kubernetes secret
 	// folder; a ".json" file is JSON; a ".env" file (or one named ".env...")
-	// is dotenv; a file whose content starts with "{" read with a "#field"
-	// is JSON; anything else is plain.
+	// is dotenv; any other file read with a "#field" is JSON, and without
+	// one is plain.
 	Auto Format = iota
 	// Plain: the whole file, less one trailing newline, is the value.
 	Plain
