@@ -1,6 +1,9 @@
 package redact
 
-import "regexp"
+import (
+	"regexp"
+	"strings"
+)
 
 // Detector finds a well-known token format in text, for secrets credkit was
 // never told about. Keywords are literal strings of which at least one
@@ -59,7 +62,7 @@ func DefaultDetectors() []Detector {
 		det("together", b+`(tgp_v1_[A-Za-z0-9_-]{30,})`, 1, "tgp_v1_"),
 		det("nvidia", b+`(nvapi-[A-Za-z0-9_-]{40,})`, 1, "nvapi-"),
 		det("langsmith", b+`(lsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10})`, 1, "lsv2_"),
-		det("aws", `\b((?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z2-7]{16})\b`, 1,
+		det("aws", b+`((?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z2-7]{16})\b`, 1,
 			"AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AIPA", "ANPA", "ANVA", "AROA", "APKA", "ASCA"),
 		det("aws-bedrock", b+`(ABSK[A-Za-z0-9+/]{20,}={0,2})`, 1, "ABSK"),
 		det("github", b+`((?:ghp|gho|ghs|ghu|ghr)_[A-Za-z0-9]{36,})`, 1, "ghp_", "gho_", "ghs_", "ghu_", "ghr_"),
@@ -76,13 +79,11 @@ func DefaultDetectors() []Detector {
 		around(det("api-key-header", `(?i)(?:x-api-key|api-key|x-goog-api-key|x-auth-token|apikey)["']?\s*[:=]\s*["']?([A-Za-z0-9._~+/-]{8,})`, 1,
 			"pi-key", "PI-KEY", "pi-Key", "piKey", "pikey", "PIKEY", "uth-token", "uth-Token", "UTH-TOKEN"), 12, 1024),
 		around(det("url-password", `[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@"'<>]*:([^\s/@"'<>]+)@`, 1, "://"), 32, 1024),
-		det("query-secret", `(?i)[?&;](?:key|api_key|apikey|api-key|token|access_token|refresh_token|id_token|auth|password|passwd|pwd|secret|client_secret|sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential)=([^&#\s"'<>;]+)`, 1,
-			"key=", "KEY=", "token=", "Token=", "TOKEN=", "auth=", "password=", "Password=", "PASSWORD=", "passwd=", "pwd=", "PWD=", "Pwd=",
-			"secret=", "Secret=", "SECRET=", "sig=", "Signature=", "signature=", "Credential=", "credential="),
+		// Keyed on "=", a byte rare in prose that a SIMD scan finds fast; the
+		// window reaches back over the longest parameter name.
+		det("query-secret", `(?i)[?&;](?:key|api_key|apikey|api-key|token|access_token|refresh_token|id_token|auth|password|passwd|pwd|secret|client_secret|sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential)=([^&#\s"'<>;]+)`, 1, "="),
 	}
-	// The query parameter names reach up to 21 bytes before their keyword
-	// ("?x-amz-security-token=" for "token=").
-	list[len(list)-1] = around(list[len(list)-1], 24, 2048)
+	list[len(list)-1] = around(list[len(list)-1], 24, 1024)
 	return list
 }
 
@@ -90,8 +91,14 @@ func DefaultDetectors() []Detector {
 // detector, then the detectors' own patterns.
 type detectors struct {
 	list []Detector
+	// anchored holds, for detectors whose pattern starts with the token
+	// boundary and whose match starts at most one byte before their keyword,
+	// the pattern anchored at the window's start: a match is then tried at
+	// one place, not at every offset of the window.
+	anchored []*regexp.Regexp
 	// tri marks a hash of the first three bytes of every keyword; kws
 	// lists the keywords (with their detector) by those three bytes.
+	bi    [1 << 16 / 64]uint64 // the first two bytes of every keyword
 	tri   [1 << 16 / 64]uint64
 	kws   map[uint32][]kw
 	short []kw // keywords shorter than three bytes
@@ -107,8 +114,13 @@ func tri3(s string, i int) uint32 { return uint32(s[i]) | uint32(s[i+1])<<8 | ui
 func triHash(t uint32) uint32 { return (t * 0x9E3779B1) >> 16 }
 
 func compile(list []Detector) *detectors {
-	d := &detectors{list: list, kws: map[uint32][]kw{}}
+	d := &detectors{list: list, kws: map[uint32][]kw{}, anchored: make([]*regexp.Regexp, len(list))}
 	for i, det := range list {
+		if det.Before <= 1 && det.Pattern != nil && strings.HasPrefix(det.Pattern.String(), b) {
+			if re, err := regexp.Compile(`^(?:` + det.Pattern.String() + `)`); err == nil {
+				d.anchored[i] = re
+			}
+		}
 		for _, k := range det.Keywords {
 			if len(k) < 3 {
 				d.short = append(d.short, kw{k, i})
@@ -117,6 +129,8 @@ func compile(list []Detector) *detectors {
 			t := tri3(k, 0)
 			h := triHash(t)
 			d.tri[h>>6] |= 1 << (h & 63)
+			bg := t & 0xFFFF
+			d.bi[bg>>6] |= 1 << (bg & 63)
 			d.kws[t] = append(d.kws[t], kw{k, i})
 		}
 	}
@@ -141,7 +155,15 @@ func (d *detectors) window(s string, p, di int, covered []int, out []span) []spa
 		to = len(s)
 	}
 	covered[di] = p + 1
-	for _, m := range det.Pattern.FindAllStringSubmatchIndex(s[from:to], -1) {
+	var ms [][]int
+	if re := d.anchored[di]; re != nil {
+		if m := re.FindStringSubmatchIndex(s[from:to]); m != nil {
+			ms = [][]int{m}
+		}
+	} else {
+		ms = det.Pattern.FindAllStringSubmatchIndex(s[from:to], -1)
+	}
+	for _, m := range ms {
 		g := det.Group
 		if 2*g+1 >= len(m) || m[2*g] < 0 {
 			continue

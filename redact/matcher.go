@@ -30,7 +30,7 @@ type pattern struct {
 //
 // Every pattern is at least 8 bytes long. With step = (shortest pattern) −
 // 7, capped at 8, any occurrence of a pattern covers a text offset that is
-// a multiple of step where one of the pattern's first step 8-byte words
+// a multiple of step where one of the pattern's last step 8-byte words
 // starts; so each pattern is indexed by those words, and the scan reads one
 // 64-bit word every step bytes and tests two bits of a filter sized to the
 // number of index entries (about 1.4% false positives); only on a hit does
@@ -81,7 +81,11 @@ func newMatcher(pats []pattern) *matcher {
 	m.filter = make([]uint64, nbits/64)
 	m.shift = uint(64 - bits.TrailingZeros(uint(nbits)))
 	for i, p := range pats {
-		for off := 0; off < m.step; off++ {
+		// Index the last step words of the pattern rather than the first:
+		// keys of one vendor share their first bytes ("sk-proj-"), so their
+		// heads would all land in one bucket, while their tails are random.
+		d := len(p.text) - 7 - m.step
+		for off := d; off < d+m.step; off++ {
 			w := word(p.text, off)
 			m.byWord[w] = append(m.byWord[w], entry{int32(i), int32(off)})
 			h1, h2 := (w*mul1)>>m.shift, (w*mul2)>>m.shift

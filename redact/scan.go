@@ -35,7 +35,13 @@ func (sn *snapshot) scan(s string, out []span, first bool) []span {
 				if j < 0 {
 					break
 				}
-				out = d.window(s, i+j, k.det, covered, out)
+				if i+j >= covered[k.det] {
+					n := len(out)
+					out = d.window(s, i+j, k.det, covered, out)
+					if first && len(out) > n {
+						return out
+					}
+				}
 				i += j + 1
 			}
 		}
@@ -56,21 +62,14 @@ func (sn *snapshot) scan(s string, out []span, first bool) []span {
 	if d == nil {
 		return out
 	}
-	tri := &d.tri
+	tri, bi := &d.tri, &d.bi
 	i := 0
-	for ; i+8 <= len(b); i++ {
-		t := uint32(binary.LittleEndian.Uint64(b[i:])) & 0xFFFFFF
-		h := triHash(t)
-		if tri[h>>6]&(1<<(h&63)) != 0 {
-			n := len(out)
-			out = d.keywords(s, i, t, covered, out)
-			if first && len(out) > n {
-				return out
-			}
-		}
-	}
 	for ; i+2 < len(b); i++ {
-		t := tri3(s, i)
+		bg := uint32(b[i]) | uint32(b[i+1])<<8
+		if bi[bg>>6]&(1<<(bg&63)) == 0 {
+			continue
+		}
+		t := bg | uint32(b[i+2])<<16
 		h := triHash(t)
 		if tri[h>>6]&(1<<(h&63)) != 0 {
 			n := len(out)
