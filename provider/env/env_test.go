@@ -85,3 +85,6 @@ func TestSizeAndEncoding(t *testing.T) {
 	assert.True(t, errors.Is(err, credential.ErrInvalid))
 	assert.Contains(t, err.Error(), "UTF-8")
 }
+
+func (h *harness) StoresEmpty()      {}
+func (h *harness) BadRefs() []string { return []string{"A=B", "NUL\x00NAME"} }

@@ -408,3 +408,6 @@ func TestNotifySharedWatcher(t *testing.T) {
 	stopB()
 	stopB()
 }
+
+func (h *harness) StoresEmpty()      {}
+func (h *harness) BadRefs() []string { return []string{"nul\x00byte", "/"} }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/credkit/credkit/credential"
 )
@@ -29,6 +30,26 @@ type Harness interface {
 // Deny, fetching ref must fail with ErrPermission.
 type Denier interface {
 	Deny(t *testing.T, ref string)
+}
+
+// FieldRefer is implemented by harnesses of backends whose refs do not take
+// the "#field" suffix as the last part (the default is ref+"#"+field).
+type FieldRefer interface {
+	FieldRef(ref, field string) string
+}
+
+// BadRefer is implemented by harnesses that know malformed refs of their
+// backend (a path with a NUL byte, a name with forbidden characters...):
+// fetching each must fail with an error wrapping ErrInvalid.
+type BadRefer interface {
+	BadRefs() []string
+}
+
+// EmptyStorer is implemented by harnesses whose backend can store an empty
+// value: fetching it must fail with ErrInvalid (an empty key is a
+// misconfiguration, never a credential).
+type EmptyStorer interface {
+	StoresEmpty()
 }
 
 // The values the suite stores. They are spelled so that no 4 of their bytes
@@ -63,6 +84,13 @@ func (s *suite) record(err error) error {
 	return err
 }
 
+func (s *suite) fieldRef(ref, field string) string {
+	if f, ok := s.h.(FieldRefer); ok {
+		return f.FieldRef(ref, field)
+	}
+	return ref + "#" + field
+}
+
 func (s *suite) fetch(ref string) (credential.Version, error) {
 	v, err := s.p.Fetch(context.Background(), ref)
 	return v, s.record(err)
@@ -75,9 +103,11 @@ func Run(t *testing.T, h Harness) {
 	t.Run("field", s.testField)
 	t.Run("not found", s.testNotFound)
 	t.Run("permission", s.testPermission)
+	t.Run("bad input", s.testBadInput)
 	t.Run("rotation", s.testRotation)
 	t.Run("version checker", s.testVersionChecker)
 	t.Run("batch", s.testBatch)
+	t.Run("notifier", s.testNotifier)
 	t.Run("concurrency", s.testConcurrency)
 	t.Run("context", s.testContext)
 	t.Run("no value in errors", s.testNoLeak)
@@ -103,24 +133,24 @@ func (s *suite) testFetch(t *testing.T) {
 
 func (s *suite) testField(t *testing.T) {
 	ref := s.h.Create(t, s.name(), `{"api_key":"`+valueB+`","org":"org-fake","retries":3,"nested":{"a":"b"}}`)
-	v, err := s.fetch(ref + "#api_key")
+	v, err := s.fetch(s.fieldRef(ref, "api_key"))
 	if err != nil {
 		t.Fatalf("rule: #field selects a JSON field: Fetch failed: %v", redactAll(err))
 	}
 	if v.Secret.Reveal() != valueB {
 		t.Fatalf("rule: #field selects a JSON field: got another value (%d bytes)", v.Secret.Len())
 	}
-	if v, err := s.fetch(ref + "#retries"); err != nil || v.Secret.Reveal() != "3" {
+	if v, err := s.fetch(s.fieldRef(ref, "retries")); err != nil || v.Secret.Reveal() != "3" {
 		t.Fatalf("rule: a numeric field is returned as its JSON text (err %v)", redactAll(err))
 	}
-	if _, err := s.fetch(ref + "#missing"); !errors.Is(err, credential.ErrNotFound) {
+	if _, err := s.fetch(s.fieldRef(ref, "missing")); !errors.Is(err, credential.ErrNotFound) {
 		t.Fatalf("rule: a missing field wraps credential.ErrNotFound: got %v", redactAll(err))
 	}
-	if _, err := s.fetch(ref + "#nested"); !errors.Is(err, credential.ErrInvalid) {
+	if _, err := s.fetch(s.fieldRef(ref, "nested")); !errors.Is(err, credential.ErrInvalid) {
 		t.Fatalf("rule: an object field wraps credential.ErrInvalid: got %v", redactAll(err))
 	}
 	plain := s.h.Create(t, s.name(), valueC+" {not json")
-	if _, err := s.fetch(plain + "#api_key"); !errors.Is(err, credential.ErrInvalid) {
+	if _, err := s.fetch(s.fieldRef(plain, "api_key")); !errors.Is(err, credential.ErrInvalid) {
 		t.Fatalf("rule: a field of a value that is not JSON wraps credential.ErrInvalid: got %v", redactAll(err))
 	}
 }
@@ -148,6 +178,70 @@ func (s *suite) testPermission(t *testing.T) {
 	d.Deny(t, ref)
 	if _, err := s.fetch(ref); !errors.Is(err, credential.ErrPermission) {
 		t.Fatalf("rule: a denied secret wraps credential.ErrPermission: got %v", redactAll(err))
+	}
+}
+
+func (s *suite) testBadInput(t *testing.T) {
+	if _, err := s.fetch(""); !errors.Is(err, credential.ErrInvalid) && !errors.Is(err, credential.ErrNotFound) {
+		t.Fatalf("rule: an empty ref fails with ErrInvalid (or ErrNotFound): got %v", redactAll(err))
+	}
+	if b, ok := s.h.(BadRefer); ok {
+		for i, ref := range b.BadRefs() {
+			if _, err := s.fetch(ref); !errors.Is(err, credential.ErrInvalid) {
+				t.Errorf("rule: a malformed ref wraps credential.ErrInvalid: bad ref %d gave %v", i, redactAll(err))
+			}
+		}
+	}
+	if _, ok := s.h.(EmptyStorer); ok {
+		ref := s.h.Create(t, s.name(), "")
+		if _, err := s.fetch(ref); !errors.Is(err, credential.ErrInvalid) {
+			t.Errorf("rule: an empty value wraps credential.ErrInvalid: got %v", redactAll(err))
+		}
+		s.h.Update(t, ref, "  \n")
+		if _, err := s.fetch(ref); !errors.Is(err, credential.ErrInvalid) {
+			t.Errorf("rule: a blank value wraps credential.ErrInvalid: got %v", redactAll(err))
+		}
+	}
+}
+
+// testNotifier checks a credential.Notifier: an update calls changed within
+// 5 seconds, and stop is idempotent and final.
+func (s *suite) testNotifier(t *testing.T) {
+	n, ok := s.p.(credential.Notifier)
+	if !ok {
+		t.Log("the provider is not a credential.Notifier")
+		return
+	}
+	ref := s.h.Create(t, s.name(), valueA)
+	called := make(chan struct{}, 1)
+	var after atomic.Bool
+	var late atomic.Int32
+	stop, err := n.NotifyChange(ref, func() {
+		if after.Load() {
+			late.Add(1)
+		}
+		select {
+		case called <- struct{}{}:
+		default:
+		}
+	})
+	if s.record(err) != nil {
+		t.Fatalf("rule: NotifyChange of an existing secret succeeds: %v", redactAll(err))
+	}
+	s.h.Update(t, ref, valueB)
+	select {
+	case <-called:
+	case <-time.After(5 * time.Second):
+		stop()
+		t.Fatal("rule: after an update, a Notifier calls changed (none within 5s)")
+	}
+	stop()
+	stop()
+	after.Store(true)
+	s.h.Update(t, ref, valueC)
+	time.Sleep(100 * time.Millisecond)
+	if late.Load() > 0 {
+		t.Fatal("rule: after stop returns, changed is never called")
 	}
 }
 
