@@ -25,6 +25,21 @@
 // passes settings to the opener (region, stage, endpoint...). The field may
 // come before or after the query — credkit's docs write it first
 // ("aws-sm://name#field?region=x"), URL parsers expect it last — and both
-// are accepted. The sub-packages are the backends: env, file, aws;
+// are accepted. An opener refuses settings it does not know, so a typo is an
+// error rather than a silently different configuration. Errors print URLs
+// through [credential.SafeRef]: user info and the values of unknown query
+// parameters are dropped.
+//
+// # Built-in schemes
+//
+// [EnvOpener] serves env://NAME (setting: prefix) and [FileOpener] serves
+// file:///absolute/path (settings: format, allow_insecure_mode, root).
+// "file://relative/path" is refused: by URL rules "relative" is a host, and
+// a path relative to the working directory would make one config file name
+// different secrets depending on where the program starts. Each opener
+// returns one shared provider per configuration, so a rotate.Set can batch
+// the credentials of one backend and file watchers are shared.
+//
+// The sub-packages are the backends: env, file, aws;
 // providertest is the conformance suite they pass.
 package provider

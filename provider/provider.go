@@ -8,8 +8,6 @@ import (
 	"sync"
 
 	"github.com/credkit/credkit/credential"
-	"github.com/credkit/credkit/provider/env"
-	"github.com/credkit/credkit/provider/file"
 )
 
 // Opener opens the URLs of one scheme: it returns the provider that serves
@@ -38,29 +36,11 @@ type URLMux struct {
 
 var _ credential.Resolver = (*URLMux)(nil)
 
-// NewURLMux returns a mux with env:// ([env.New]) and file:// ([file.New],
-// with its safe defaults) registered, each backed by one shared provider.
+// NewURLMux returns a mux with env:// and file:// registered (see
+// [EnvOpener] and [FileOpener] for their URLs and settings), each returning
+// one shared provider per configuration.
 func NewURLMux() *URLMux {
-	m := &URLMux{openers: map[string]Opener{}}
-	e := env.New()
-	m.openers["env"] = OpenerFunc(func(_ context.Context, u *url.URL) (credential.Provider, string, error) {
-		name := u.Host + u.Path
-		if name == "" || strings.Contains(name, "/") {
-			return nil, "", &credential.Error{Op: "open", Ref: credential.SafeRef(u.String()), Kind: credential.ErrInvalid, Reason: "env:// takes a variable name (env://NAME)"}
-		}
-		return e, withField(name, u.Fragment), nil
-	})
-	f := file.New()
-	m.openers["file"] = OpenerFunc(func(_ context.Context, u *url.URL) (credential.Provider, string, error) {
-		if u.Host != "" && u.Host != "localhost" {
-			return nil, "", &credential.Error{Op: "open", Ref: credential.SafeRef(u.String()), Kind: credential.ErrInvalid, Reason: "file:// takes an absolute path (file:///path); a relative path would depend on the working directory"}
-		}
-		if u.Path == "" {
-			return nil, "", &credential.Error{Op: "open", Ref: credential.SafeRef(u.String()), Kind: credential.ErrInvalid, Reason: "file:// needs a path"}
-		}
-		return f, withField(u.Path, u.Fragment), nil
-	})
-	return m
+	return &URLMux{openers: map[string]Opener{"env": EnvOpener(), "file": FileOpener()}}
 }
 
 func withField(ref, fld string) string {

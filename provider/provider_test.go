@@ -86,3 +86,59 @@ func TestRegister(t *testing.T) {
 	assert.True(t, errors.Is(m.Register("bad scheme", provider.OpenerFunc(nil)), credential.ErrInvalid))
 	assert.True(t, errors.Is(m.Register("x", nil), credential.ErrInvalid))
 }
+
+func TestOpenerSettings(t *testing.T) {
+	t.Setenv("MUXAPP_OPENAI_API_KEY", "sk-proj-FAKE2222222222222222222222222222")
+	dir := t.TempDir()
+	txt := filepath.Join(dir, "secrets.txt")
+	require.NoError(t, os.WriteFile(txt, []byte("OPENAI_API_KEY=sk-proj-FAKE3333333333333333333333333333\n"), 0o600))
+	open := filepath.Join(dir, "readable")
+	require.NoError(t, os.WriteFile(open, []byte("sk-proj-FAKE4444444444444444444444444444"), 0o600))
+	require.NoError(t, os.Chmod(open, 0o644))
+
+	m := provider.NewURLMux()
+	ctx := context.Background()
+	fetch := func(raw string) (credential.Version, error) {
+		p, ref, err := m.Resolve(ctx, raw)
+		if err != nil {
+			return credential.Version{}, err
+		}
+		return p.Fetch(ctx, ref)
+	}
+
+	v, err := fetch("env://OPENAI_API_KEY?prefix=MUXAPP_")
+	require.NoError(t, err)
+	assert.True(t, v.Secret.Reveal() == "sk-proj-FAKE2222222222222222222222222222", "value mismatch")
+	pa, _, _ := m.Resolve(ctx, "env://A?prefix=MUXAPP_")
+	pb, _, _ := m.Resolve(ctx, "env://B?prefix=MUXAPP_")
+	pc, _, _ := m.Resolve(ctx, "env://C")
+	assert.Same(t, pa, pb, "same settings, same provider")
+	assert.NotSame(t, pa, pc, "other settings, other provider")
+
+	v, err = fetch("file://" + txt + "#OPENAI_API_KEY?format=dotenv")
+	require.NoError(t, err)
+	assert.True(t, v.Secret.Reveal() == "sk-proj-FAKE3333333333333333333333333333", "value mismatch")
+
+	_, err = fetch("file://" + open)
+	assert.True(t, errors.Is(err, credential.ErrInvalid), "a readable file is refused by default")
+	_, err = fetch("file://" + open + "?allow_insecure_mode=true")
+	assert.NoError(t, err)
+
+	_, err = fetch("file://" + open + "?allow_insecure_mode=true&root=" + t.TempDir())
+	assert.True(t, errors.Is(err, credential.ErrPermission), "root confines the path")
+
+	for _, raw := range []string{
+		"env://A?prefx=MUXAPP_",
+		"env://A?prefix=X&prefix=Y",
+		"file:///x?format=yaml",
+		"file:///x?allow_insecure_mode=maybe",
+		"file:///x?root=relative",
+		"file://localhost",
+	} {
+		_, _, err := m.Resolve(ctx, raw)
+		assert.True(t, errors.Is(err, credential.ErrInvalid), raw)
+	}
+	_, _, err = m.Resolve(ctx, "env://A?token=FAKEtoken0000")
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "FAKEtoken", "query values are dropped from errors")
+}
