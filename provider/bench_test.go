@@ -10,7 +10,7 @@ import (
 func BenchmarkResolve(b *testing.B) {
 	m := provider.NewURLMux()
 	ctx := context.Background()
-	for name, raw := range map[string]string{"env": "env://OPENAI_API_KEY", "file": "file:///run/secrets/keys.json#openai?x=1"} {
+	for name, raw := range map[string]string{"env": "env://OPENAI_API_KEY", "file": "file:///run/secrets/keys.json#openai?format=json"} {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
