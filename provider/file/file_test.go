@@ -411,3 +411,18 @@ func TestNotifySharedWatcher(t *testing.T) {
 
 func (h *harness) StoresEmpty()      {}
 func (h *harness) BadRefs() []string { return []string{"nul\x00byte", "/"} }
+
+// A file that links into another folder is seen changing there.
+func TestNotifyFollowsLinkedFile(t *testing.T) {
+	secrets, app := t.TempDir(), t.TempDir()
+	target := filepath.Join(secrets, "openai")
+	write(t, target, key, 0o600)
+	link := filepath.Join(app, "openai")
+	require.NoError(t, os.Symlink(target, link))
+	var n atomic.Int32
+	stop, err := file.New().NotifyChange(link, func() { n.Add(1) })
+	require.NoError(t, err)
+	defer stop()
+	replace(t, target, key+"-linked")
+	waitCalls(t, &n, 1)
+}

@@ -61,8 +61,9 @@ func (s *subscription) fire() {
 // spurious, so the consumer re-reads and compares version IDs. A watcher
 // error, such as a queue overflow, also calls changed.
 //
-// All refs in one folder share one watcher, closed when the last of them
-// stops. stop unregisters and waits until changed is not running; it is
+// A file that is a symbolic link into another folder is watched in both
+// folders. All refs in one folder share one watcher, closed when the last
+// of them stops. stop unregisters and waits until changed is not running; it is
 // idempotent, and must not be called from inside changed.
 func (p *Provider) NotifyChange(ref string, changed func()) (stop func(), err error) {
 	if changed == nil {
@@ -87,20 +88,42 @@ func (p *Provider) NotifyChange(ref string, changed func()) (stop func(), err er
 		// A Kubernetes secret folder: the key is a file in it.
 		dir, base = name, fld
 	}
-	sub := &subscription{name: base, changed: changed}
-	fw, err := p.watch(dir, sub)
-	if err != nil {
-		return nil, statErrorOp("watch", ref, err)
+	type watched struct {
+		dir string
+		fw  *folderWatch
+		sub *subscription
+	}
+	var all []watched
+	unwatchAll := func() {
+		for _, w := range all {
+			p.unwatch(w.dir, w.fw, w.sub)
+			w.sub.mu.Lock()
+			w.sub.stopped = true
+			w.sub.mu.Unlock()
+		}
+	}
+	folders := [][2]string{{dir, base}}
+	if base == filepath.Base(name) {
+		// A file that is a symbolic link to another folder (/etc/app/key ->
+		// /run/secrets/key) changes there: watch that folder too. A link
+		// into a subfolder of dir (Kubernetes' ..data) is already covered.
+		if resolved, err := filepath.EvalSymlinks(name); err == nil {
+			if rdir := filepath.Dir(resolved); !within(dir, rdir) {
+				folders = append(folders, [2]string{rdir, filepath.Base(resolved)})
+			}
+		}
+	}
+	for _, f := range folders {
+		sub := &subscription{name: f[1], changed: changed}
+		fw, err := p.watch(f[0], sub)
+		if err != nil {
+			unwatchAll()
+			return nil, statErrorOp("watch", ref, err)
+		}
+		all = append(all, watched{f[0], fw, sub})
 	}
 	var once sync.Once
-	return func() {
-		once.Do(func() {
-			p.unwatch(dir, fw, sub)
-			sub.mu.Lock()
-			sub.stopped = true
-			sub.mu.Unlock()
-		})
-	}, nil
+	return func() { once.Do(unwatchAll) }, nil
 }
 
 // watch adds sub to the watcher of dir, starting one if needed.
