@@ -52,3 +52,17 @@ func ExampleRedactor_String() {
 	fmt.Println(r.String("postgres://app:FAKEpassw0rd@db.internal:5432/app"))
 	// Output: postgres://app:[REDACTED]@db.internal:5432/app
 }
+
+// The one line that makes the default logger safe. Wrap a new handler, never
+// slog.Default().Handler() (see [redact.NewHandler]).
+func ExampleNewHandler_default() {
+	r := redact.New()
+	old := slog.Default()
+	defer slog.SetDefault(old)
+
+	slog.SetDefault(slog.New(redact.NewHandler(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{ReplaceAttr: noTime}), r)))
+
+	slog.Info("retrying", "url", "https://api.example.com/v1/chat?api_key=FAKE0123456789abcdef")
+	// Output:
+	// {"level":"INFO","msg":"retrying","url":"https://api.example.com/v1/chat?api_key=[REDACTED]"}
+}
