@@ -6,10 +6,13 @@ import (
 )
 
 // Detector finds a well-known token format in text, for secrets credkit was
-// never told about. Keywords are literal strings of which at least one
-// occurs in any match (usually the token's prefix): the Redactor runs the
-// Pattern only on text that holds a keyword, found in one pass for all
-// detectors, so that many detectors cost little more than one. Group is the
+// never told about. Keywords are literal, case-sensitive strings of which
+// at least one occurs in any match (usually the token's prefix): the
+// Redactor runs the Pattern only on text that holds a keyword, found for all
+// detectors together from their rarest bytes, so that many detectors cost
+// little more than one. A keyword with a rare byte (a capital, a digit, "-",
+// "_", ":", "=") is nearly free; an all-lowercase word makes the scan stop
+// at each of its letters' occurrences in ordinary text. Group is the
 // submatch to redact (0: the whole match), so that "Authorization: Bearer
 // X" keeps its header name and loses X.
 //
@@ -69,15 +72,21 @@ func DefaultDetectors() []Detector {
 		det("github", b+`(github_pat_[A-Za-z0-9_]{22,})`, 1, "github_pat_"),
 		det("slack", b+`(xox[baprs]-[A-Za-z0-9-]{10,})`, 1, "xoxb-", "xoxa-", "xoxp-", "xoxr-", "xoxs-"),
 		det("slack", b+`(xapp-\d-[A-Za-z0-9-]{10,})`, 1, "xapp-"),
-		around(det("slack-webhook", `https://hooks\.slack\.com/services/[A-Za-z0-9_/-]+`, 0, "hooks.slack.com"), 8, 256),
+		around(det("slack-webhook", `https://hooks\.slack\.com/services/[A-Za-z0-9_/-]+`, 0, "://hooks.slack.com"), 5, 256),
 		det("stripe", b+`((?:sk|rk)_(?:live|test)_[A-Za-z0-9]{20,})`, 1, "sk_live_", "sk_test_", "rk_live_", "rk_test_"),
 		det("jwt", b+`(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})`, 1, "eyJ"),
 		around(det("private-key", `-----BEGIN[A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END[A-Z ]*PRIVATE KEY-----|\z)`, 0, "-----BEGIN"), 0, 32<<10),
 		around(det("authorization", `(?i)authorization["']?\s*[:=]\s*["']?(?:bearer|basic|token|digest|apikey)?\s*([A-Za-z0-9._~+/=:-]{8,})`, 1,
 			"uthorization", "UTHORIZATION"), 7, 1024),
-		det("bearer", `(?:Bearer|bearer|BEARER)\s+([A-Za-z0-9._~+/-]{20,}=*)`, 1, "Bearer", "bearer", "BEARER"),
+		// Keywords are case-sensitive and each is found from its rarest
+		// byte. An all-lowercase word has none ("bearer" stops at every
+		// 'b' of a prompt), so the lowercase forms are left to the
+		// authorization detector ("authorization: bearer ...", as HTTP/2
+		// dumps print it) or keyed on the separator that follows them.
+		det("bearer", `(?:Bearer|BEARER)\s+([A-Za-z0-9._~+/-]{20,}=*)`, 1, "Bearer", "BEARER"),
 		around(det("api-key-header", `(?i)(?:x-api-key|api-key|x-goog-api-key|x-auth-token|apikey)["']?\s*[:=]\s*["']?([A-Za-z0-9._~+/-]{8,})`, 1,
-			"pi-key", "PI-KEY", "pi-Key", "piKey", "pikey", "PIKEY", "uth-token", "uth-Token", "UTH-TOKEN"), 12, 1024),
+			"pi-key", "PI-KEY", "pi-Key", "piKey", "PIKEY", "pikey:", "pikey=", `pikey":`, "pikey':",
+			"uth-token", "uth-Token", "UTH-TOKEN"), 12, 1024),
 		around(det("url-password", `[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@"'<>]*:([^\s/@"'<>]+)@`, 1, "://"), 32, 1024),
 		// Keyed on "=", a byte rare in prose that a SIMD scan finds fast; the
 		// window reaches back over the longest parameter name.
@@ -89,6 +98,13 @@ func DefaultDetectors() []Detector {
 
 // detectors is the compiled form: a keyword pre-filter shared by every
 // detector, then the detectors' own patterns.
+//
+// Each keyword is anchored on a rare byte (see anchorKeywords). A long text
+// costs one vectorised strings.IndexByte pass per distinct anchor byte
+// (eleven for the defaults, about 20 ns each over 2 KiB) and a closer look
+// only where an anchor occurs; a short one, one table lookup per byte.
+// Where an anchor occurs, two bit tests on its neighbours drop most
+// candidates before any keyword is compared.
 type detectors struct {
 	list []Detector
 	// anchored holds, for detectors whose pattern starts with the token
@@ -96,45 +112,217 @@ type detectors struct {
 	// the pattern anchored at the window's start: a match is then tried at
 	// one place, not at every offset of the window.
 	anchored []*regexp.Regexp
-	// tri marks a hash of the first three bytes of every keyword; kws
-	// lists the keywords (with their detector) by those three bytes.
-	bi    [1 << 16 / 64]uint64 // the first two bytes of every keyword
-	tri   [1 << 16 / 64]uint64
-	kws   map[uint32][]kw
-	short []kw // keywords shorter than three bytes
+	anchors  []byte            // the distinct anchor bytes
+	flag     [256]uint8        // 1 for a byte some keyword is anchored on
+	at       [256][]anchoredKW // the keywords anchored on each byte
+	// near holds, per anchor byte, the bytes that come just before it
+	// (near[c][0]) and just after it (near[c][1]) in its keywords, as
+	// 256-bit sets: a candidate whose neighbours fit neither is dropped
+	// with two bit tests. snake_case keys and kebab-case model names,
+	// which every log record holds, stop there.
+	near [256][2][4]uint64
+	// lone marks anchor bytes that are a whole keyword ("="): their
+	// candidates skip the neighbour test.
+	lone [256]bool
 }
 
-type kw struct {
-	text string
-	det  int
+// anchoredKW is a keyword whose byte at off is its anchor. head holds its
+// first (up to) eight bytes as a little-endian word and mask the bits they
+// fill: most candidates fail one masked compare of a word of the text.
+type anchoredKW struct {
+	text       string
+	det        int
+	off        int
+	head, mask uint64
 }
 
-func tri3(s string, i int) uint32 { return uint32(s[i]) | uint32(s[i+1])<<8 | uint32(s[i+2])<<16 }
+func newAnchoredKW(text string, det, off int) anchoredKW {
+	k := anchoredKW{text: text, det: det, off: off}
+	for j := 0; j < len(text) && j < 8; j++ {
+		k.head |= uint64(text[j]) << (8 * j)
+		k.mask |= 0xFF << (8 * j)
+	}
+	return k
+}
 
-func triHash(t uint32) uint32 { return (t * 0x9E3779B1) >> 16 }
+// byteFreq estimates how often c occurs per 10,000 bytes of English prose
+// and log text, the text a logger carries most. Keywords are anchored on
+// their least frequent byte.
+func byteFreq(c byte) int {
+	const lower = "etaoinshrdlcumwfgypbvkjxqz"
+	lowerFreq := [26]int{1270, 910, 820, 750, 700, 670, 630, 610, 600, 430, 400, 280, 280, 240, 240, 220, 200, 200, 190, 150, 100, 80, 15, 15, 10, 7}
+	const upper = "TAISOWHBCMFPDRLEGNYUKVJQXZ"
+	switch {
+	case c >= 'a' && c <= 'z':
+		return lowerFreq[strings.IndexByte(lower, c)]
+	case c >= 'A' && c <= 'Z':
+		// Capitals start sentences and names: a tenth of the initials.
+		return (26 - strings.IndexByte(upper, c)) * 2
+	case c >= '0' && c <= '9':
+		return 40
+	}
+	switch c {
+	case ' ':
+		return 1800
+	case '.', ',':
+		return 100
+	case '\n', '"', '\'':
+		return 50
+	case '-', '/', ':', '(', ')':
+		return 20
+	case '_', '=', '&', '?', '@', '#', '%', '+', ';':
+		return 5
+	}
+	return 1
+}
+
+// passCost is the price of one more anchor byte, one strings.IndexByte
+// pass over the text, in the units of byteFreq: about what twenty stops
+// per 10,000 bytes cost.
+const passCost = 20
 
 func compile(list []Detector) *detectors {
-	d := &detectors{list: list, kws: map[uint32][]kw{}, anchored: make([]*regexp.Regexp, len(list))}
+	d := &detectors{list: list, anchored: make([]*regexp.Regexp, len(list))}
 	for i, det := range list {
 		if det.Before <= 1 && det.Pattern != nil && strings.HasPrefix(det.Pattern.String(), b) {
 			if re, err := regexp.Compile(`^(?:` + det.Pattern.String() + `)`); err == nil {
 				d.anchored[i] = re
 			}
 		}
+	}
+	d.anchorKeywords()
+	return d
+}
+
+// anchorKeywords picks the anchor bytes: a greedy weighted set cover that
+// repeatedly takes the byte with the lowest cost per keyword it would
+// anchor. A byte costs one vectorised pass over the text (a fixed price,
+// paid once) plus a stop at each of its occurrences (its frequency), so
+// keywords share rare anchors ("AKIA", "ASIA" and the other AWS prefixes
+// all on 'A' rather than each on its own capital) and the scan makes few
+// passes and few stops in ordinary text.
+func (d *detectors) anchorKeywords() {
+	type pending struct {
+		text string
+		det  int
+	}
+	var left []pending
+	for i, det := range d.list {
 		for _, k := range det.Keywords {
-			if len(k) < 3 {
-				d.short = append(d.short, kw{k, i})
-				continue
+			if k != "" {
+				left = append(left, pending{k, i})
 			}
-			t := tri3(k, 0)
-			h := triHash(t)
-			d.tri[h>>6] |= 1 << (h & 63)
-			bg := t & 0xFFFF
-			d.bi[bg>>6] |= 1 << (bg & 63)
-			d.kws[t] = append(d.kws[t], kw{k, i})
 		}
 	}
-	return d
+	for len(left) > 0 {
+		var count [256]int
+		for _, k := range left {
+			var seen [256]bool
+			for j := 0; j < len(k.text); j++ {
+				if c := k.text[j]; !seen[c] {
+					seen[c] = true
+					count[c]++
+				}
+			}
+		}
+		cost := func(c int) int {
+			if d.flag[c] != 0 {
+				return byteFreq(byte(c))
+			}
+			return passCost + byteFreq(byte(c))
+		}
+		best := -1
+		for c := 0; c < 256; c++ {
+			if count[c] > 0 && (best < 0 || cost(c)*count[best] < cost(best)*count[c]) {
+				best = c
+			}
+		}
+		c := byte(best)
+		if d.flag[c] == 0 {
+			d.anchors = append(d.anchors, c)
+		}
+		kept := left[:0]
+		for _, k := range left {
+			if off := strings.IndexByte(k.text, c); off >= 0 {
+				d.flag[c] = 1
+				d.at[c] = append(d.at[c], newAnchoredKW(k.text, k.det, off))
+				switch {
+				case len(k.text) == 1:
+					d.lone[c] = true
+				case off > 0:
+					n := k.text[off-1]
+					d.near[c][0][n>>6] |= 1 << (n & 63)
+				default:
+					n := k.text[off+1]
+					d.near[c][1][n>>6] |= 1 << (n & 63)
+				}
+				continue
+			}
+			kept = append(kept, k)
+		}
+		left = kept
+	}
+}
+
+// detState is the per-scan bookkeeping of the detectors, made at the first
+// keyword found: for each detector, the end of the text it has covered and
+// the start of the keyword it last ran on.
+type detState struct {
+	covered, last []int
+}
+
+func newDetState(n int) *detState {
+	b := make([]int, 2*n)
+	st := &detState{covered: b[:n], last: b[n:]}
+	for i := range st.last {
+		st.last[i] = -1
+	}
+	return st
+}
+
+// keywords runs the detectors whose keywords are anchored on the byte at p
+// and occur there.
+func (d *detectors) keywords(s string, p int, st **detState, out []span) []span {
+	c := s[p]
+	if !d.lone[c] {
+		nr := &d.near[c]
+		ok := false
+		if p > 0 {
+			n := s[p-1]
+			ok = nr[0][n>>6]&(1<<(n&63)) != 0
+		}
+		if !ok && p+1 < len(s) {
+			n := s[p+1]
+			ok = nr[1][n>>6]&(1<<(n&63)) != 0
+		}
+		if !ok {
+			return out
+		}
+	}
+	for _, k := range d.at[c] {
+		start := p - k.off
+		if start < 0 || start+len(k.text) > len(s) {
+			continue
+		}
+		if start+8 <= len(s) && word(s, start)&k.mask != k.head {
+			continue
+		}
+		if s[start:start+len(k.text)] != k.text {
+			continue
+		}
+		if *st == nil {
+			*st = newDetState(len(d.list))
+		}
+		t := *st
+		// Keywords are met in the order of their anchors, so a keyword of a
+		// detector can start before the one it last ran on: run it then too.
+		if start < t.covered[k.det] && start >= t.last[k.det] {
+			continue
+		}
+		t.last[k.det] = start
+		out = d.window(s, start, k.det, t.covered, out)
+	}
+	return out
 }
 
 // window runs detector di around a keyword at p.

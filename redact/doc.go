@@ -44,7 +44,10 @@
 // The known values are found by a scan whose cost per byte does not grow
 // with their number (an 8-byte-anchored filter, not a loop or an
 // alternation), and the detectors' patterns run only on short windows
-// around a keyword found in one pass. A record with nothing to redact is
+// around a keyword, found from its rarest byte by strings.IndexByte.
+// Keywords are case-sensitive, and an all-lowercase word such as "bearer"
+// has no rare byte to be found by, so lowercase header forms are caught by
+// the "authorization" detector or keyed on their separator ("apikey:"). A record with nothing to redact is
 // handed on as it is, with no allocation by the Handler. The README has the
 // measured numbers.
 package redact

@@ -166,61 +166,71 @@ func TestTrack(t *testing.T) {
 
 func TestDetectorsTruePositives(t *testing.T) {
 	cases := map[string]string{
-		"openai project":     "sk-proj-FAKE1a2b3c4d5e6f7g8h9i0jT3BlbkFJk1l2m3n4o5p6q7r8s9t0",
-		"openai legacy":      "sk-FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p7q8r9",
-		"openai svcacct":     "sk-svcacct-FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n",
-		"openai admin":       "sk-admin-FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n",
-		"anthropic":          "sk-ant-api03-FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p7q8r9s0t-FAKEAA",
-		"anthropic admin":    "sk-ant-admin01-FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p7q8r9s0t",
-		"google":             "AIzaSyFAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5",
-		"huggingface":        "hf_FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o",
-		"huggingface org":    "api_org_FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n",
-		"groq":               "gsk_FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p7q8r9s0t1u2v",
-		"replicate":          "r8_FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p",
-		"perplexity":         "pplx-FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p7q8r9s0t1u2v",
-		"xai":                "xai-FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p7q8r9s0t1u2v3w4x",
-		"openrouter":         "sk-or-v1-FAKE1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1",
-		"pinecone":           "pcsk_FAKE1a_2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p7q8r9s0t1u2v3w4x",
-		"together":           "tgp_v1_FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p",
-		"nvidia":             "nvapi-FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p7q8r9s0t1u2v",
-		"langsmith":          "lsv2_pt_0123456789abcdef0123456789abcdef_0123456789",
-		"aws access key":     "AKIAFAKEFAKEFAKE2345",
-		"aws session key":    "ASIAFAKEFAKEFAKE7777",
-		"bedrock":            "ABSKFAKEQmVkcm9ja0FQSUtleS1GQUtFRkFLRQ==",
-		"github classic":     "ghp_FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p",
-		"github oauth":       "gho_FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p",
-		"github app":         "ghs_FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p",
-		"github fine":        "github_pat_11FAKE0000_FAKE1a2b3c4d5e6f7g8h9i0j",
-		"slack bot":          "xoxb-0000000000-FAKE1a2b3c4d5e6f",
-		"slack app":          "xapp-1-A0000FAKE-0000-FAKE1a2b3c4d",
-		"slack webhook":      "https://hooks.slack.com/services/T00000000/B00000000/FAKE1a2b3c4d5e6f7g8h9i0j",
-		"stripe live":        "sk_live_FAKE1a2b3c4d5e6f7g8h9i0j1k",
-		"stripe test":        "sk_test_FAKE1a2b3c4d5e6f7g8h9i0j1k",
-		"stripe restricted":  "rk_live_FAKE1a2b3c4d5e6f7g8h9i0j1k",
-		"jwt":                "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJmYWtlIn0.FAKEsignatureFAKEsignature",
-		"pem":                "-----BEGIN PRIVATE KEY-----\nMIIFAKEFAKEFAKE\n-----END PRIVATE KEY-----",
-		"pem rsa":            "-----BEGIN RSA PRIVATE KEY-----\nMIIFAKE\n-----END RSA PRIVATE KEY-----",
-		"authorization":      "Authorization: Bearer FAKEtoken0123456789abcdef",
-		"authorization json": `"authorization":"Basic RkFLRTpGQUtFcGFzc3dvcmQ="`,
-		"bearer":             "bearer FAKE0123456789abcdefghijkl",
-		"x-api-key":          "x-api-key: FAKE0123456789abcdef",
-		"api-key azure":      "api-key=FAKE0123456789abcdef",
-		"url password":       "https://admin:FAKEp4ssw0rd@internal.example.com/path",
-		"postgres":           "postgres://app:FAKEp4ssw0rd@db.example.com:5432/app?sslmode=require",
-		"mysql":              "mysql://root:FAKEp4ssw0rd@tcp(db:3306)/app",
-		"mongodb":            "mongodb+srv://app:FAKEp4ssw0rd@cluster0.example.mongodb.net/db",
-		"redis":              "redis://:FAKEp4ssw0rd@cache.example.com:6379/0",
-		"jdbc":               "jdbc:sqlserver://db.example.com:1433;databaseName=app;user=app;password=FAKEp4ssw0rd",
-		"sqlserver":          "Server=db;Database=app;User Id=app;Password=FAKEp4ssw0rd;",
-		"query key":          "https://generativelanguage.googleapis.com/v1/models?key=FAKE0123456789",
-		"query token":        "https://api.example.com/v1?foo=1&access_token=FAKE0123456789",
-		"query sig":          "https://bucket.s3.amazonaws.com/o?X-Amz-Signature=0123456789abcdefFAKE&X-Amz-Expires=60",
+		"openai project":      "sk-proj-FAKE1a2b3c4d5e6f7g8h9i0jT3BlbkFJk1l2m3n4o5p6q7r8s9t0",
+		"openai legacy":       "sk-FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p7q8r9",
+		"openai svcacct":      "sk-svcacct-FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n",
+		"openai admin":        "sk-admin-FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n",
+		"anthropic":           "sk-ant-api03-FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p7q8r9s0t-FAKEAA",
+		"anthropic admin":     "sk-ant-admin01-FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p7q8r9s0t",
+		"google":              "AIzaSyFAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5",
+		"huggingface":         "hf_FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o",
+		"huggingface org":     "api_org_FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n",
+		"groq":                "gsk_FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p7q8r9s0t1u2v",
+		"replicate":           "r8_FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p",
+		"perplexity":          "pplx-FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p7q8r9s0t1u2v",
+		"xai":                 "xai-FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p7q8r9s0t1u2v3w4x",
+		"openrouter":          "sk-or-v1-FAKE1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1",
+		"pinecone":            "pcsk_FAKE1a_2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p7q8r9s0t1u2v3w4x",
+		"together":            "tgp_v1_FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p",
+		"nvidia":              "nvapi-FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p7q8r9s0t1u2v",
+		"langsmith":           "lsv2_pt_0123456789abcdef0123456789abcdef_0123456789",
+		"aws access key":      "AKIAFAKEFAKEFAKE2345",
+		"aws session key":     "ASIAFAKEFAKEFAKE7777",
+		"bedrock":             "ABSKFAKEQmVkcm9ja0FQSUtleS1GQUtFRkFLRQ==",
+		"github classic":      "ghp_FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p",
+		"github oauth":        "gho_FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p",
+		"github app":          "ghs_FAKE1a2b3c4d5e6f7g8h9i0j1k2l3m4n5o6p",
+		"github fine":         "github_pat_11FAKE0000_FAKE1a2b3c4d5e6f7g8h9i0j",
+		"slack bot":           "xoxb-0000000000-FAKE1a2b3c4d5e6f",
+		"slack app":           "xapp-1-A0000FAKE-0000-FAKE1a2b3c4d",
+		"slack webhook":       "https://hooks.slack.com/services/T00000000/B00000000/FAKE1a2b3c4d5e6f7g8h9i0j",
+		"stripe live":         "sk_live_FAKE1a2b3c4d5e6f7g8h9i0j1k",
+		"stripe test":         "sk_test_FAKE1a2b3c4d5e6f7g8h9i0j1k",
+		"stripe restricted":   "rk_live_FAKE1a2b3c4d5e6f7g8h9i0j1k",
+		"jwt":                 "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJmYWtlIn0.FAKEsignatureFAKEsignature",
+		"pem":                 "-----BEGIN PRIVATE KEY-----\nMIIFAKEFAKEFAKE\n-----END PRIVATE KEY-----",
+		"pem rsa":             "-----BEGIN RSA PRIVATE KEY-----\nMIIFAKE\n-----END RSA PRIVATE KEY-----",
+		"authorization":       "Authorization: Bearer FAKEtoken0123456789abcdef",
+		"authorization json":  `"authorization":"Basic RkFLRTpGQUtFcGFzc3dvcmQ="`,
+		"bearer":              "Bearer FAKE0123456789abcdefghijkl",
+		"BEARER":              "BEARER FAKE0123456789abcdefghijkl",
+		"http2 authorization": "authorization: bearer FAKE0123456789abcdefghijkl",
+		"x-api-key":           "x-api-key: FAKE0123456789abcdef",
+		"apikey header":       "apikey: FAKE0123456789abcdef",
+		"apikey json":         `{"apikey":"FAKE0123456789abcdef"}`,
+		"apiKey":              "apiKey=FAKE0123456789abcdef",
+		"api-key azure":       "api-key=FAKE0123456789abcdef",
+		"url password":        "https://admin:FAKEp4ssw0rd@internal.example.com/path",
+		"postgres":            "postgres://app:FAKEp4ssw0rd@db.example.com:5432/app?sslmode=require",
+		"mysql":               "mysql://root:FAKEp4ssw0rd@tcp(db:3306)/app",
+		"mongodb":             "mongodb+srv://app:FAKEp4ssw0rd@cluster0.example.mongodb.net/db",
+		"redis":               "redis://:FAKEp4ssw0rd@cache.example.com:6379/0",
+		"jdbc":                "jdbc:sqlserver://db.example.com:1433;databaseName=app;user=app;password=FAKEp4ssw0rd",
+		"sqlserver":           "Server=db;Database=app;User Id=app;Password=FAKEp4ssw0rd;",
+		"query key":           "https://generativelanguage.googleapis.com/v1/models?key=FAKE0123456789",
+		"query token":         "https://api.example.com/v1?foo=1&access_token=FAKE0123456789",
+		"query sig":           "https://bucket.s3.amazonaws.com/o?X-Amz-Signature=0123456789abcdefFAKE&X-Amz-Expires=60",
 	}
 	r := redact.New(redact.WithReasons())
+	// Short texts are scanned byte by byte, long ones with one IndexByte
+	// pass per anchor byte: both must find every format.
+	prose := strings.Repeat("Summarize the ticket below in three bullet points, then propose a reply. ", 5)
 	for name, secret := range cases {
-		out := r.String("log: " + secret + " end")
-		assert.True(t, strings.Contains(out, "[REDACTED:"), "%s: nothing redacted", name)
-		assert.False(t, strings.Contains(out, "FAKE"), "%s: part of the token is left in the output", name)
+		for _, text := range []string{"log: " + secret + " end", prose + secret + " " + prose} {
+			out := r.String(text)
+			assert.True(t, strings.Contains(out, "[REDACTED:"), "%s: nothing redacted in %d bytes", name, len(text))
+			assert.False(t, strings.Contains(out, "FAKE"), "%s: part of the token is left in %d bytes", name, len(text))
+		}
 	}
 }
 
@@ -243,8 +253,11 @@ func TestBenignCorpusIsUntouched(t *testing.T) {
 		"eyes on the keyboard",
 	}
 	r := newR(t)
+	prose := strings.Repeat("Summarize the ticket below in three bullet points, then propose a reply. ", 5)
 	for _, text := range corpus {
 		assert.Equal(t, text, r.String(text), "benign text was changed")
+		long := prose + text + prose
+		assert.Equal(t, long, r.String(long), "benign text was changed inside prose")
 	}
 }
 

@@ -8,46 +8,13 @@ import (
 // scan finds the known values and the keywords of the detectors in s,
 // running each detector on the window around its keyword. With first set it
 // returns at the first span found. The known values cost one 8-byte load
-// and filter test every m.step bytes; the keywords one filter test per
-// byte.
+// and filter test every m.step bytes; the keywords one vectorised
+// strings.IndexByte pass per anchor byte, and a closer look only where an
+// anchor occurs.
 func (sn *snapshot) scan(s string, out []span, first bool) []span {
 	m, d := sn.known, sn.dets
-	if m != nil && len(m.pats) == 0 {
-		m = nil
-	}
-	if d != nil && len(d.list) == 0 {
-		d = nil
-	}
-	if m == nil && d == nil {
-		return out
-	}
-	var endBuf [64]int
-	var covered []int
-	if d != nil {
-		if len(d.list) <= len(endBuf) {
-			covered = endBuf[:len(d.list)]
-		} else {
-			covered = make([]int, len(d.list))
-		}
-		for _, k := range d.short {
-			for i := 0; ; {
-				j := strings.Index(s[i:], k.text)
-				if j < 0 {
-					break
-				}
-				if i+j >= covered[k.det] {
-					n := len(out)
-					out = d.window(s, i+j, k.det, covered, out)
-					if first && len(out) > n {
-						return out
-					}
-				}
-				i += j + 1
-			}
-		}
-	}
 	b := bytesOf(s)
-	if m != nil {
+	if m != nil && len(m.pats) > 0 {
 		for i := 0; i+8 <= len(b); i += m.step {
 			w := binary.LittleEndian.Uint64(b[i:])
 			if m.maybe(w) {
@@ -59,36 +26,43 @@ func (sn *snapshot) scan(s string, out []span, first bool) []span {
 			}
 		}
 	}
-	if d == nil {
+	if d == nil || len(d.list) == 0 {
 		return out
 	}
-	tri, bi := &d.tri, &d.bi
-	i := 0
-	for ; i+2 < len(b); i++ {
-		bg := uint32(b[i]) | uint32(b[i+1])<<8
-		if bi[bg>>6]&(1<<(bg&63)) == 0 {
-			continue
+	var st *detState
+	if len(s) < indexFrom {
+		// Short texts (keys, IDs, model names): one table lookup per byte
+		// beats a dozen IndexByte calls.
+		fl := &d.flag
+		for i := 0; i < len(b); i++ {
+			if fl[b[i]] != 0 {
+				n := len(out)
+				out = d.keywords(s, i, &st, out)
+				if first && len(out) > n {
+					return out
+				}
+			}
 		}
-		t := bg | uint32(b[i+2])<<16
-		h := triHash(t)
-		if tri[h>>6]&(1<<(h&63)) != 0 {
+		return out
+	}
+	for _, c := range d.anchors {
+		for i := 0; i < len(s); {
+			j := strings.IndexByte(s[i:], c)
+			if j < 0 {
+				break
+			}
 			n := len(out)
-			out = d.keywords(s, i, t, covered, out)
+			out = d.keywords(s, i+j, &st, out)
 			if first && len(out) > n {
 				return out
 			}
+			i += j + 1
 		}
 	}
 	return out
 }
 
-// keywords runs the detectors whose keyword starting with the three bytes t
-// occurs at i.
-func (d *detectors) keywords(s string, i int, t uint32, covered []int, out []span) []span {
-	for _, k := range d.kws[t] {
-		if i >= covered[k.det] && strings.HasPrefix(s[i:], k.text) {
-			out = d.window(s, i, k.det, covered, out)
-		}
-	}
-	return out
-}
+// indexFrom is the text length from which the keywords are found with one
+// strings.IndexByte pass per anchor byte rather than a table lookup per
+// byte.
+const indexFrom = 256
