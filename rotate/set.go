@@ -37,9 +37,8 @@ type Set struct {
 	desc    map[string]credential.Description
 
 	mu        sync.Mutex
-	changeFns map[int]func()
-	eventFns  map[int]func(Event)
-	nextID    int
+	changeFns listeners[func()]
+	eventFns  listeners[func(Event)]
 	shared    map[string][]string // name -> others with the same value
 	sharedLog map[string]bool     // "a|b" pairs already logged
 	reminded  map[string]string   // name -> "kind@due" last reminded
@@ -67,7 +66,6 @@ func Open(ctx context.Context, r credential.Resolver, cfgs []Config, opts ...Opt
 	}
 	s := &Set{
 		o: o, creds: map[string]*Credential{}, schemes: map[string]string{}, desc: map[string]credential.Description{},
-		changeFns: map[int]func(){}, eventFns: map[int]func(Event){},
 		shared: map[string][]string{}, sharedLog: map[string]bool{}, reminded: map[string]string{},
 		closed: make(chan struct{}),
 	}
@@ -222,16 +220,7 @@ func (s *Set) Restore(name string) error {
 // rotations, failures, recoveries, revocations, rotation reminders and
 // shared keys. It returns a function that unregisters f.
 func (s *Set) OnEvent(f func(Event)) (unregister func()) {
-	s.mu.Lock()
-	id := s.nextID
-	s.nextID++
-	s.eventFns[id] = f
-	s.mu.Unlock()
-	return func() {
-		s.mu.Lock()
-		delete(s.eventFns, id)
-		s.mu.Unlock()
-	}
+	return s.eventFns.add(f)
 }
 
 func (s *Set) relay(ev Event) {
@@ -242,14 +231,8 @@ func (s *Set) relay(ev Event) {
 }
 
 func (s *Set) publish(ev Event) {
-	s.mu.Lock()
-	fs := make([]func(Event), 0, len(s.eventFns))
-	for _, f := range s.eventFns {
-		fs = append(fs, f)
-	}
-	s.mu.Unlock()
-	for _, f := range fs {
-		f(ev)
+	for _, l := range s.eventFns.list() {
+		l.f(ev)
 	}
 }
 
@@ -270,27 +253,12 @@ func (s *Set) Secrets(yield func(name string, sec credential.Secret) bool) {
 // OnChange implements [credential.SecretSource]: f is called after a
 // rotation and after a previous version leaves its overlap window.
 func (s *Set) OnChange(f func()) (unregister func()) {
-	s.mu.Lock()
-	id := s.nextID
-	s.nextID++
-	s.changeFns[id] = f
-	s.mu.Unlock()
-	return func() {
-		s.mu.Lock()
-		delete(s.changeFns, id)
-		s.mu.Unlock()
-	}
+	return s.changeFns.add(f)
 }
 
 func (s *Set) valuesChanged() {
-	s.mu.Lock()
-	fs := make([]func(), 0, len(s.changeFns))
-	for _, f := range s.changeFns {
-		fs = append(fs, f)
-	}
-	s.mu.Unlock()
-	for _, f := range fs {
-		f()
+	for _, l := range s.changeFns.list() {
+		l.f()
 	}
 }
 

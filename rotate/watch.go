@@ -33,11 +33,11 @@ type Credential struct {
 	mu         sync.Mutex // guards the fields below
 	md         credential.Metadata
 	st         state
-	subs       map[int]sub
-	nextSub    int
 	flight     *call
 	lastForced time.Time
 	onChange   func() // set by a Set: values changed
+
+	subs listeners[sub]
 
 	kick     chan struct{}
 	closed   chan struct{}
@@ -123,7 +123,6 @@ func watch(ctx context.Context, name string, p credential.Provider, ref string, 
 	c := &Credential{
 		name: name, p: p, ref: ref, o: o, md: md,
 		ready:  make(chan struct{}),
-		subs:   map[int]sub{},
 		kick:   make(chan struct{}, 1),
 		closed: make(chan struct{}),
 		done:   make(chan struct{}),
@@ -222,16 +221,7 @@ func (c *Credential) OnRotate(f func(Event)) (unsubscribe func()) {
 
 // subscribe registers f for rotations, or for every event when all is set.
 func (c *Credential) subscribe(f func(Event), all bool) func() {
-	c.mu.Lock()
-	id := c.nextSub
-	c.nextSub++
-	c.subs[id] = sub{f, all}
-	c.mu.Unlock()
-	return func() {
-		c.mu.Lock()
-		delete(c.subs, id)
-		c.mu.Unlock()
-	}
+	return c.subs.add(sub{f, all})
 }
 
 // Refresh fetches now, and reports whether the value changed. Concurrent
@@ -645,16 +635,10 @@ func (c *Credential) fail(now time.Time, err error) {
 }
 
 func (c *Credential) emit(ev Event) {
-	c.mu.Lock()
-	fs := make([]func(Event), 0, len(c.subs))
-	for _, s := range c.subs {
-		if s.all || ev.Kind == EventRotated {
-			fs = append(fs, s.f)
+	for _, s := range c.subs.list() {
+		if s.f.all || ev.Kind == EventRotated {
+			s.f.f(ev)
 		}
-	}
-	c.mu.Unlock()
-	for _, f := range fs {
-		f(ev)
 	}
 }
 

@@ -372,3 +372,35 @@ func BenchmarkGet(b *testing.B) {
 		})
 	})
 }
+
+func TestSubscribersRunInOrderAndUnsubscribeForGood(t *testing.T) {
+	b := newBackend()
+	b.set("k", keyA)
+	c, err := rotate.Watch(context.Background(), "k", b, "k", rotate.WithInterval(time.Hour, 0), rotate.WithMinRefreshInterval(0))
+	require.NoError(t, err)
+	defer c.Close()
+
+	var calls []string // OnRotate callbacks run on the refreshing goroutine, here Refresh's
+	var unsubFirst func()
+	unsubFirst = c.OnRotate(func(rotate.Event) {
+		calls = append(calls, "first")
+		unsubFirst() // unsubscribing from inside a callback does not deadlock
+	})
+	unsubSecond := c.OnRotate(func(rotate.Event) { calls = append(calls, "second") })
+	c.OnRotate(func(rotate.Event) { calls = append(calls, "third") })
+
+	b.set("k", keyB)
+	changed, err := c.Refresh(context.Background())
+	require.NoError(t, err)
+	require.True(t, changed)
+	assert.Equal(t, []string{"first", "second", "third"}, calls, "subscribers run in the order they subscribed")
+
+	unsubSecond()
+	unsubSecond() // a second call is harmless
+	calls = nil
+	b.set("k", keyC)
+	changed, err = c.Refresh(context.Background())
+	require.NoError(t, err)
+	require.True(t, changed)
+	assert.Equal(t, []string{"third"}, calls, "unsubscribed callbacks are not called again")
+}
