@@ -213,8 +213,8 @@ func (c *Credential) Previous() (credential.Version, bool) {
 
 // OnRotate registers f, called after each rotation with an [Event] that
 // carries fingerprints and version IDs, never values. f runs on the
-// credential's refresh goroutine: keep it short. The returned function
-// unregisters f.
+// credential's refresh goroutine, after the subscribers registered before
+// it: keep it short. The returned function unregisters f; f may call it.
 func (c *Credential) OnRotate(f func(Event)) (unsubscribe func()) {
 	return c.subscribe(f, false)
 }
