@@ -120,7 +120,8 @@ func New() *Server {
 	return s
 }
 
-// SetClock replaces the time source of created and updated dates.
+// SetClock replaces the time source of created and updated dates and of
+// the Date header.
 func (s *Server) SetClock(now func() time.Time) {
 	s.mu.Lock()
 	s.now = now
@@ -261,6 +262,9 @@ func route(r *http.Request) (op, name, ver string, ok bool) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	w.Header().Set("Date", s.now().UTC().Format(http.TimeFormat))
+	s.mu.Unlock()
 	if r.URL.Query().Get("api-version") == "" {
 		writeErr(w, &kvError{status: 400, code: "BadParameter", msg: "The 'api-version' query parameter is missing."})
 		return

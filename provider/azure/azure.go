@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
 	"github.com/credkit/credkit/credential"
@@ -20,23 +22,23 @@ import (
 // Provider fetches secrets from one Azure Key Vault with the SDK client it
 // is given. It is safe for concurrent use.
 type Provider struct {
-	c                *azsecrets.Client
-	tags             TagNames
-	logger           *slog.Logger
-	clock            credential.Clock
-	keepDisabled     bool
-	concurrency      int
-	budget           int
-	describeMaxAge   time.Duration
-	vault            atomic.Pointer[string] // the vault's name, set by the Opener or learned from secret IDs
-	gate             gate
-	lim              *limiter
-	sem              chan struct{}
-	mu               sync.Mutex
-	memo             map[string]seen // lower-case name -> the latest version last fetched
-	last             *listing        // the last properties listing
-	listing          sync.Mutex      // one Describe listing at a time
-	notify           registry
+	c              *azsecrets.Client
+	tags           TagNames
+	logger         *slog.Logger
+	clock          credential.Clock
+	keepDisabled   bool
+	concurrency    int
+	budget         int
+	describeMaxAge time.Duration
+	vault          atomic.Pointer[string] // the vault's name, set by the Opener or learned from secret IDs
+	gate           gate
+	lim            *limiter
+	sem            chan struct{}
+	mu             sync.Mutex
+	memo           map[string]seen // lower-case name -> the latest version last fetched
+	last           *listing        // the last properties listing
+	listing        sync.Mutex      // one Describe listing at a time
+	notify         registry
 }
 
 var (
@@ -48,10 +50,14 @@ var (
 )
 
 // seen is what a fetch of a secret's latest version left: its version ID
-// and the attributes the properties listing reports for it.
+// and the attributes the properties listing reports for it. Key Vault's
+// times have whole seconds, so a version created in the second the fetch
+// was answered could hide behind the same attributes: sure is set when Key
+// Vault's clock (the answer's Date) was past the version's updated second.
 type seen struct {
 	id    string
 	attrs string
+	sure  bool
 }
 
 // listing is one pass over the vault's secret properties, by lower-case
@@ -233,9 +239,10 @@ func (p *Provider) Fetch(ctx context.Context, refStr string) (credential.Version
 // latest version looked like.
 func (p *Provider) get(ctx context.Context, name, ver string) (azsecrets.Secret, error) {
 	var res azsecrets.GetSecretResponse
+	var raw *http.Response
 	err := p.call(ctx, func(ctx context.Context) error {
 		var err error
-		res, err = p.c.GetSecret(ctx, name, ver, nil)
+		res, err = p.c.GetSecret(policy.WithCaptureResponse(ctx, &raw), name, ver, nil)
 		return err
 	})
 	if err != nil {
@@ -243,8 +250,13 @@ func (p *Provider) get(ctx context.Context, name, ver string) (azsecrets.Secret,
 	}
 	p.learnVault(res.ID)
 	if ver == "" && res.ID != nil {
+		m := seen{id: res.ID.Version(), attrs: attrKey(res.Attributes)}
+		if raw != nil && res.Attributes != nil && res.Attributes.Updated != nil {
+			date, err := http.ParseTime(raw.Header.Get("Date"))
+			m.sure = err == nil && date.Unix() > res.Attributes.Updated.Unix()
+		}
 		p.mu.Lock()
-		p.memo[strings.ToLower(name)] = seen{id: res.ID.Version(), attrs: attrKey(res.Attributes)}
+		p.memo[strings.ToLower(name)] = m
 		p.mu.Unlock()
 	}
 	return res.Secret, nil
@@ -360,7 +372,10 @@ const changedID = "changed"
 // number of refs). The listing has no version IDs, so a secret counts as
 // unchanged when its latest version's created and updated times, enabled
 // flag, nbf and exp are those of the version this provider fetched last,
-// and the result maps its refs to that version's ID. A secret whose
+// and the result maps its refs to that version's ID. (Key Vault's times
+// have whole seconds: when that fetch was answered within the second of
+// the version's last update, a newer version could share its attributes,
+// and the ref is left out until a fetch settles it.) A secret whose
 // attributes changed maps to an ID no version has, so the caller fetches
 // it (with [Provider.FetchBatch]) — unless its new latest version's nbf is
 // still ahead: then the version in use is reported unchanged, and the new
@@ -395,8 +410,12 @@ func (p *Provider) CurrentVersions(ctx context.Context, refs []string) (map[stri
 			continue
 		}
 		m, fetched := p.memo[r.key()]
+		same := fetched && m.attrs == attrKey(props.Attributes)
 		switch {
-		case fetched && m.attrs == attrKey(props.Attributes):
+		case same && !m.sure:
+			// Fetched in the second the version was written: a newer
+			// version may share its attributes. Left to a check alone.
+		case same:
 			out[strs[i]] = m.id
 		case fetched && props.Attributes != nil && props.Attributes.NotBefore != nil && now.Before(*props.Attributes.NotBefore):
 			out[strs[i]] = m.id
