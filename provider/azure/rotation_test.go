@@ -189,8 +189,8 @@ func TestDisabledAndReenabledInASet(t *testing.T) {
 	for _, keep := range []bool{false, true} {
 		t.Run(fmt.Sprint("keep=", keep), func(t *testing.T) {
 			fake, c, clk := setupClock(t)
-	create100(t, c, 2)
-	clk.Advance(time.Second) // the secrets exist before the service starts
+			create100(t, c, 2)
+			clk.Advance(time.Second) // the secrets exist before the service starts
 			var opts []azure.Option
 			if keep {
 				opts = append(opts, azure.WithKeepLastGoodWhenDisabled())
