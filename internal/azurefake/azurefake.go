@@ -65,13 +65,14 @@ type Server struct {
 	Vault string
 	token string
 
-	mu      sync.Mutex
-	secrets map[string]*secret
-	faults  map[string]*Fault
-	denied  map[string]bool
-	calls   map[string]int
-	now     func() time.Time
-	onSet   func(Event)
+	mu         sync.Mutex
+	secrets    map[string]*secret
+	faults     map[string]*Fault
+	denied     map[string]bool
+	listDenied bool
+	calls      map[string]int
+	now        func() time.Time
+	onSet      func(Event)
 }
 
 type secret struct {
@@ -146,6 +147,14 @@ func (s *Server) SetFault(op string, f *Fault) {
 func (s *Server) Deny(name string) {
 	s.mu.Lock()
 	s.denied[strings.ToLower(name)] = true
+	s.mu.Unlock()
+}
+
+// DenyList makes the properties listing fail as an RBAC denial does (the
+// identity may read secrets it was granted, but not list the vault).
+func (s *Server) DenyList() {
+	s.mu.Lock()
+	s.listDenied = true
 	s.mu.Unlock()
 }
 
@@ -427,6 +436,12 @@ const pageSize = 25
 func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	skip, _ := strconv.Atoi(r.URL.Query().Get("$skiptoken"))
 	s.mu.Lock()
+	if s.listDenied {
+		s.mu.Unlock()
+		writeErr(w, &kvError{status: 403, code: "Forbidden", inner: "ForbiddenByRbac",
+			msg: "Caller is not authorized to perform action on resource. Action: 'Microsoft.KeyVault/vaults/secrets/readMetadata/action'"})
+		return
+	}
 	names := make([]string, 0, len(s.secrets))
 	for k := range s.secrets {
 		names = append(names, k)

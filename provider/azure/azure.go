@@ -39,6 +39,8 @@ type Provider struct {
 	last           *listing        // the last properties listing
 	listing        sync.Mutex      // one Describe listing at a time
 	notify         registry
+	listDenied     atomic.Bool
+	logDenied      sync.Once
 }
 
 var (
@@ -381,7 +383,9 @@ const changedID = "changed"
 // still ahead: then the version in use is reported unchanged, and the new
 // one is fetched at the first check after its nbf. Refs that pin a version,
 // and secrets the listing does not show, are left out: the caller checks
-// them alone.
+// them alone. When Key Vault denies the listing (403: the identity may
+// read its secrets but not list the vault), the provider logs it once and
+// returns an empty map from then on, so callers check secret by secret.
 func (p *Provider) CurrentVersions(ctx context.Context, refs []string) (map[string]string, error) {
 	out := map[string]string{}
 	var latest []ref
@@ -394,11 +398,14 @@ func (p *Provider) CurrentVersions(ctx context.Context, refs []string) (map[stri
 		latest = append(latest, r)
 		strs = append(strs, s)
 	}
-	if len(latest) == 0 {
+	if len(latest) == 0 || p.listDenied.Load() {
 		return out, nil
 	}
 	l, err := p.list(ctx)
 	if err != nil {
+		if p.denied(err) {
+			return map[string]string{}, nil
+		}
 		return nil, p.mapErr("check", "ListSecretProperties", err)
 	}
 	now := p.clock.Now()
@@ -424,6 +431,21 @@ func (p *Provider) CurrentVersions(ctx context.Context, refs []string) (map[stri
 		}
 	}
 	return out, nil
+}
+
+// denied reports whether err is Key Vault refusing the listing (403 with
+// no SecretDisabled), and if so records it and logs it once: the callers
+// then check secret by secret.
+func (p *Provider) denied(err error) bool {
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) || re.StatusCode != http.StatusForbidden || serviceError(re).InnerCode == "SecretDisabled" {
+		return false
+	}
+	p.listDenied.Store(true)
+	p.logDenied.Do(func() {
+		p.logger.Warn("credkit: Key Vault denies listing secret properties (secrets/readMetadata at the vault); checking secret by secret")
+	})
+	return true
 }
 
 // list reads every page of the vault's secret properties.
@@ -528,24 +550,27 @@ func (p *Provider) FetchBatch(ctx context.Context, refs []string) (map[string]cr
 // LastRotated. For a secret's latest version it reads the properties
 // listing (one listing serves every Describe within a minute, so opening a
 // Set of N secrets costs ⌈M/25⌉ calls, not N, and reads no value); for a
-// pinned version, that version's GetSecret.
+// pinned version, or where the listing is denied, the version's GetSecret.
 func (p *Provider) Describe(ctx context.Context, refStr string) (credential.Description, error) {
 	r, err := parseRef("describe", refStr)
 	if err != nil {
 		return credential.Description{}, err
 	}
 	var props *azsecrets.SecretProperties
-	if r.version != "" {
+	var l *listing
+	if r.version == "" && !p.listDenied.Load() {
+		var err error
+		if l, err = p.recentListing(ctx); err != nil && !p.denied(err) {
+			return credential.Description{}, p.mapErr("describe", refStr, err)
+		}
+	}
+	if l == nil {
 		s, err := p.get(ctx, r.name, r.version)
 		if err != nil {
 			return credential.Description{}, p.mapErr("describe", refStr, err)
 		}
 		props = &azsecrets.SecretProperties{Attributes: s.Attributes, Tags: s.Tags, ContentType: s.ContentType}
 	} else {
-		l, err := p.recentListing(ctx)
-		if err != nil {
-			return credential.Description{}, p.mapErr("describe", refStr, err)
-		}
 		if props = l.props[r.key()]; props == nil {
 			return credential.Description{}, &credential.Error{Op: "describe", Ref: refStr, Kind: credential.ErrNotFound, Reason: "the vault lists no such secret"}
 		}

@@ -3,7 +3,9 @@ package azure_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -297,4 +299,29 @@ func TestSameSecondVersionIsNotMissed(t *testing.T) {
 	fake.ResetCalls()
 	poll(t, clk, set)
 	assert.Equal(t, 0, fake.Calls(azurefake.OpGet), "once settled, an unchanged secret costs no GetSecret")
+}
+
+// TestListDeniedFallsBackToPerSecretChecks: an identity granted secrets
+// one by one cannot list the vault; the provider says so once and the Set
+// checks each secret alone.
+func TestListDeniedFallsBackToPerSecretChecks(t *testing.T) {
+	fake, c, clk := setupClock(t)
+	create100(t, c, 3)
+	clk.Advance(time.Second)
+	fake.DenyList()
+	var logs syncBuffer
+	set := openSet(t, fake, opener(fake, clk, azure.WithLogger(slog.New(slog.NewTextHandler(&logs, nil)))), 3, clk)
+	assert.Len(t, set.Inventory().Credentials, 3, "opened, described through GetSecret")
+	put(t, c, "svc-002", `{"api_key":"`+key+`-002-v2"}`, nil, nil)
+	fake.ResetCalls()
+	poll(t, clk, set)
+	assert.Equal(t, 0, fake.Calls(azurefake.OpList), "not tried again once denied")
+	assert.Equal(t, 3, fake.Calls(azurefake.OpGet), "one GetSecret per secret")
+	s, err := set.Get(context.Background(), "svc-002")
+	require.NoError(t, err)
+	assert.True(t, s.Reveal() == key+"-002-v2")
+	for _, n := range set.Names() {
+		assert.Equal(t, rotate.Fresh, set.Credential(n).Status().Freshness)
+	}
+	assert.Equal(t, 1, strings.Count(logs.String(), "denies listing"), "logged once")
 }
