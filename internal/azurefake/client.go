@@ -3,6 +3,7 @@ package azurefake
 import (
 	"context"
 	"errors"
+	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -44,7 +45,13 @@ func (c *Credential) Calls() int { return int(c.calls.Load()) }
 // delays.
 func (s *Server) ClientOptions(retries int) *azsecrets.ClientOptions {
 	o := &azsecrets.ClientOptions{DisableChallengeResourceVerification: true}
-	o.Transport = s.Server.Client()
+	hc := s.Server.Client()
+	if t, ok := hc.Transport.(*http.Transport); ok {
+		t = t.Clone()
+		t.MaxIdleConnsPerHost = 32 // as many as a provider's concurrent requests: no TLS handshake per request
+		hc = &http.Client{Transport: t}
+	}
+	o.Transport = hc
 	o.Retry = policy.RetryOptions{MaxRetries: int32(retries), RetryDelay: time.Millisecond, MaxRetryDelay: 5 * time.Millisecond}
 	return o
 }
