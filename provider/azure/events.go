@@ -254,6 +254,11 @@ func (h *EventHandler) refuse(w http.ResponseWriter, r *http.Request, status int
 
 // ServeHTTP implements http.Handler.
 func (h *EventHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.secret == nil || h.to == nil {
+		h.logger.Error("credkit: the Key Vault event handler has no shared secret or no push target")
+		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+		return
+	}
 	if r.Method != http.MethodPost && r.Method != http.MethodOptions {
 		w.Header().Set("Allow", "POST, OPTIONS")
 		h.refuse(w, r, http.StatusMethodNotAllowed, "method")

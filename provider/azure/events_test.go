@@ -224,6 +224,12 @@ func TestForgedOversizedAndMalformedDeliveries(t *testing.T) {
 	assert.NotContains(t, logs.String(), "FAKE-forged")
 	assert.NotContains(t, logs.String(), "etc")
 
+	// A handler wired without a secret refuses, never panics.
+	bare := httptest.NewServer(azure.NewEventHandler(nil, p))
+	defer bare.Close()
+	resp, _ = post(t, bare.URL+"?code="+hookSecret, "application/json", nil, good)
+	assert.Equal(t, 503, resp.StatusCode)
+
 	// Other methods.
 	r, err := http.Get(srv.URL + "?code=" + hookSecret)
 	require.NoError(t, err)

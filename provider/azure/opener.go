@@ -124,7 +124,12 @@ func validVault(s string) (host string, short string, ok bool) {
 // OpenURL implements provider.Opener.
 func (o *Opener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, string, error) {
 	path := strings.TrimPrefix(u.Path, "/")
-	printed := "azure-kv://" + u.Host + "/" + path
+	// What errors print: the vault and the secret name, never a version or
+	// field (a value pasted in the wrong place) nor settings.
+	printed := "azure-kv://" + u.Host + "/"
+	if name := strings.SplitN(path, "/", 2)[0]; validName(name) {
+		printed += name
+	}
 	bad := func(ref, reason string) error {
 		return &credential.Error{Op: "open", Ref: ref, Kind: credential.ErrInvalid, Reason: reason}
 	}
@@ -155,10 +160,7 @@ func (o *Opener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, 
 	}
 	if _, err := parseRef("open", ref); err != nil {
 		if ce, ok := err.(*credential.Error); ok {
-			ce.Ref = ""
-			if validName(strings.SplitN(path, "/", 2)[0]) {
-				ce.Ref = printed
-			}
+			ce.Ref = printed
 		}
 		return nil, "", err
 	}
