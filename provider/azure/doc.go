@@ -59,6 +59,15 @@
 // system; see [TagNames]), keeps every tag and the content type in
 // Metadata.Tags, and gives exp as Metadata.Expires.
 //
+// # Entra ID tokens
+//
+// [TokenProvider] turns any azcore.TokenCredential (DefaultAzureCredential
+// by default through [NewTokenOpener]) into a credkit Provider of access
+// tokens for a scope — [CognitiveServicesScope] for Azure OpenAI — whose
+// Version.Expires is the token's expiry, so rotate refreshes it ahead and
+// never serves it expired, and redact, health and the inventory cover it
+// like any key. URL: azure-token://?scope=https://cognitiveservices.azure.com/.default.
+//
 // # Errors
 //
 // 404 is [credential.ErrNotFound]; 401 and 403 [credential.ErrPermission];

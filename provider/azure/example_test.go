@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/credkit/credkit/internal/azurefake"
 	"github.com/credkit/credkit/provider"
 	"github.com/credkit/credkit/provider/azure"
+	"github.com/credkit/credkit/rotate"
 )
 
 func Example() {
@@ -121,4 +124,48 @@ func ExampleEventHandler_NearExpiry() {
 	// Output:
 	// no secret near its expiry
 	// warn openai expires 2100-01-01
+}
+
+// staticToken stands in for DefaultAzureCredential in the example.
+type staticToken struct{}
+
+func (staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{Token: "eyJ0eXAiOiJKV1QiFAKE.FAKE.FAKE", ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
+
+// Azure OpenAI takes Entra ID tokens: a TokenProvider mints them, rotate
+// keeps one current (refreshed ahead of its expiry, never served expired),
+// and credential.Transport sends it as a bearer token.
+func ExampleNewTokenProvider() {
+	aoai := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer eyJ") {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		io.WriteString(w, "chat completion")
+	}))
+	defer aoai.Close()
+
+	// In production: azure.NewTokenProvider(cred) with cred from
+	// azidentity.NewDefaultAzureCredential, or the URL
+	// azure-token://?scope=https://cognitiveservices.azure.com/.default.
+	tokens := azure.NewTokenProvider(staticToken{})
+	ctx := context.Background()
+	tok, err := rotate.Watch(ctx, "azure-openai", tokens, azure.CognitiveServicesScope,
+		rotate.WithRefreshAhead(1, 4*time.Minute)) // azidentity renews its cached token 5 minutes before expiry
+	if err != nil {
+		panic(err)
+	}
+	defer tok.Close()
+
+	client := &http.Client{Transport: &credential.Transport{Credential: tok, Inject: credential.Bearer()}}
+	resp, err := client.Post(aoai.URL+"/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		panic(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	st := tok.Status()
+	fmt.Println(resp.StatusCode, string(body), st.Freshness, st.Expires.After(time.Now()))
+	// Output: 200 chat completion fresh true
 }

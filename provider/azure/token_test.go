@@ -2,15 +2,19 @@ package azure_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/stretchr/testify/assert"
@@ -175,4 +179,61 @@ func TestTokenOpener(t *testing.T) {
 		assert.Contains(t, err.Error(), want, raw)
 		assert.NotContains(t, err.Error(), "FAKE", raw)
 	}
+}
+
+// TestTokenFromRealAzidentityAgainstFakeEntra: azidentity's
+// ClientSecretCredential (the real MSAL client) against an in-process Entra
+// ID token endpoint that checks the grant, the client secret and the scope.
+func TestTokenFromRealAzidentityAgainstFakeEntra(t *testing.T) {
+	const tenant, clientID, clientSecret = "00000000-0000-0000-0000-00000000000a", "00000000-0000-0000-0000-00000000000b", "Qv~ZxKwJqYzPxWvQkZjXyVqWz"
+	var tokens atomic.Int32
+	entra := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		base := "https://" + r.Host + "/" + tenant
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/" + tenant + "/v2.0/.well-known/openid-configuration":
+			json.NewEncoder(w).Encode(map[string]any{"token_endpoint": base + "/oauth2/v2.0/token", "authorization_endpoint": base + "/oauth2/v2.0/authorize", "issuer": base + "/v2.0"})
+		case "/" + tenant + "/oauth2/v2.0/token":
+			if r.ParseForm() != nil || r.PostForm.Get("grant_type") != "client_credentials" || r.PostForm.Get("client_id") != clientID ||
+				!strings.Contains(r.PostForm.Get("scope"), azure.CognitiveServicesScope) {
+				w.WriteHeader(400)
+				json.NewEncoder(w).Encode(map[string]any{"error": "invalid_request", "error_description": "AADSTS900144: malformed request"})
+				return
+			}
+			if r.PostForm.Get("client_secret") != clientSecret {
+				w.WriteHeader(401)
+				json.NewEncoder(w).Encode(map[string]any{"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."})
+				return
+			}
+			n := tokens.Add(1)
+			json.NewEncoder(w).Encode(map[string]any{"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": fmt.Sprintf("eyJ0eXAiOiJKV1QiFAKEentra.%04d.FAKEsig", n)})
+		default:
+			w.WriteHeader(404)
+		}
+	}))
+	defer entra.Close()
+	newCred := func(secret string) azcore.TokenCredential {
+		c, err := azidentity.NewClientSecretCredential(tenant, clientID, secret, &azidentity.ClientSecretCredentialOptions{
+			ClientOptions:            azcore.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: entra.URL + "/"}, Transport: entra.Client()},
+			DisableInstanceDiscovery: true,
+		})
+		require.NoError(t, err)
+		return c
+	}
+	ctx := context.Background()
+
+	p := azure.NewTokenProvider(newCred(clientSecret))
+	v, err := p.Fetch(ctx, azure.CognitiveServicesScope)
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(v.Secret.Reveal(), "eyJ0eXAiOiJKV1QiFAKEentra."))
+	assert.WithinDuration(t, time.Now().Add(3599*time.Second), v.Expires, time.Minute, "Version.Expires is the token's expiry")
+	v2, err := p.Fetch(ctx, azure.CognitiveServicesScope)
+	require.NoError(t, err)
+	assert.Equal(t, v.ID, v2.ID, "azidentity's cache: the same token, the same version")
+	assert.Equal(t, int32(1), tokens.Load())
+
+	_, err = azure.NewTokenProvider(newCred("Wj~PqZvXwJkYzQvWxKjZyPqRx")).Fetch(ctx, azure.CognitiveServicesScope)
+	assert.True(t, errors.Is(err, credential.ErrPermission), "invalid_client: %v", err)
+	assert.Equal(t, -1, providertest.Leak(err.Error(), "Wj~PqZvXwJkYzQvWxKjZyPqRx"))
+	assert.Equal(t, -1, providertest.Leak(err.Error(), clientSecret))
 }
