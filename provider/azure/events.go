@@ -148,6 +148,7 @@ const (
 // the URL's query. It is safe for concurrent use.
 type EventHandler struct {
 	secret  credential.Credential
+	auth    func(*http.Request) bool
 	to      PushTarget
 	maxBody int64
 	logger  *slog.Logger
@@ -184,6 +185,16 @@ func WithHandlerLogger(l *slog.Logger) HandlerOption {
 	})
 }
 
+// WithDeliveryAuthenticator replaces the shared-secret check with auth,
+// for Entra-authenticated delivery: Event Grid then sends an Entra ID
+// token (Authorization: Bearer JWT, audience your app registration), and
+// auth reports whether r carries a valid one (your service's own JWT
+// validation, against Entra ID's signing keys). The handler's secret may
+// then be nil. auth must be safe for concurrent use.
+func WithDeliveryAuthenticator(auth func(r *http.Request) bool) HandlerOption {
+	return handlerOption(func(h *EventHandler) { h.auth = auth })
+}
+
 // WithHandlerClock sets the clock that judges an event's nbf (default
 // credential.SystemClock).
 func WithHandlerClock(c credential.Clock) HandlerOption {
@@ -192,7 +203,8 @@ func WithHandlerClock(c credential.Clock) HandlerOption {
 
 // NewEventHandler returns a handler that authenticates deliveries with the
 // shared secret (read at every delivery, so it can itself be a rotating
-// credential) and notifies to.
+// credential; see [WithDeliveryAuthenticator] for Entra-authenticated
+// delivery) and notifies to.
 func NewEventHandler(secret credential.Credential, to PushTarget, opts ...HandlerOption) *EventHandler {
 	h := &EventHandler{secret: secret, to: to, maxBody: 64 << 10, logger: slog.New(slog.DiscardHandler), clock: credential.SystemClock, near: map[string]NearExpiry{}}
 	for _, o := range opts {
@@ -231,6 +243,9 @@ func (h *EventHandler) NearExpiry() []NearExpiry {
 // authorized compares the delivery's secret (?code= or Authorization:
 // Bearer) with the shared one in constant time.
 func (h *EventHandler) authorized(r *http.Request) (ok bool, err error) {
+	if h.auth != nil {
+		return h.auth(r), nil
+	}
 	want, err := h.secret.Get(r.Context())
 	if err != nil {
 		return false, err
@@ -254,7 +269,7 @@ func (h *EventHandler) refuse(w http.ResponseWriter, r *http.Request, status int
 
 // ServeHTTP implements http.Handler.
 func (h *EventHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.secret == nil || h.to == nil {
+	if (h.secret == nil && h.auth == nil) || h.to == nil {
 		h.logger.Error("credkit: the Key Vault event handler has no shared secret or no push target")
 		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 		return

@@ -230,6 +230,17 @@ func TestForgedOversizedAndMalformedDeliveries(t *testing.T) {
 	resp, _ = post(t, bare.URL+"?code="+hookSecret, "application/json", nil, good)
 	assert.Equal(t, 503, resp.StatusCode)
 
+	// Entra-authenticated delivery: the service's own token check.
+	entra := httptest.NewServer(azure.NewEventHandler(nil, p, azure.WithDeliveryAuthenticator(func(r *http.Request) bool {
+		return r.Header.Get("Authorization") == "Bearer eyJFAKE.valid.jwt"
+	})))
+	defer entra.Close()
+	resp, _ = post(t, entra.URL+"?code="+hookSecret, "application/json", nil, good)
+	assert.Equal(t, 401, resp.StatusCode, "the shared secret is not accepted in its place")
+	resp, _ = post(t, entra.URL, "application/json", map[string]string{"Authorization": "Bearer eyJFAKE.valid.jwt"}, good)
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, int32(2), n.Load())
+
 	// Other methods.
 	r, err := http.Get(srv.URL + "?code=" + hookSecret)
 	require.NoError(t, err)
