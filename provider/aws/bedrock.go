@@ -225,7 +225,7 @@ func NewBedrockOpener(opts ...BedrockOpenerOption) *BedrockOpener {
 // OpenURL implements provider.Opener.
 func (o *BedrockOpener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, string, error) {
 	bad := func(reason string) (credential.Provider, string, error) {
-		return nil, "", &credential.Error{Op: "open", Ref: credential.SafeRef(u.String()), Kind: credential.ErrInvalid, Reason: reason}
+		return nil, "", &credential.Error{Op: "open", Ref: "bedrock-key://" + u.Host, Kind: credential.ErrInvalid, Reason: reason}
 	}
 	region := u.Host
 	if !validRegion(region) || (u.Path != "" && u.Path != "/") {
@@ -272,7 +272,7 @@ func (o *BedrockOpener) OpenURL(ctx context.Context, u *url.URL) (credential.Pro
 		}
 		cfg, err := config.LoadDefaultConfig(ctx, lo...)
 		if err != nil {
-			return nil, "", &credential.Error{Op: "open", Ref: credential.SafeRef(u.String()), Kind: credential.ErrUnavailable, Reason: "cannot load the AWS configuration"}
+			return nil, "", &credential.Error{Op: "open", Ref: "bedrock-key://" + u.Host, Kind: credential.ErrUnavailable, Reason: "cannot load the AWS configuration"}
 		}
 		creds = cfg.Credentials
 	}

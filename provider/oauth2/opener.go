@@ -107,7 +107,7 @@ var openerSettings = []string{
 // OpenURL implements provider.Opener.
 func (o *Opener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, string, error) {
 	bad := func(reason string) (credential.Provider, string, error) {
-		return nil, "", &credential.Error{Op: "open", Ref: credential.SafeRef(u.String()), Kind: credential.ErrInvalid, Reason: reason}
+		return nil, "", &credential.Error{Op: "open", Ref: safeURL(u), Kind: credential.ErrInvalid, Reason: reason}
 	}
 	if u.Host == "" {
 		return bad("oauth2:// needs the token endpoint's host and path (oauth2://HOST/PATH)")
@@ -308,4 +308,31 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// safeURL prints u for an error: its scheme, host and path, and the names
+// of its settings with every value replaced by "_" (a setting may name a
+// secret's location, an identity, or be a secret pasted by mistake); the
+// fragment is left out.
+func safeURL(u *url.URL) string {
+	var b strings.Builder
+	b.WriteString(u.Scheme + "://" + u.Host + u.EscapedPath())
+	if u.RawQuery == "" {
+		return b.String()
+	}
+	for i, kv := range strings.Split(u.RawQuery, "&") {
+		if i == 0 {
+			b.WriteByte('?')
+		} else {
+			b.WriteByte('&')
+		}
+		k, _, _ := strings.Cut(kv, "=")
+		if uk, err := url.QueryUnescape(k); err == nil {
+			k = url.QueryEscape(uk)
+		} else {
+			k = "_"
+		}
+		b.WriteString(k + "=_")
+	}
+	return b.String()
 }
