@@ -84,11 +84,12 @@
 // Each Fetch mints a new token: refresh-ahead, not polling, should decide
 // when. Watch a minted credential with a polling interval at least as long
 // as its tokens live (rotate.WithInterval(time.Hour, 0.1) for hour-long
-// tokens), and for tokens that live a minute or two lower rotate's
-// refresh-ahead margin below their life (rotate.WithRefreshAhead(0.8,
-// 10*time.Second)): the default margin of one minute would have a 60 s
-// token refreshed the moment it arrives. Concurrent Fetch calls share one
-// request; a 401 answered to credential.Transport refreshes the token once.
+// tokens). rotate refreshes at 80% of a token's life or a minute before it
+// expires, whichever is first, but never before half its life: a 60 s
+// token is refreshed at 30 s by default, at 48 s with
+// rotate.WithRefreshAhead(0.8, 10*time.Second). Concurrent Fetch calls
+// share one request; a 401 answered to credential.Transport refreshes the
+// token once.
 //
 // # Errors
 //
