@@ -84,9 +84,9 @@ func TestInjectors(t *testing.T) {
 		want   string
 	}{
 		"OpenAI, Bedrock, Azure OpenAI with Entra ID": {credential.Bearer(), "Authorization", "Bearer " + s.Reveal()},
-		"Anthropic OAuth":                             {oauth2.AnthropicInjector(), "Anthropic-Beta", oauth2.AnthropicOAuthBeta},
-		"Azure OpenAI key":                            {credential.Header("api-key"), "Api-Key", s.Reveal()},
-		"Anthropic key":                               {credential.Header("x-api-key"), "X-Api-Key", s.Reveal()},
+		"Anthropic OAuth":  {oauth2.AnthropicInjector(), "Anthropic-Beta", oauth2.AnthropicOAuthBeta},
+		"Azure OpenAI key": {credential.Header("api-key"), "Api-Key", s.Reveal()},
+		"Anthropic key":    {credential.Header("x-api-key"), "X-Api-Key", s.Reveal()},
 	} {
 		r, _ := http.NewRequest(http.MethodGet, "https://api.example.com/", nil)
 		r.Header.Set("X-Api-Key", "left-over")
