@@ -166,12 +166,12 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, "invalid_request", "method is not POST")
 		return
 	}
+	p, err := params(r, e.JSON)
 	if refuse != "" {
 		// A real server may echo what it refused: the client must not.
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": refuse, "error_description": "refused: " + r.FormValue("assertion") + r.FormValue("subject_token")})
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": refuse, "error_description": "refused: " + p["assertion"] + p["subject_token"] + p["client_secret"]})
 		return
 	}
-	p, err := params(r, e.JSON)
 	if err != nil {
 		s.fail(w, "invalid_request", err.Error())
 		return
@@ -251,10 +251,16 @@ func (s *Server) fail(w http.ResponseWriter, code, why string) {
 func params(r *http.Request, wantJSON bool) (map[string]string, error) {
 	ct := r.Header.Get("Content-Type")
 	out := map[string]string{}
-	if wantJSON {
-		if !strings.HasPrefix(ct, "application/json") {
-			return nil, fmt.Errorf("body is not JSON")
+	isJSON := strings.HasPrefix(ct, "application/json")
+	if isJSON != wantJSON {
+		// Read it anyway (a refusal may echo it), and fail.
+		p, _ := params(r, isJSON)
+		if wantJSON {
+			return p, fmt.Errorf("body is not JSON")
 		}
+		return p, fmt.Errorf("body is not form-encoded")
+	}
+	if wantJSON {
 		if err := json.NewDecoder(r.Body).Decode(&out); err != nil {
 			return nil, fmt.Errorf("body is not a JSON object of strings")
 		}
