@@ -41,7 +41,7 @@ const (
 //	 "identity_provider_id": "...", "service_account_id": "..."}
 //
 // The answer is a bearer token for api.openai.com (60 minutes when it
-// gives no expires_in; set WithDefaultLifetime(time.Hour) to match). Use
+// gives no expires_in, as is this package's default lifetime). Use
 // it with [TokenExchange]; set ClientID when the federation was set up with
 // one. The subject token type is the source's (a GCP ID token is
 // TokenTypeIDToken, a Kubernetes or Azure token TokenTypeJWT).
