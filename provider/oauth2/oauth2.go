@@ -355,6 +355,7 @@ func (p *Provider) mint(ctx context.Context, ref string) (credential.Version, er
 	if ref == "" {
 		ref = p.issuer
 	}
+	outer := ctx
 	ctx, cancel := context.WithTimeout(ctx, p.o.timeout)
 	defer cancel()
 	now := p.o.clock.Now()
@@ -368,8 +369,13 @@ func (p *Provider) mint(ctx context.Context, ref string) (credential.Version, er
 		a, err = p.request(ctx)
 	}
 	if err != nil {
-		if isContextErr(err) && ctx.Err() != nil {
-			return credential.Version{}, ctx.Err()
+		if isContextErr(err) {
+			if outer.Err() != nil {
+				return credential.Version{}, outer.Err()
+			}
+			// The Provider's own timeout, not the caller's: the endpoint
+			// is too slow, which is unavailability.
+			return credential.Version{}, fetchError(ref, credential.ErrUnavailable, "the token endpoint did not answer within "+p.o.timeout.String())
 		}
 		var ce *credential.Error
 		if errors.As(err, &ce) && ce.Ref == "" {

@@ -417,3 +417,22 @@ func TestSingleFlight(t *testing.T) {
 		t.Fatalf("%d concurrent fetches made %d requests, want 1", n, got)
 	}
 }
+
+// The Provider's own timeout is ErrUnavailable; the caller's deadline is
+// returned as it is.
+func TestTimeout(t *testing.T) {
+	fake := oauthfake.New(nil, time.Hour, oauthfake.Expect{Grant: "client_credentials", ClientID: "svc"})
+	defer fake.Close()
+	_, release := fake.Hold()
+	defer release()
+	p, _ := oauth2.ClientCredentials(oauth2.Config{TokenURL: fake.TokenURL(), ClientID: "svc"}, oauth2.WithTimeout(50*time.Millisecond))
+	if _, err := p.Fetch(context.Background(), ""); !errors.Is(err, credential.ErrUnavailable) {
+		t.Fatalf("own timeout: %v", err)
+	}
+	p, _ = oauth2.ClientCredentials(oauth2.Config{TokenURL: fake.TokenURL(), ClientID: "svc"}, oauth2.WithTimeout(time.Minute))
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := p.Fetch(ctx, ""); !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, credential.ErrUnavailable) {
+		t.Fatalf("caller's deadline: %v", err)
+	}
+}
