@@ -473,9 +473,11 @@ func jwtClaims(tok string) (claims, bool) {
 
 // Describe reports the token as short-lived, with its issuer, grant and
 // subject where known, in Metadata.Tags ([TagShortLived], [TagIssuer],
-// [TagGrant], [TagSubject]) and the requested scopes in Metadata.Scopes. It
-// does no I/O except reading a subject token file ([File]) for its "sub"
-// claim.
+// [TagGrant], [TagSubject]) and the requested scopes in Metadata.Scopes.
+// Before the first grant, it learns the subject from the "sub" claim of the
+// subject token of a [File], [GCPIdentity] or [AzureManagedIdentity] (a
+// local read or one metadata-service request); it never calls the token
+// endpoint.
 func (p *Provider) Describe(ctx context.Context, ref string) (credential.Description, error) {
 	tags := map[string]string{TagShortLived: "true", TagGrant: p.grant}
 	if p.issuer != "" {
@@ -498,8 +500,12 @@ func (p *Provider) subjectName(ctx context.Context) string {
 	if sub != "" {
 		return sub
 	}
-	if f, ok := p.subject.(*File); ok {
-		if s, err := f.Value(ctx); err == nil {
+	switch p.subject.(type) {
+	case *File, *GCPIdentity, *AzureManagedIdentity:
+		// A local file or the instance's metadata service: cheap to ask.
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if s, err := p.subject.Value(ctx); err == nil {
 			if c, ok := jwtClaims(s.Reveal()); ok {
 				return c.Sub
 			}

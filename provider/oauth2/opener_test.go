@@ -105,6 +105,10 @@ func TestOpenerFederation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	d, _ := p.(credential.Describer).Describe(ctx, ref)
+	if d.Metadata.Tags[oauth2.TagSubject] != "1122334455" {
+		t.Fatalf("subject before the first grant = %q", d.Metadata.Tags[oauth2.TagSubject])
+	}
 	v, err = p.Fetch(ctx, ref)
 	if err != nil {
 		t.Fatal(err)
