@@ -602,10 +602,19 @@ func (c *Credential) refreshAhead(v credential.Version, now time.Time) time.Time
 	}
 	life := v.Expires.Sub(start)
 	at := start.Add(time.Duration(float64(life) * c.o.aheadFrac))
+	// The margin brings the refresh forward, but never before half the
+	// version's life: with a 60 s token and the 1-minute default margin the
+	// refresh point would be the moment the token arrives, and each fresh
+	// token would be refreshed at once, in a loop.
 	if m := v.Expires.Add(-c.o.aheadMargin); m.Before(at) {
-		at = m
+		if half := start.Add(life / 2); m.Before(half) {
+			m = half
+		}
+		if m.Before(at) {
+			at = m
+		}
 	}
-	if at.Before(now) {
+	if !at.After(now) {
 		// Already past the refresh point: retry soon, not in a busy loop.
 		at = now.Add(c.o.backoffBase)
 		if at.After(v.Expires) {
