@@ -111,6 +111,20 @@ type Description struct {
 	// unknown.
 	LastRotated  time.Time
 	NextRotation time.Time
+	// Issuer and Subject name who minted a short-lived credential and for
+	// whom (an OAuth 2.0 token's iss and sub, a workload identity's
+	// provider and service account); empty when unknown or not minted.
+	// They are identifiers, never values.
+	Issuer  string
+	Subject string
+}
+
+// BatchDescriber describes many refs in few calls (AWS ListSecrets returns
+// every listed secret's tags and rotation facts). A ref missing from the
+// result could not be described this way and the caller falls back to
+// [Describer]. err reports a failure of the whole call.
+type BatchDescriber interface {
+	DescribeBatch(ctx context.Context, refs []string) (map[string]Description, error)
 }
 
 // Resolver turns a credential URL ("env://OPENAI_API_KEY",

@@ -105,7 +105,10 @@ func run(ctx context.Context, out io.Writer) error {
 
 	// 4. Hand the SDK a client, not a key. On a 401 the transport asks the
 	//    credential to refresh and retries once if the key changed.
-	openai := set.Credential("openai")
+	openai, err := set.Credential("openai") // a typo here is ErrNotFound, now
+	if err != nil {
+		return err
+	}
 	client := &http.Client{Transport: &credential.Transport{Credential: openai}}
 	fmt.Fprintln(out, "== calling the model API through credential.Transport")
 	if err := call(ctx, out, client, api.URL); err != nil {
@@ -192,7 +195,11 @@ func run(ctx context.Context, out io.Writer) error {
 	if err := show(out, srv.URL+"/readyz?verbose"); err != nil {
 		return err
 	}
-	return degraded(ctx, out, set.Credential("anthropic"))
+	anthropic, err := set.Credential("anthropic")
+	if err != nil {
+		return err
+	}
+	return degraded(ctx, out, anthropic)
 }
 
 // degraded shows health/degrade: an embedding outage served from the cache,
