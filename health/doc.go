@@ -28,14 +28,16 @@
 // Kubernetes does), /readyz/NAME and /inventory as application/health+json
 // in the IETF health check response format, to mount on an existing mux:
 //
-//	h := health.NewHandler(monitor)
+//	h := health.NewHandler(monitor, health.WithToken(os.Getenv("HEALTH_TOKEN")))
 //	mux.Handle("/livez", h)
 //	mux.Handle("/readyz", h)
 //
-// Detail shows the service's topology: only loopback callers and requests
-// bearing the token of [WithToken] see it. Behind a reverse proxy on the same
-// host every request comes from loopback: set a token and have the proxy
-// strip Authorization, or mount the handler on an internal listener.
+// Detail and the inventory show the service's topology: only requests
+// bearing the token of [WithToken] see them; everyone else gets the bare
+// status. Loopback callers are not trusted by default, because behind a
+// reverse proxy or a mesh sidecar on the same host every request comes from
+// loopback; [WithLoopbackTrust] opts in where nothing on the host forwards
+// outside requests.
 // Outputs are written from error kinds, never error text, and
 // [WithSanitizer] (a redactor's String) cleans what a careless check writes.
 //
