@@ -234,3 +234,37 @@ func TestRevokedKeyDoesNotHammer(t *testing.T) {
 	}
 	assert.EqualValues(t, 2, b.fetches.Load(), "the first fetch and one forced refresh for 1,000 401s")
 }
+
+// Issue 17 (inventory): a short-lived credential's row shows that it is
+// short-lived, its TTL, and the issuer and subject its backend describes.
+func TestInventoryShortLived(t *testing.T) {
+	clk := fakeclock.New(epoch)
+	b := newBackend()
+	b.set("token", keyA, func(v *credential.Version) { v.Created, v.Expires = epoch, epoch.Add(time.Hour) })
+	b.set("static", keyB)
+	b.set("minted-now", keyC, func(v *credential.Version) { v.Expires = epoch.Add(15 * time.Minute) })
+	b.desc["token"] = credential.Description{Issuer: "https://login.example.com", Subject: "system:serviceaccount:ai:bot"}
+	s, err := rotate.Open(context.Background(), resolver{described{b}}, []rotate.Config{
+		{Name: "token", URL: "fake://token"}, {Name: "static", URL: "fake://static"}, {Name: "minted-now", URL: "fake://minted-now"},
+	}, rotate.WithClock(clk), rotate.WithInterval(time.Hour, 0))
+	require.NoError(t, err)
+	defer s.Close()
+	rows := map[string]rotate.InventoryItem{}
+	for _, it := range s.Inventory().Credentials {
+		rows[it.Name] = it
+	}
+	tok := rows["token"]
+	assert.True(t, tok.ShortLived)
+	assert.Equal(t, time.Hour, tok.TTL, "Expires − Created")
+	assert.Equal(t, "https://login.example.com", tok.Issuer)
+	assert.Equal(t, "system:serviceaccount:ai:bot", tok.Subject)
+	assert.False(t, rows["static"].ShortLived)
+	assert.Zero(t, rows["static"].TTL)
+	assert.True(t, rows["minted-now"].ShortLived)
+	assert.Equal(t, 15*time.Minute, rows["minted-now"].TTL, "Expires − fetch time when the backend gives no creation time")
+	one, ok := s.Item("token")
+	require.True(t, ok)
+	assert.Equal(t, tok, one, "Item returns the same row as Inventory")
+	_, ok = s.Item("nope")
+	assert.False(t, ok)
+}
