@@ -59,6 +59,17 @@ type Refresher interface {
 	Refresh(ctx context.Context) (changed bool, err error)
 }
 
+// RejectionRefresher is a [Refresher] that is also told which value the
+// server rejected. A rate limit per version needs it: a 401 for a value
+// that was replaced while the request was in flight asks for no fetch (the
+// current value is already newer), so it cannot use up the one forced
+// refresh the current version is allowed. [Transport] calls it, when a
+// credential has it, instead of Refresh; changed reports whether the
+// current value differs from rejected.
+type RejectionRefresher interface {
+	RefreshRejected(ctx context.Context, rejected Secret) (changed bool, err error)
+}
+
 // The optional interfaces below are capabilities a [Provider] may also have.
 // Consumers (rotate) discover them with a type assertion and fall back to
 // Fetch when they are absent.

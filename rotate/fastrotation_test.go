@@ -53,6 +53,7 @@ func fastRotations(t testing.TB, rotations, perRotation int) (failed int64, fetc
 				for i := 0; i < perRotation/4; i++ {
 					resp, err := client.Get(srv.URL)
 					if err != nil {
+						t.Errorf("request failed: %v", err)
 						bad.Add(1)
 						continue
 					}

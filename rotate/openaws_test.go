@@ -3,6 +3,7 @@ package rotate_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -35,7 +36,9 @@ func (r awsResolver) Resolve(_ context.Context, raw string) (credential.Provider
 func awsSet(t testing.TB, n int) (*awsfake.Server, credential.Resolver, []rotate.Config) {
 	fake := awsfake.New()
 	t.Cleanup(fake.Close)
-	c := fake.Client(1)
+	// The SDK's default retryer, as a service has: on a loaded CI machine a
+	// loopback read can fail once, and must not turn a batch into N calls.
+	c := fake.Client(0)
 	cfgs := make([]rotate.Config, n)
 	for i := range cfgs {
 		name := fmt.Sprintf("prod/svc%04d", i)
@@ -46,6 +49,10 @@ func awsSet(t testing.TB, n int) (*awsfake.Server, credential.Resolver, []rotate
 	fake.ResetCalls()
 	return fake, awsResolver{aws.New(c)}, cfgs
 }
+
+type tlog struct{ t testing.TB }
+
+func (l tlog) Write(p []byte) (int, error) { l.t.Log(string(p)); return len(p), nil }
 
 // BenchmarkOpenAWS opens a Set of 1,000 AWS secrets on the in-process fake
 // and reports the Secrets Manager calls it makes.
@@ -69,11 +76,12 @@ func BenchmarkOpenAWS(b *testing.B) {
 func TestOpenAWSInBatches(t *testing.T) {
 	const n = 1000
 	fake, r, cfgs := awsSet(t, n)
-	s, err := rotate.Open(context.Background(), r, cfgs, rotate.WithInterval(time.Hour, 0))
+	s, err := rotate.Open(context.Background(), r, cfgs, rotate.WithInterval(time.Hour, 0), rotate.WithLogger(slog.New(slog.NewTextHandler(tlog{t}, nil))))
 	require.NoError(t, err)
 	defer s.Close()
-	assert.Equal(t, n/100, fake.Calls("ListSecrets"))
-	assert.Equal(t, n/20, fake.Calls("BatchGetSecretValue"))
+	// ⌈N/100⌉ and ⌈N/20⌉, give or take a retried call.
+	assert.InDelta(t, n/100, fake.Calls("ListSecrets"), 2)
+	assert.InDelta(t, n/20, fake.Calls("BatchGetSecretValue"), 2)
 	assert.Zero(t, fake.Calls("DescribeSecret"))
 	assert.Zero(t, fake.Calls("GetSecretValue"))
 	sec, err := s.Get(context.Background(), "svc0999")

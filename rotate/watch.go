@@ -104,8 +104,9 @@ type call struct {
 }
 
 var (
-	_ credential.Credential = (*Credential)(nil)
-	_ credential.Refresher  = (*Credential)(nil)
+	_ credential.Credential         = (*Credential)(nil)
+	_ credential.Refresher          = (*Credential)(nil)
+	_ credential.RejectionRefresher = (*Credential)(nil)
 )
 
 // Watch starts keeping the credential name, served by p at ref, current.
@@ -288,14 +289,30 @@ func (c *Credential) subscribe(f func(Event), all bool) func() {
 // first Refresh while a version is current fetches at once; a further one
 // for the same version within the minimum refresh interval
 // ([WithMinRefreshInterval]) returns (false, nil) without I/O. So a 401
-// met by a key that was just rotated always finds the new one, while a
-// revoked key answered 401 by every request causes one fetch per interval.
-// credential.Transport calls it on a 401.
+// met by a key that was just rotated finds the new one, while a revoked
+// key answered 401 by every request causes one fetch per interval.
 func (c *Credential) Refresh(ctx context.Context) (bool, error) {
+	return c.refresh(ctx, nil)
+}
+
+// RefreshRejected is [Credential.Refresh] for a 401 that rejected the value
+// rejected: when that is no longer the current value (a rotation was
+// installed while the request was in flight) it reports true at once,
+// without a fetch and without using up the current version's forced
+// refresh. credential.Transport calls it on a 401.
+func (c *Credential) RefreshRejected(ctx context.Context, rejected credential.Secret) (bool, error) {
+	return c.refresh(ctx, &rejected)
+}
+
+func (c *Credential) refresh(ctx context.Context, rejected *credential.Secret) (bool, error) {
 	c.mu.Lock()
 	if c.st.closed {
 		c.mu.Unlock()
 		return false, &credential.Error{Op: "refresh", Name: c.name, Kind: credential.ErrClosed}
+	}
+	if cur := c.snap.Load().cur.Secret; rejected != nil && !cur.IsZero() && !cur.Equal(*rejected) {
+		c.mu.Unlock()
+		return true, nil
 	}
 	f := c.flight
 	if f == nil {
