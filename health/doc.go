@@ -48,7 +48,17 @@
 // credential (name and fingerprint), which system and action, on whose
 // behalf ([WithSource]), with which outcome and latency. It counts uses per
 // credential, exports them through the OpenTelemetry metric API, logs an
-// event per use or a summary per interval, and flags a rate of use far over
-// the credential's own baseline, or a burst of denials, through
-// [Audit.Check].
+// event per use or a summary per interval ([WithAggregation]: written when
+// the interval ends, even for a credential not used again, and by
+// [Audit.Close]), and flags a rate of use far over the credential's own
+// baseline, or a burst of denials, through [Audit.Check].
+//
+// # Monitor
+//
+// A [Monitor] run of a check stores that check's result only: its cost
+// does not grow with the number of checks. The snapshot that serving reads
+// is rebuilt under one writer lock when it is read after a change, so an
+// older snapshot never replaces a newer one. A check that ignores its
+// context is not started again while its previous run goes on, and Close
+// waits for the runs it started.
 package health

@@ -59,6 +59,9 @@ func (g *group) poll() time.Duration {
 		refs[i] = c.ref
 	}
 	ids, err := g.bvc.CurrentVersions(ctx, refs)
+	if err != nil && g.set.ctx.Err() != nil {
+		return o.interval // canceled by Close: not a backend failure
+	}
 	if err != nil {
 		g.failures++
 		for _, c := range g.creds {
