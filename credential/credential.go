@@ -59,6 +59,17 @@ type Refresher interface {
 	Refresh(ctx context.Context) (changed bool, err error)
 }
 
+// RejectionRefresher is a [Refresher] that is also told which value the
+// server rejected. A rate limit per version needs it: a 401 for a value
+// that was replaced while the request was in flight asks for no fetch (the
+// current value is already newer), so it cannot use up the one forced
+// refresh the current version is allowed. [Transport] calls it, when a
+// credential has it, instead of Refresh; changed reports whether the
+// current value differs from rejected.
+type RejectionRefresher interface {
+	RefreshRejected(ctx context.Context, rejected Secret) (changed bool, err error)
+}
+
 // The optional interfaces below are capabilities a [Provider] may also have.
 // Consumers (rotate) discover them with a type assertion and fall back to
 // Fetch when they are absent.
@@ -111,6 +122,20 @@ type Description struct {
 	// unknown.
 	LastRotated  time.Time
 	NextRotation time.Time
+	// Issuer and Subject name who minted a short-lived credential and for
+	// whom (an OAuth 2.0 token's iss and sub, a workload identity's
+	// provider and service account); empty when unknown or not minted.
+	// They are identifiers, never values.
+	Issuer  string
+	Subject string
+}
+
+// BatchDescriber describes many refs in few calls (AWS ListSecrets returns
+// every listed secret's tags and rotation facts). A ref missing from the
+// result could not be described this way and the caller falls back to
+// [Describer]. err reports a failure of the whole call.
+type BatchDescriber interface {
+	DescribeBatch(ctx context.Context, refs []string) (map[string]Description, error)
 }
 
 // Resolver turns a credential URL ("env://OPENAI_API_KEY",

@@ -87,8 +87,8 @@ type Use struct {
 // When a response is 401 Unauthorized and the body can be replayed (no body,
 // or Request.GetBody set, as http.NewRequest does for in-memory bodies),
 // Transport looks for a newer value: the credential's current one, and if
-// that is still the value sent and the credential implements [Refresher],
-// the one a refresh brings. When the value differs from the one sent (the
+// that is still the value sent and the credential implements
+// [RejectionRefresher] or [Refresher], the one a refresh brings. When the value differs from the one sent (the
 // key was rotated under the request), it retries once with it. Otherwise
 // the 401 is returned as it came.
 //
@@ -108,6 +108,9 @@ type Transport struct {
 }
 
 var errNoCredential = errors.New("credential: Transport has no Credential")
+
+// errNoRefresh marks a credential that cannot refresh.
+var errNoRefresh = errors.New("credential: no refresh")
 
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -134,10 +137,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// differs from the one sent.
 	s2, err := t.Credential.Get(ctx)
 	if err == nil && s2.Equal(s) {
-		if r, ok := t.Credential.(Refresher); ok {
-			if _, rerr := r.Refresh(ctx); rerr == nil {
-				s2, err = t.Credential.Get(ctx)
-			}
+		var rerr error = errNoRefresh
+		switch r := t.Credential.(type) {
+		case RejectionRefresher:
+			_, rerr = r.RefreshRejected(ctx, s)
+		case Refresher:
+			_, rerr = r.Refresh(ctx)
+		}
+		if rerr == nil {
+			s2, err = t.Credential.Get(ctx)
 		}
 	}
 	if err != nil || s2.IsZero() || s2.Equal(s) {

@@ -71,6 +71,10 @@ type Audit struct {
 
 	mu    sync.Mutex
 	creds map[string]*usage
+
+	stop    chan struct{} // closed by Close
+	done    chan struct{} // closed when the flusher returns; nil without one
+	closing sync.Once
 }
 
 // usage is one credential's state.
@@ -98,7 +102,9 @@ func WithAuditClock(c credential.Clock) AuditOption {
 // WithAggregation logs one summary per credential, system, action and
 // outcome per interval instead of one event per use, for high-volume
 // services. The interval is the anomaly interval ([WithAnomaly]); every, when
-// positive, sets it.
+// positive, sets it. Summaries are written at the end of each interval by a
+// background goroutine, also for a credential that is not used again, and
+// what remains is written by [Audit.Close].
 func WithAggregation(every time.Duration) AuditOption {
 	return func(a *Audit) {
 		a.aggregate = true
@@ -143,17 +149,79 @@ func WithMeterProvider(mp metric.MeterProvider) AuditOption {
 
 // NewAudit returns an Audit logging to logger (nil: no audit log, counters
 // and anomalies only). Defaults: one event per use, 1-minute anomaly
-// interval, factor 5, minimum volume 100, 10 denials.
+// interval, factor 5, minimum volume 100, 10 denials. With
+// [WithAggregation] and a logger it starts a goroutine that writes the
+// summaries: call Close when done.
 func NewAudit(logger *slog.Logger, opts ...AuditOption) *Audit {
 	a := &Audit{
 		logger: logger, clock: credential.SystemClock, every: time.Minute,
 		factor: 5, minRate: 100, denials: 10, alpha: 0.3, creds: map[string]*usage{},
+		stop: make(chan struct{}),
 	}
 	WithMeterProvider(noop.NewMeterProvider())(a)
 	for _, o := range opts {
 		o(a)
 	}
+	if a.logger != nil && a.aggregate {
+		a.done = make(chan struct{})
+		go a.flusher()
+	}
 	return a
+}
+
+// flusher closes every credential's interval when it ends, so summaries
+// are written without waiting for the credential's next use.
+func (a *Audit) flusher() {
+	defer close(a.done)
+	t := a.clock.NewTimer(a.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case <-t.C():
+			a.flush(false)
+			t.Reset(a.every)
+		}
+	}
+}
+
+// flush writes the summaries of every interval that has ended, and with
+// all also those of the intervals still open.
+func (a *Audit) flush(all bool) {
+	now := a.clock.Now()
+	a.mu.Lock()
+	names := make([]string, 0, len(a.creds))
+	for name := range a.creds {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var summaries [][]any
+	for _, name := range names {
+		us := a.creds[name]
+		summaries = append(summaries, a.roll(name, us, now)...)
+		if all {
+			summaries = append(summaries, a.summaries(name, us)...)
+		}
+	}
+	a.mu.Unlock()
+	for _, s := range summaries {
+		a.logger.Info("credkit: credential usage summary", s...)
+	}
+}
+
+// Close writes the aggregated summaries still open and stops the
+// goroutine [WithAggregation] started. It is idempotent; Observe after
+// Close still counts but writes no more summaries on its own.
+func (a *Audit) Close() error {
+	a.closing.Do(func() {
+		close(a.stop)
+		if a.done != nil {
+			<-a.done
+			a.flush(true)
+		}
+	})
+	return nil
 }
 
 // outcome names a use's outcome.
@@ -237,18 +305,7 @@ func (a *Audit) roll(name string, us *usage, now time.Time) [][]any {
 	if now.Sub(us.window) < a.every {
 		return nil
 	}
-	var out [][]any
-	if len(us.agg) > 0 {
-		keys := make([]string, 0, len(us.agg))
-		for k := range us.agg {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			out = append(out, []any{"credential", name, "use", k, "count", us.agg[k], "interval", a.every})
-		}
-		us.agg = map[string]int64{}
-	}
+	out := a.summaries(name, us)
 	// Intervals with no use count as zero.
 	n := int(now.Sub(us.window) / a.every)
 	for i := 0; i < n; i++ {
@@ -268,6 +325,25 @@ func (a *Audit) roll(name string, us *usage, now time.Time) [][]any {
 	if now.Sub(us.anomalyT) >= 10*a.every {
 		us.anomaly = ""
 	}
+	return out
+}
+
+// summaries returns the aggregated uses of the current interval and
+// clears them. a.mu is held.
+func (a *Audit) summaries(name string, us *usage) [][]any {
+	if len(us.agg) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(us.agg))
+	for k := range us.agg {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([][]any, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, []any{"credential", name, "use", k, "count", us.agg[k], "interval", a.every})
+	}
+	us.agg = map[string]int64{}
 	return out
 }
 

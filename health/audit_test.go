@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -98,8 +99,9 @@ func use(name string, status int) credential.Use {
 
 func TestAuditAnomalies(t *testing.T) {
 	clk := fakeclock.New(epoch)
-	var logs bytes.Buffer
+	var logs lockedBuffer
 	audit := health.NewAudit(slog.New(slog.NewTextHandler(&logs, nil)), health.WithAuditClock(clk), health.WithAggregation(0), health.WithAnomaly(time.Minute, 5, 50, 10))
+	defer audit.Close()
 	chk := audit.Check()
 
 	// A steady baseline of 20 uses a minute for five minutes.
@@ -135,4 +137,72 @@ func TestAuditAnomalies(t *testing.T) {
 		clk.Advance(time.Minute)
 	}
 	assert.Equal(t, health.Pass, chk.Run(context.Background()).Status)
+}
+
+// lockedBuffer is a bytes.Buffer safe for the audit's flusher and the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// summaryHandler sends the "count" of every usage summary it handles.
+type summaryHandler struct{ counts chan int64 }
+
+func (h summaryHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h summaryHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h summaryHandler) WithGroup(string) slog.Handler            { return h }
+func (h summaryHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "credkit: credential usage summary" {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "count" {
+			h.counts <- a.Value.Int64()
+		}
+		return true
+	})
+	return nil
+}
+
+// Issue 11, item 15: aggregated summaries are written when their interval
+// ends, also for a credential that is not used again, and on Close.
+func TestAuditSummariesFlushForAQuietCredential(t *testing.T) {
+	clk := fakeclock.New(epoch)
+	counts := make(chan int64, 16)
+	audit := health.NewAudit(slog.New(summaryHandler{counts}), health.WithAuditClock(clk), health.WithAggregation(time.Minute))
+	for i := 0; i < 3; i++ {
+		audit.Observe(use("quiet", 200))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.True(t, clk.WaitTimers(ctx, 1))
+	clk.Advance(time.Minute)
+	select {
+	case n := <-counts:
+		assert.EqualValues(t, 3, n, "the interval's uses are summarised when it ends")
+	case <-ctx.Done():
+		t.Fatal("no summary for a credential not used again")
+	}
+	audit.Observe(use("quiet", 200))
+	audit.Observe(use("quiet", 200))
+	require.NoError(t, audit.Close())
+	select {
+	case n := <-counts:
+		assert.EqualValues(t, 2, n, "Close writes what is left")
+	default:
+		t.Fatal("Close wrote no summary for the open interval")
+	}
+	require.NoError(t, audit.Close(), "Close is idempotent")
 }

@@ -86,43 +86,42 @@ func judge(st rotate.Status, o CredentialOptions) Result {
 // SetChecks returns one check per credential of set. Besides what
 // CredentialCheck judges, each warns when the credential is due for
 // rotation within the set's reminder window, is overdue, or shares its
-// value with another credential.
+// value with another credential. A run reads its own credential's
+// inventory row only, so the cost of the checks grows linearly with the
+// set.
 func SetChecks(set *rotate.Set, o CredentialOptions) []Check {
 	o = o.withDefaults()
 	var out []Check
 	for _, name := range set.Names() {
-		name := name
-		c := set.Credential(name)
 		out = append(out, Check{
 			Name: name + ":credential", Component: name, Measurement: "credential", ComponentType: "component",
 			Critical: !o.NotCritical, Interval: o.Interval,
 			Run: func(context.Context) Result {
-				r := judge(c.Status(), o)
+				it, ok := set.Item(name)
+				if !ok {
+					return Failed("not in the set")
+				}
+				r := judge(it.Status, o)
 				if r.Status == Fail {
 					return r
 				}
-				for _, it := range set.Inventory().Credentials {
-					if it.Name != name {
-						continue
+				var warns []string
+				switch {
+				case it.Overdue:
+					warns = append(warns, "rotation overdue since "+it.RotationDue.UTC().Format(time.RFC3339))
+				case it.DueSoon:
+					warns = append(warns, "rotation due "+it.RotationDue.UTC().Format(time.RFC3339))
+				}
+				if len(it.SharedWith) > 0 {
+					warns = append(warns, "shares its value with "+strings.Join(it.SharedWith, ", "))
+				}
+				if len(warns) > 0 {
+					if r.Status == Pass {
+						r.Output = ""
+					} else {
+						warns = append([]string{r.Output}, warns...)
 					}
-					var warns []string
-					switch {
-					case it.Overdue:
-						warns = append(warns, "rotation overdue since "+it.RotationDue.UTC().Format(time.RFC3339))
-					case it.DueSoon:
-						warns = append(warns, "rotation due "+it.RotationDue.UTC().Format(time.RFC3339))
-					}
-					if len(it.SharedWith) > 0 {
-						warns = append(warns, "shares its value with "+strings.Join(it.SharedWith, ", "))
-					}
-					if len(warns) > 0 {
-						if r.Status == Pass {
-							r.Output = ""
-						} else {
-							warns = append([]string{r.Output}, warns...)
-						}
-						r.Status, r.Output = Warn, strings.Join(warns, "; ")
-					}
+					r.Status, r.Output = Warn, strings.Join(warns, "; ")
 				}
 				return r
 			},

@@ -2,6 +2,7 @@ package health_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -110,4 +111,28 @@ func TestSetChecksWarnOnSharedAndDue(t *testing.T) {
 	assert.Contains(t, byName["chat"].Output, "shares its value with batch")
 	assert.Equal(t, health.Warn, byName["batch"].Status)
 	assert.Equal(t, "shares its value with chat", byName["batch"].Output)
+}
+
+// Issue 11, item 15: a credential check of a Set reads its own inventory
+// row, not the whole inventory, so one run costs the same in a set of 10
+// as in a set of 1,000 (the checks of a set are linear, not quadratic).
+func TestSetChecksCostDoesNotGrowWithTheSet(t *testing.T) {
+	allocs := func(n int) float64 {
+		m := map[string]*backend{}
+		cfgs := make([]rotate.Config, n)
+		for i := range cfgs {
+			name := fmt.Sprintf("svc%04d", i)
+			m[name] = &backend{v: credential.Version{Secret: credential.NewSecret(fmt.Sprintf("sk-proj-FAKE%036d", i)), ID: "v1", Created: epoch}}
+			cfgs[i] = rotate.Config{Name: name, URL: "fake://" + name}
+		}
+		set, err := rotate.Open(context.Background(), resolver{m}, cfgs, rotate.WithInterval(time.Hour, 0))
+		require.NoError(t, err)
+		defer set.Close()
+		check := health.SetChecks(set, health.CredentialOptions{})[0]
+		require.Equal(t, health.Pass, check.Run(context.Background()).Status)
+		return testing.AllocsPerRun(20, func() { check.Run(context.Background()) })
+	}
+	small, large := allocs(10), allocs(1000)
+	t.Logf("allocations per check run: %.0f in a set of 10, %.0f in a set of 1,000", small, large)
+	assert.LessOrEqual(t, large, small+1, "a check's cost grows with the size of its set")
 }

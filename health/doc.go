@@ -28,14 +28,16 @@
 // Kubernetes does), /readyz/NAME and /inventory as application/health+json
 // in the IETF health check response format, to mount on an existing mux:
 //
-//	h := health.NewHandler(monitor)
+//	h := health.NewHandler(monitor, health.WithToken(os.Getenv("HEALTH_TOKEN")))
 //	mux.Handle("/livez", h)
 //	mux.Handle("/readyz", h)
 //
-// Detail shows the service's topology: only loopback callers and requests
-// bearing the token of [WithToken] see it. Behind a reverse proxy on the same
-// host every request comes from loopback: set a token and have the proxy
-// strip Authorization, or mount the handler on an internal listener.
+// Detail and the inventory show the service's topology: only requests
+// bearing the token of [WithToken] see them; everyone else gets the bare
+// status. Loopback callers are not trusted by default, because behind a
+// reverse proxy or a mesh sidecar on the same host every request comes from
+// loopback; [WithLoopbackTrust] opts in where nothing on the host forwards
+// outside requests.
 // Outputs are written from error kinds, never error text, and
 // [WithSanitizer] (a redactor's String) cleans what a careless check writes.
 //
@@ -46,7 +48,17 @@
 // credential (name and fingerprint), which system and action, on whose
 // behalf ([WithSource]), with which outcome and latency. It counts uses per
 // credential, exports them through the OpenTelemetry metric API, logs an
-// event per use or a summary per interval, and flags a rate of use far over
-// the credential's own baseline, or a burst of denials, through
-// [Audit.Check].
+// event per use or a summary per interval ([WithAggregation]: written when
+// the interval ends, even for a credential not used again, and by
+// [Audit.Close]), and flags a rate of use far over the credential's own
+// baseline, or a burst of denials, through [Audit.Check].
+//
+// # Monitor
+//
+// A [Monitor] run of a check stores that check's result only: its cost
+// does not grow with the number of checks. The snapshot that serving reads
+// is rebuilt under one writer lock when it is read after a change, so an
+// older snapshot never replaces a newer one. A check that ignores its
+// context is not started again while its previous run goes on, and Close
+// waits for the runs it started.
 package health

@@ -27,7 +27,7 @@ func ExampleNewHandler() {
 	mux.Handle("/livez", h)
 	mux.Handle("/readyz", h)
 
-	srv := httptest.NewServer(mux) // a loopback caller sees detail
+	srv := httptest.NewServer(mux) // no token: the bare status, even from loopback
 	defer srv.Close()
 	resp, _ := http.Get(srv.URL + "/readyz")
 	body, _ := io.ReadAll(resp.Body)

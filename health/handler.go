@@ -30,22 +30,33 @@ import (
 // format (status, and with ?verbose a "checks" object keyed
 // "component:measurement"), carry Cache-Control: no-store, and answer HEAD
 // without a body. Detail — checks, outputs, inventory — shows the service's
-// topology, so it is served only to loopback callers and to requests
-// bearing the configured token (compared in constant time); others get the
-// bare status. Serving never runs a check.
+// topology, so it is served only to requests bearing the configured token
+// ([WithToken], compared in constant time); others get the bare status and
+// a 403 for the inventory. Loopback callers are not trusted by default:
+// behind a proxy or sidecar on the same host (Envoy in a mesh) every caller
+// is loopback. [WithLoopbackTrust] opts in where no such proxy exists.
+// Serving never runs a check.
 type Handler struct {
-	m         *Monitor
-	token     string
-	inventory func() any
-	service   string
+	m             *Monitor
+	token         string
+	trustLoopback bool
+	inventory     func() any
+	service       string
 }
 
 // HandlerOption configures a [Handler].
 type HandlerOption func(*Handler)
 
 // WithToken lets a request bearing "Authorization: Bearer TOKEN" see detail
-// from any address. Empty means loopback only.
+// and the inventory. Without a token (and without [WithLoopbackTrust]) no
+// caller sees them.
 func WithToken(token string) HandlerOption { return func(h *Handler) { h.token = token } }
+
+// WithLoopbackTrust also shows detail and the inventory to every caller
+// from a loopback address, without a token. Use it only where nothing on
+// the host forwards outside requests: behind a local proxy or a service
+// mesh sidecar every request comes from loopback. Default: off.
+func WithLoopbackTrust() HandlerOption { return func(h *Handler) { h.trustLoopback = true } }
 
 // WithInventory serves f's result as JSON at /inventory (under the same
 // restriction as detail); pass func() any { return set.Inventory() }.
@@ -182,14 +193,17 @@ func (h *Handler) write(w http.ResponseWriter, r *http.Request, code int, resp r
 	_ = json.NewEncoder(w).Encode(resp)
 }
 
-// detailAllowed reports whether r may see detail: from a loopback address,
-// or with the token.
+// detailAllowed reports whether r may see detail: with the token, or from
+// a loopback address when the handler trusts loopback.
 func (h *Handler) detailAllowed(r *http.Request) bool {
 	if h.token != "" {
 		if auth := r.Header.Get("Authorization"); strings.HasPrefix(auth, "Bearer ") &&
 			subtle.ConstantTimeCompare([]byte(auth[len("Bearer "):]), []byte(h.token)) == 1 {
 			return true
 		}
+	}
+	if !h.trustLoopback {
+		return false
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {

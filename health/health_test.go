@@ -188,7 +188,7 @@ func TestHandlerEndpoints(t *testing.T) {
 }
 
 func TestHandlerVerboseShapeAndRestriction(t *testing.T) {
-	_, h, _ := newHandlerFixture(t, health.WithToken("FAKE-health-token-0000"))
+	_, h, _ := newHandlerFixture(t, health.WithToken("FAKE-health-token-0000"), health.WithLoopbackTrust())
 
 	bare := get(h, "GET", "/readyz?verbose", remote)
 	assert.NotContains(t, bare.Body.String(), "checks", "remote callers without the token get the bare status")
@@ -229,13 +229,33 @@ func TestHandlerVerboseShapeAndRestriction(t *testing.T) {
 	assert.Equal(t, 503, get(h, "GET", "/readyz/pinecone:responseTime", remote).Code)
 }
 
+// Issue 11, item 5: behind a proxy or sidecar on the same host every caller
+// is loopback, so loopback gets no detail and no inventory unless trusted
+// explicitly; the token does.
+func TestHandlerDoesNotTrustLoopbackByDefault(t *testing.T) {
+	inv := health.WithInventory(func() any { return map[string]any{"credentials": []string{"openai"}} })
+	_, h, _ := newHandlerFixture(t, health.WithToken("FAKE-health-token-0000"), inv)
+	w := get(h, "GET", "/readyz?verbose", loopback)
+	assert.Equal(t, 503, w.Code)
+	assert.NotContains(t, w.Body.String(), "checks", "a loopback caller without the token gets the bare status")
+	one := get(h, "GET", "/readyz/openai:credential", loopback)
+	assert.NotContains(t, one.Body.String(), "checks")
+	assert.Equal(t, 403, get(h, "GET", "/inventory", loopback).Code)
+	assert.Equal(t, 403, get(h, "GET", "/inventory", "[::1]:51000").Code)
+	assert.Equal(t, 200, get(h, "GET", "/inventory", loopback, "Authorization", "Bearer FAKE-health-token-0000").Code)
+	assert.Contains(t, get(h, "GET", "/readyz?verbose", remote, "Authorization", "Bearer FAKE-health-token-0000").Body.String(), "checks")
+
+	_, noToken, _ := newHandlerFixture(t, inv)
+	assert.Equal(t, 403, get(noToken, "GET", "/inventory", loopback).Code, "no token and no loopback trust: nobody sees the inventory")
+}
+
 func TestHandlerInventoryRestricted(t *testing.T) {
-	_, h, _ := newHandlerFixture(t, health.WithInventory(func() any { return map[string]any{"credentials": []string{"openai"}} }))
+	_, h, _ := newHandlerFixture(t, health.WithLoopbackTrust(), health.WithInventory(func() any { return map[string]any{"credentials": []string{"openai"}} }))
 	assert.Equal(t, 403, get(h, "GET", "/inventory", remote).Code)
 	w := get(h, "GET", "/inventory", loopback)
 	assert.Equal(t, 200, w.Code)
 	assert.JSONEq(t, `{"credentials":["openai"]}`, w.Body.String())
-	_, noInv, _ := newHandlerFixture(t)
+	_, noInv, _ := newHandlerFixture(t, health.WithLoopbackTrust())
 	assert.Equal(t, 404, get(noInv, "GET", "/inventory", loopback).Code)
 }
 
@@ -245,7 +265,7 @@ func TestSanitizerKeepsCarelessChecksClean(t *testing.T) {
 	}}}, health.WithSanitizer(func(s string) string { return strings.ReplaceAll(s, fakeKey, "[REDACTED]") }))
 	defer m.Close()
 	eventually(t, "ran", func() bool { return status(m, "careless") == health.Fail })
-	w := get(health.NewHandler(m), "GET", "/readyz?verbose", loopback)
+	w := get(health.NewHandler(m, health.WithLoopbackTrust()), "GET", "/readyz?verbose", loopback)
 	assert.False(t, strings.Contains(w.Body.String(), "FAKEhealth"), "the sanitizer runs before results are stored")
 	assert.Contains(t, w.Body.String(), "[REDACTED]")
 }

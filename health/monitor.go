@@ -17,6 +17,13 @@ import (
 // check: a storm of probes costs no call to a secret manager or a model
 // provider. Checks start pending. Listeners hear of every change of a
 // check's status. All methods are safe for concurrent use.
+//
+// A run of a check costs the same whatever the number of checks: it stores
+// its own result. The snapshot that serving reads is rebuilt, under one
+// writer lock, only when it is read after a result changed, so an older
+// snapshot is never stored over a newer one. A check never runs twice at
+// once: while a run that ignored its timeout is still going, the next runs
+// fail without starting another.
 type Monitor struct {
 	clock    credential.Clock
 	logger   *slog.Logger
@@ -24,22 +31,36 @@ type Monitor struct {
 
 	checks []*entry
 	byName map[string]*entry
-	snap   atomic.Pointer[[]View] // sorted by key; rebuilt on every result
+
+	ver   atomic.Uint64             // bumped after every stored result
+	snap  atomic.Pointer[published] // the latest snapshot built
+	pubMu sync.Mutex                // the writer lock of snap
 
 	mu        sync.Mutex
 	listeners map[int]func(Change)
 	nextID    int
 
+	ctx     context.Context // of every run; Close cancels it
+	cancel  context.CancelFunc
 	closed  chan struct{}
-	wg      sync.WaitGroup
+	wg      sync.WaitGroup // loops and the runs they started
 	closing sync.Once
+}
+
+// published is a snapshot of every result, sorted by key, as of version
+// ver of the results.
+type published struct {
+	ver   uint64
+	views []View
 }
 
 type entry struct {
 	c    Check
-	mu   sync.Mutex
-	res  Result
+	res  atomic.Pointer[Result]
 	kick chan struct{}
+	// running is closed when the last run started returns; nil when none
+	// is going. Only the entry's loop touches it.
+	running chan struct{}
 }
 
 // View is a check with its latest result.
@@ -87,6 +108,7 @@ func NewMonitor(checks []Check, opts ...MonitorOption) *Monitor {
 		clock: credential.SystemClock, logger: slog.New(slog.DiscardHandler),
 		byName: map[string]*entry{}, listeners: map[int]func(Change){}, closed: make(chan struct{}),
 	}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
 	for _, o := range opts {
 		o(m)
 	}
@@ -109,12 +131,12 @@ func NewMonitor(checks []Check, opts ...MonitorOption) *Monitor {
 		if c.ComponentType == "" {
 			c.ComponentType = "component"
 		}
-		e := &entry{c: c, res: Result{Status: Pending, Output: "not run yet"}, kick: make(chan struct{}, 1)}
+		e := &entry{c: c, kick: make(chan struct{}, 1)}
+		e.res.Store(&Result{Status: Pending, Output: "not run yet"})
 		m.checks = append(m.checks, e)
 		m.byName[c.Name] = e
 	}
 	sort.Slice(m.checks, func(i, j int) bool { return m.checks[i].c.key() < m.checks[j].c.key() })
-	m.publish()
 	for _, e := range m.checks {
 		m.wg.Add(1)
 		go m.loop(e)
@@ -142,27 +164,49 @@ func (m *Monitor) loop(e *entry) {
 }
 
 // run runs a check once with its timeout, turning a panic into a failure.
+// Only the check's loop calls it. When the previous run ignored its
+// timeout and still goes, it records a failure and starts nothing.
 func (m *Monitor) run(e *entry) {
-	ctx, cancel := context.WithTimeout(context.Background(), e.c.Timeout)
-	defer cancel()
 	start := m.clock.Now()
-	done := make(chan Result, 1)
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				done <- Result{Status: Fail, Output: "check panicked"}
-				m.logger.Error("credkit: health check panicked", "check", e.c.Name, "panic_type", fmt.Sprintf("%T", p))
-			}
-		}()
-		done <- e.c.Run(ctx)
-	}()
+	if e.running != nil {
+		select {
+		case <-e.running:
+			e.running = nil
+		default:
+		}
+	}
 	var r Result
-	select {
-	case r = <-done:
-	case <-ctx.Done():
-		r = Result{Status: Fail, Output: "check timed out after " + e.c.Timeout.String()}
-	case <-m.closed:
-		return
+	if e.running != nil {
+		r = Result{Status: Fail, Output: "the previous run is still going after its timeout of " + e.c.Timeout.String()}
+	} else {
+		ctx, cancel := context.WithTimeout(m.ctx, e.c.Timeout)
+		done := make(chan struct{})
+		var res Result
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			defer close(done)
+			defer func() {
+				if p := recover(); p != nil {
+					res = Result{Status: Fail, Output: "check panicked"}
+					m.logger.Error("credkit: health check panicked", "check", e.c.Name, "panic_type", fmt.Sprintf("%T", p))
+				}
+			}()
+			res = e.c.Run(ctx)
+		}()
+		select {
+		case <-done:
+			r = res
+		case <-ctx.Done():
+			e.running = done
+			r = Result{Status: Fail, Output: "check timed out after " + e.c.Timeout.String()}
+		}
+		cancel()
+		select {
+		case <-m.closed:
+			return
+		default:
+		}
 	}
 	if r.Status == "" {
 		r.Status = Pass
@@ -172,11 +216,8 @@ func (m *Monitor) run(e *entry) {
 	}
 	r.Time = start
 	r.Duration = m.clock.Now().Sub(start)
-	e.mu.Lock()
-	old := e.res.Status
-	e.res = r
-	e.mu.Unlock()
-	m.publish()
+	old := e.res.Swap(&r).Status
+	m.ver.Add(1)
 	if old != r.Status {
 		m.logger.Log(context.Background(), levelOf(r.Status), "credkit: health check changed", "check", e.c.Name, "from", old, "to", r.Status, "output", r.Output)
 		m.notify(Change{Name: e.c.Name, From: old, To: r.Status, Result: r})
@@ -193,20 +234,28 @@ func levelOf(s Status) slog.Level {
 	return slog.LevelInfo
 }
 
-// publish rebuilds the immutable snapshot that serving reads.
-func (m *Monitor) publish() {
+// Results returns every check with its latest result, sorted by key. It
+// never runs a check. The slice is shared: do not modify it.
+func (m *Monitor) Results() []View {
+	v := m.ver.Load()
+	if p := m.snap.Load(); p != nil && p.ver == v {
+		return p.views
+	}
+	m.pubMu.Lock()
+	defer m.pubMu.Unlock()
+	if p := m.snap.Load(); p != nil && p.ver >= v {
+		return p.views
+	}
+	// Read the version before the results: the snapshot holds at least
+	// every result up to it, and is stored only over an older one.
+	v = m.ver.Load()
 	vs := make([]View, len(m.checks))
 	for i, e := range m.checks {
-		e.mu.Lock()
-		vs[i] = View{Check: e.c, Result: e.res}
-		e.mu.Unlock()
+		vs[i] = View{Check: e.c, Result: *e.res.Load()}
 	}
-	m.snap.Store(&vs)
+	m.snap.Store(&published{ver: v, views: vs})
+	return vs
 }
-
-// Results returns every check with its latest result, sorted by key. It
-// never runs a check.
-func (m *Monitor) Results() []View { return *m.snap.Load() }
 
 // Result returns the latest result of the named check.
 func (m *Monitor) Result(name string) (Result, bool) {
@@ -214,9 +263,7 @@ func (m *Monitor) Result(name string) (Result, bool) {
 	if !ok {
 		return Result{}, false
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.res, true
+	return *e.res.Load(), true
 }
 
 // RunNow asks the named check to run at once (asynchronously); it reports
@@ -302,11 +349,14 @@ func excluded(c Check, exclude []string) bool {
 	return false
 }
 
-// Close stops every check and waits for the monitor's goroutines. It is
-// idempotent. Results stay readable.
+// Close stops every check, cancels the runs going on and waits for every
+// goroutine the monitor started, runs included: a check that ignores its
+// context delays Close until it returns. It is idempotent. Results stay
+// readable.
 func (m *Monitor) Close() error {
 	m.closing.Do(func() {
 		close(m.closed)
+		m.cancel()
 		m.wg.Wait()
 	})
 	return nil

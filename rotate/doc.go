@@ -34,15 +34,30 @@
 // [Credential.Status] reports freshness, version, failures and the next
 // refresh, for health checks.
 //
+// # Locks and callbacks
+//
+// No lock is held across a backend call or a callback. A check fetches
+// with no lock held and installs its version only if no other install
+// happened meanwhile (a generation check), so a slow fetch never replaces
+// a newer value. [Credential.Revoke] therefore acts on the next Get
+// whatever is in flight, an OnRotate subscriber may call Revoke, and Close
+// cancels the fetches in flight and returns promptly. A new value reaches
+// the Set's change listeners (a tracking redactor) before it is published,
+// and subscribers hear of it after.
+//
 // # Many credentials
 //
 // [Open] opens a [Set] from a config of names, URLs and metadata, through a
-// credential.Resolver (provider.NewURLMux()). A Set adds what a service and
-// its reviewers need:
+// credential.Resolver (provider.NewURLMux()), in batches where the backend
+// allows ([credential.BatchDescriber], [credential.BatchFetcher]).
+// [Set.Credential] hands out one credential, and a name the Set does not
+// hold is an error at wiring time. A Set adds what a service and its
+// reviewers need:
 //
 //   - an [Inventory]: per credential its metadata, backend, status, last
 //     rotation, rotation due date, expiry, fingerprint, shared keys,
-//     revocation and metadata findings, as JSON, without values;
+//     revocation and metadata findings, and for a short-lived credential its
+//     TTL, issuer and subject, as JSON, without values;
 //   - an environment guard ([WithEnvironment]): a credential tagged for
 //     another environment is refused unless its Config allows it;
 //   - shared-key detection: two names holding one value are flagged and

@@ -22,6 +22,7 @@ type fakeBackend struct {
 	fetches  atomic.Int32
 	checks   atomic.Int32
 	gate     chan struct{} // when set, Fetch waits on it
+	entered  chan struct{} // when set, a gated Fetch sends on it once waiting
 	notifyFn func()
 }
 
@@ -44,6 +45,24 @@ func (b *fakeBackend) set(ref, value string, mods ...func(*credential.Version)) 
 	}
 }
 
+// hold makes every Fetch wait until the returned release is called; each
+// waiting Fetch is announced on entered.
+func (b *fakeBackend) hold() (entered <-chan struct{}, release func()) {
+	gate, in := make(chan struct{}), make(chan struct{}, 16)
+	b.mu.Lock()
+	b.gate, b.entered = gate, in
+	b.mu.Unlock()
+	var once sync.Once
+	return in, func() {
+		once.Do(func() {
+			b.mu.Lock()
+			b.gate, b.entered = nil, nil
+			b.mu.Unlock()
+			close(gate)
+		})
+	}
+}
+
 func (b *fakeBackend) fail(err error) {
 	b.mu.Lock()
 	b.err = err
@@ -53,9 +72,12 @@ func (b *fakeBackend) fail(err error) {
 func (b *fakeBackend) Fetch(ctx context.Context, ref string) (credential.Version, error) {
 	b.fetches.Add(1)
 	b.mu.Lock()
-	gate := b.gate
+	gate, entered := b.gate, b.entered
 	b.mu.Unlock()
 	if gate != nil {
+		if entered != nil {
+			entered <- struct{}{}
+		}
 		select {
 		case <-gate:
 		case <-ctx.Done():

@@ -52,13 +52,16 @@ func (g *group) jittered(d time.Duration) time.Duration {
 // before the next poll.
 func (g *group) poll() time.Duration {
 	o := g.set.o
-	ctx, cancel := context.WithTimeout(context.Background(), o.fetchTimeout)
+	ctx, cancel := context.WithTimeout(g.set.ctx, o.fetchTimeout)
 	defer cancel()
 	refs := make([]string, len(g.creds))
 	for i, c := range g.creds {
 		refs[i] = c.ref
 	}
 	ids, err := g.bvc.CurrentVersions(ctx, refs)
+	if err != nil && g.set.ctx.Err() != nil {
+		return o.interval // canceled by Close: not a backend failure
+	}
 	if err != nil {
 		g.failures++
 		for _, c := range g.creds {
@@ -80,6 +83,10 @@ func (g *group) poll() time.Duration {
 		}
 	}
 	if len(changed) > 0 {
+		gens := make([]uint64, len(changed))
+		for i, c := range changed {
+			gens[i] = c.generation()
+		}
 		var got map[string]credential.Version
 		if g.bf != nil {
 			crefs := make([]string, len(changed))
@@ -88,9 +95,9 @@ func (g *group) poll() time.Duration {
 			}
 			got, _ = g.bf.FetchBatch(ctx, crefs)
 		}
-		for _, c := range changed {
+		for i, c := range changed {
 			if v, ok := got[c.ref]; ok {
-				c.accept(v)
+				c.accept(gens[i], v)
 			} else {
 				c.runCheck()
 			}

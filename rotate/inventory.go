@@ -46,6 +46,16 @@ type InventoryItem struct {
 	// Revoked and RevokeReason report the kill switch.
 	Revoked      bool   `json:"revoked,omitempty"`
 	RevokeReason string `json:"revoke_reason,omitempty"`
+	// ShortLived reports a minted credential whose current version expires
+	// (an OAuth 2.0 token, a workload identity token, a Vault lease). TTL is
+	// its lifetime: the version's Expires minus its Created time, or minus
+	// when it was fetched when the backend gives no creation time.
+	ShortLived bool          `json:"short_lived,omitempty"`
+	TTL        time.Duration `json:"ttl_ns,omitempty"`
+	// Issuer and Subject say who minted a short-lived credential and for
+	// whom, when the backend's credential.Description has them.
+	Issuer  string `json:"issuer,omitempty"`
+	Subject string `json:"subject,omitempty"`
 	// Findings are what Metadata.Validate reports.
 	Findings []string `json:"findings,omitempty"`
 }
@@ -58,44 +68,72 @@ func (s *Set) Inventory() Inventory {
 	shared := s.shared
 	s.mu.Unlock()
 	for _, name := range s.names {
-		c := s.creds[name]
-		st := c.Status()
-		md := c.Metadata()
-		desc := s.desc[name]
-		it := InventoryItem{
-			Name: name, Backend: s.schemes[name], Metadata: md, Status: st,
-			Fingerprint: st.Fingerprint, SharedWith: shared[name],
-			Revoked: st.Revoked, RevokeReason: st.RevokeReason, RotationEnabled: desc.RotationEnabled,
-		}
-		switch {
-		case !desc.LastRotated.IsZero():
-			it.LastRotated = desc.LastRotated
-		case !st.VersionCreated.IsZero():
-			it.LastRotated = st.VersionCreated
-		case !st.LastRotated.IsZero():
-			it.LastRotated = st.LastRotated
-		default:
-			it.LastRotated = st.Fetched
-		}
-		it.Expires = earliest(md.Expires, st.Expires)
-		due := time.Time{}
-		if md.RotationPeriod > 0 && !it.LastRotated.IsZero() {
-			due = it.LastRotated.Add(md.RotationPeriod)
-		}
-		due = earliest(due, desc.NextRotation)
-		due = earliest(due, it.Expires)
-		it.RotationDue = due
-		if !due.IsZero() {
-			it.Overdue = !now.Before(due)
-			it.DueSoon = !it.Overdue && due.Sub(now) <= s.o.reminderWindow
-		}
-		var me *credential.MetadataError
-		if err := md.Validate(); errors.As(err, &me) {
-			it.Findings = me.Problems
-		}
-		inv.Credentials = append(inv.Credentials, it)
+		inv.Credentials = append(inv.Credentials, s.item(name, now, shared[name]))
 	}
 	return inv
+}
+
+// Item returns the inventory row of the named credential, at the cost of
+// that one row (a health check per credential uses it), and false when the
+// Set has no credential by that name.
+func (s *Set) Item(name string) (InventoryItem, bool) {
+	if _, ok := s.creds[name]; !ok {
+		return InventoryItem{}, false
+	}
+	s.mu.Lock()
+	shared := s.shared[name]
+	s.mu.Unlock()
+	return s.item(name, s.o.clock.Now(), shared), true
+}
+
+// item builds one inventory row.
+func (s *Set) item(name string, now time.Time, shared []string) InventoryItem {
+	c := s.creds[name]
+	st := c.Status()
+	md := c.Metadata()
+	desc := s.desc[name]
+	it := InventoryItem{
+		Name: name, Backend: s.schemes[name], Metadata: md, Status: st,
+		Fingerprint: st.Fingerprint, SharedWith: shared,
+		Revoked: st.Revoked, RevokeReason: st.RevokeReason, RotationEnabled: desc.RotationEnabled,
+		Issuer: desc.Issuer, Subject: desc.Subject,
+	}
+	if !st.Expires.IsZero() {
+		it.ShortLived = true
+		switch {
+		case !st.VersionCreated.IsZero() && st.VersionCreated.Before(st.Expires):
+			it.TTL = st.Expires.Sub(st.VersionCreated)
+		case !st.Fetched.IsZero() && st.Fetched.Before(st.Expires):
+			it.TTL = st.Expires.Sub(st.Fetched)
+		}
+	}
+	switch {
+	case !desc.LastRotated.IsZero():
+		it.LastRotated = desc.LastRotated
+	case !st.VersionCreated.IsZero():
+		it.LastRotated = st.VersionCreated
+	case !st.LastRotated.IsZero():
+		it.LastRotated = st.LastRotated
+	default:
+		it.LastRotated = st.Fetched
+	}
+	it.Expires = earliest(md.Expires, st.Expires)
+	due := time.Time{}
+	if md.RotationPeriod > 0 && !it.LastRotated.IsZero() {
+		due = it.LastRotated.Add(md.RotationPeriod)
+	}
+	due = earliest(due, desc.NextRotation)
+	due = earliest(due, it.Expires)
+	it.RotationDue = due
+	if !due.IsZero() {
+		it.Overdue = !now.Before(due)
+		it.DueSoon = !it.Overdue && due.Sub(now) <= s.o.reminderWindow
+	}
+	var me *credential.MetadataError
+	if err := md.Validate(); errors.As(err, &me) {
+		it.Findings = me.Problems
+	}
+	return it
 }
 
 // earliest returns the earlier of two times, ignoring zero ones.

@@ -45,17 +45,25 @@ type Set struct {
 
 	groups  []*group
 	unsubs  []func()
+	ctx     context.Context // of the groups' polls; Close cancels it
+	cancel  context.CancelFunc
 	closed  chan struct{}
 	wg      sync.WaitGroup
 	closing sync.Once
 }
 
 // Open opens every credential of cfgs through r (a *provider.URLMux) and
-// starts keeping them current. It fails — closing what it opened — when a
-// name is empty or repeated, a URL does not resolve, a credential's
-// environment differs from the Set's ([WithEnvironment]) without
-// AllowEnvironment, or a first fetch fails. Errors name the credential,
-// never a value.
+// starts keeping them current. It fails — closing what it opened — when r
+// is nil, a name is empty or repeated, a URL does not resolve, a
+// credential's environment differs from the Set's ([WithEnvironment])
+// without AllowEnvironment, or a first fetch fails. Errors name the
+// credential, never a value.
+//
+// Open asks each backend as few times as it can: refs served by one
+// provider that describes or fetches in batches
+// ([credential.BatchDescriber], [credential.BatchFetcher], as AWS does) are
+// described and fetched together — about ⌈N/100⌉ + ⌈N/20⌉ calls for N AWS
+// secrets — and the calls that remain run at most 8 at a time.
 //
 // The Set's options apply to every credential (interval, backoff, overlap,
 // clock, logger...), plus [WithEnvironment] and [WithReminders].
@@ -64,24 +72,32 @@ func Open(ctx context.Context, r credential.Resolver, cfgs []Config, opts ...Opt
 	for _, f := range opts {
 		f(&o)
 	}
+	if isNil(r) {
+		return nil, &credential.Error{Op: "open", Kind: credential.ErrInvalid, Reason: "no resolver (nil)"}
+	}
 	s := &Set{
 		o: o, creds: map[string]*Credential{}, schemes: map[string]string{}, desc: map[string]credential.Description{},
 		shared: map[string][]string{}, sharedLog: map[string]bool{}, reminded: map[string]string{},
 		closed: make(chan struct{}),
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	fail := func(err error) (*Set, error) {
+		s.cancel()
 		for _, c := range s.creds {
 			c.Close()
 		}
 		return nil, err
 	}
 	type resolved struct {
-		cfg Config
-		p   credential.Provider
-		ref string
-		md  credential.Metadata
+		cfg   Config
+		p     credential.Provider
+		ref   string
+		md    credential.Metadata
+		first *credential.Version
+		c     *Credential
+		err   error
 	}
-	var all []resolved
+	all := make([]*resolved, 0, len(cfgs))
 	seen := map[string]bool{}
 	for _, cfg := range cfgs {
 		if cfg.Name == "" {
@@ -99,56 +115,147 @@ func Open(ctx context.Context, r credential.Resolver, cfgs []Config, opts ...Opt
 		if err != nil {
 			return fail(named(err, cfg.Name))
 		}
-		md := cfg.Metadata
-		if d, ok := p.(credential.Describer); ok {
-			if desc, err := d.Describe(ctx, ref); err == nil {
-				md = md.Merge(desc.Metadata)
-				s.desc[cfg.Name] = desc
-				if env := md.Environment; o.environment != "" && env != "" && !strings.EqualFold(env, o.environment) && !cfg.AllowEnvironment {
-					return fail(&credential.Error{Op: "open", Name: cfg.Name, Ref: cfg.URL, Kind: credential.ErrInvalid,
-						Reason: "the backend tags the credential for environment " + `"` + env + `"` + " but this service runs in " + `"` + o.environment + `"`})
-				}
-			} else {
-				o.logger.Warn("credkit: cannot describe credential", "credential", cfg.Name, "error_kind", credential.KindName(err))
+		if isNil(p) {
+			return fail(&credential.Error{Op: "open", Name: cfg.Name, Ref: cfg.URL, Kind: credential.ErrInvalid, Reason: "the resolver returned no provider"})
+		}
+		all = append(all, &resolved{cfg: cfg, p: p, ref: ref, md: cfg.Metadata})
+	}
+
+	// byProvider groups the refs served by one comparable provider that has
+	// capability ok, in config order.
+	byProvider := func(ok func(credential.Provider) bool) (order []credential.Provider, refs map[credential.Provider][]*resolved) {
+		refs = map[credential.Provider][]*resolved{}
+		for _, rs := range all {
+			if !ok(rs.p) || !reflect.TypeOf(rs.p).Comparable() {
+				continue
+			}
+			if refs[rs.p] == nil {
+				order = append(order, rs.p)
+			}
+			refs[rs.p] = append(refs[rs.p], rs)
+		}
+		return order, refs
+	}
+
+	// Describe: in batches where the backend can, alone otherwise.
+	descs := make([]*credential.Description, len(all))
+	index := map[*resolved]int{}
+	for i, rs := range all {
+		index[rs] = i
+	}
+	order, refs := byProvider(func(p credential.Provider) bool { _, ok := p.(credential.BatchDescriber); return ok })
+	for _, p := range order {
+		names := make([]string, len(refs[p]))
+		for i, rs := range refs[p] {
+			names[i] = rs.ref
+		}
+		got, err := p.(credential.BatchDescriber).DescribeBatch(ctx, names)
+		if err != nil {
+			o.logger.Warn("credkit: cannot describe credentials in a batch; describing each", "error_kind", credential.KindName(err))
+			continue
+		}
+		for _, rs := range refs[p] {
+			if d, ok := got[rs.ref]; ok {
+				descs[index[rs]] = &d
 			}
 		}
-		all = append(all, resolved{cfg, p, ref, md})
 	}
+	parallel(len(all), func(i int) {
+		rs := all[i]
+		d, ok := rs.p.(credential.Describer)
+		if descs[i] != nil || !ok {
+			return
+		}
+		desc, err := d.Describe(ctx, rs.ref)
+		if err != nil {
+			o.logger.Warn("credkit: cannot describe credential", "credential", rs.cfg.Name, "error_kind", credential.KindName(err))
+			return
+		}
+		descs[i] = &desc
+	})
+	for i, rs := range all {
+		if descs[i] == nil {
+			continue
+		}
+		rs.md = rs.md.Merge(descs[i].Metadata)
+		s.desc[rs.cfg.Name] = *descs[i]
+		if env := rs.md.Environment; o.environment != "" && env != "" && !strings.EqualFold(env, o.environment) && !rs.cfg.AllowEnvironment {
+			return fail(&credential.Error{Op: "open", Name: rs.cfg.Name, Ref: rs.cfg.URL, Kind: credential.ErrInvalid,
+				Reason: "the backend tags the credential for environment " + `"` + env + `"` + " but this service runs in " + `"` + o.environment + `"`})
+		}
+	}
+
+	// First values: in batches of 20 where the backend can, a few batches
+	// at a time.
+	order, refs = byProvider(func(p credential.Provider) bool { _, ok := p.(credential.BatchFetcher); return ok })
+	var chunks [][]*resolved
+	for _, p := range order {
+		for rest := refs[p]; len(rest) > 0; {
+			n := min(firstBatch, len(rest))
+			chunks = append(chunks, rest[:n])
+			rest = rest[n:]
+		}
+	}
+	parallel(len(chunks), func(i int) {
+		chunk := chunks[i]
+		names := make([]string, len(chunk))
+		for j, rs := range chunk {
+			names[j] = rs.ref
+		}
+		fctx, cancel := context.WithTimeout(ctx, o.fetchTimeout)
+		got, err := chunk[0].p.(credential.BatchFetcher).FetchBatch(fctx, names)
+		cancel()
+		if err != nil {
+			return // each is fetched alone, which reports the error
+		}
+		for _, rs := range chunk {
+			if v, ok := got[rs.ref]; ok {
+				rs.first = &v
+			}
+		}
+	})
+
 	// Credentials whose provider can check many refs at once are polled
 	// together, by one group per provider.
 	groups := map[credential.Provider]*group{}
-	var order []*group
-	for _, rs := range all {
-		if bvc, ok := rs.p.(credential.BatchVersionChecker); ok && reflect.TypeOf(rs.p).Comparable() {
-			g := groups[rs.p]
-			if g == nil {
-				g = &group{set: s, p: rs.p, bvc: bvc, rnd: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
-				g.bf, _ = rs.p.(credential.BatchFetcher)
-				groups[rs.p] = g
-				order = append(order, g)
-			}
+	order, refs = byProvider(func(p credential.Provider) bool { _, ok := p.(credential.BatchVersionChecker); return ok })
+	for _, p := range order {
+		g := &group{set: s, p: p, bvc: p.(credential.BatchVersionChecker), rnd: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
+		g.bf, _ = p.(credential.BatchFetcher)
+		for _, rs := range refs[p] {
 			g.names = append(g.names, rs.cfg.Name)
 		}
+		groups[p] = g
+		s.groups = append(s.groups, g)
 	}
-	for _, rs := range all {
+	parallel(len(all), func(i int) {
+		rs := all[i]
 		co := o
 		co.md = rs.md
-		_, co.managed = rs.p.(credential.BatchVersionChecker)
-		co.managed = co.managed && groups[rs.p] != nil
-		c, err := watch(ctx, rs.cfg.Name, rs.p, rs.ref, co)
-		if err != nil {
-			return fail(named(err, rs.cfg.Name))
+		co.managed = isComparable(rs.p) && groups[rs.p] != nil
+		rs.c, rs.err = watch(ctx, rs.cfg.Name, rs.p, rs.ref, co, rs.first)
+	})
+	var firstErr error
+	for _, rs := range all {
+		if rs.c != nil {
+			s.creds[rs.cfg.Name] = rs.c
 		}
-		s.creds[rs.cfg.Name] = c
+		if rs.err != nil && firstErr == nil {
+			firstErr = named(rs.err, rs.cfg.Name)
+		}
+	}
+	if firstErr != nil {
+		return fail(firstErr)
+	}
+	for _, rs := range all {
 		s.names = append(s.names, rs.cfg.Name)
 		scheme, _, _ := strings.Cut(rs.cfg.URL, "://")
 		s.schemes[rs.cfg.Name] = strings.ToLower(scheme)
 	}
-	for _, g := range order {
+	for _, g := range s.groups {
 		for _, n := range g.names {
 			g.creds = append(g.creds, s.creds[n])
 		}
-		s.groups = append(s.groups, g)
 	}
 	sort.Strings(s.names)
 	for _, name := range s.names {
@@ -168,6 +275,31 @@ func Open(ctx context.Context, r credential.Resolver, cfgs []Config, opts ...Opt
 	return s, nil
 }
 
+// firstBatch is how many refs Open fetches in one batch call (AWS
+// BatchGetSecretValue takes 20).
+const firstBatch = 20
+
+// openConcurrency bounds the backend calls Open makes at once.
+const openConcurrency = 8
+
+// parallel runs f(0..n-1), at most openConcurrency at a time, and waits.
+func parallel(n int, f func(i int)) {
+	sem := make(chan struct{}, openConcurrency)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			f(i)
+		}()
+	}
+	wg.Wait()
+}
+
+// isComparable reports whether p can key a map.
+func isComparable(p credential.Provider) bool { return reflect.TypeOf(p).Comparable() }
+
 func named(err error, name string) error {
 	var ce *credential.Error
 	if errors.As(err, &ce) && ce.Name == "" {
@@ -181,9 +313,17 @@ func named(err error, name string) error {
 // Names returns the credentials' names, sorted.
 func (s *Set) Names() []string { return append([]string(nil), s.names...) }
 
-// Credential returns the named credential, or nil when the Set has none by
-// that name. Hand it to credential.Transport.
-func (s *Set) Credential(name string) *Credential { return s.creds[name] }
+// Credential returns the named credential, to hand to
+// credential.Transport or a health check. A name the Set does not hold is
+// an error wrapping [credential.ErrNotFound], so a typo fails where the
+// service is wired, not at its first request.
+func (s *Set) Credential(name string) (*Credential, error) {
+	c, ok := s.creds[name]
+	if !ok {
+		return nil, &credential.Error{Op: "credential", Name: name, Kind: credential.ErrNotFound, Reason: "no credential by that name in the set"}
+	}
+	return c, nil
+}
 
 // Get returns the current value of the named credential.
 func (s *Set) Get(ctx context.Context, name string) (credential.Secret, error) {
@@ -247,11 +387,19 @@ func (s *Set) Secrets(yield func(name string, sec credential.Secret) bool) {
 		if p, ok := c.Previous(); ok && !yield(name, p.Secret) {
 			return
 		}
+		for _, v := range c.incoming() {
+			if !yield(name, v.Secret) {
+				return
+			}
+		}
 	}
 }
 
-// OnChange implements [credential.SecretSource]: f is called after a
-// rotation and after a previous version leaves its overlap window.
+// OnChange implements [credential.SecretSource]: f is called when a
+// rotation brings a new value — before the value is published, so that a
+// tracking redactor knows it before any Get, subscriber or log can see it
+// (Secrets already yields it when f runs) — and after a previous version
+// leaves its overlap window. f runs with no lock held.
 func (s *Set) OnChange(f func()) (unregister func()) {
 	return s.changeFns.add(f)
 }
@@ -351,6 +499,7 @@ func (s *Set) remind() {
 func (s *Set) Close() error {
 	s.closing.Do(func() {
 		close(s.closed)
+		s.cancel()
 		s.wg.Wait()
 		for _, u := range s.unsubs {
 			u()

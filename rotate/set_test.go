@@ -86,8 +86,13 @@ func TestSetInventorySharedRevokeAndSource(t *testing.T) {
 	assert.True(t, same(sec, keyB))
 	_, err = s.Get(context.Background(), "nope")
 	assert.True(t, errors.Is(err, credential.ErrNotFound))
-	assert.Nil(t, s.Credential("nope"))
-	assert.Equal(t, "openai", s.Credential("openai").Name())
+	nope, err := s.Credential("nope")
+	assert.Nil(t, nope)
+	assert.True(t, errors.Is(err, credential.ErrNotFound), "a name the set does not hold is a typed error at wiring time")
+	assert.Contains(t, err.Error(), "nope")
+	oa, err := s.Credential("openai")
+	require.NoError(t, err)
+	assert.Equal(t, "openai", oa.Name())
 
 	inv := s.Inventory()
 	require.Len(t, inv.Credentials, 3)
@@ -135,7 +140,8 @@ func TestSetInventorySharedRevokeAndSource(t *testing.T) {
 	}
 	assert.Equal(t, 3, count())
 	b.set("pinecone", keyC)
-	c := s.Credential("pinecone")
+	c, err := s.Credential("pinecone")
+	require.NoError(t, err)
 	step(t, clk, c, time.Minute)
 	<-changes
 	assert.Equal(t, 4, count(), "the previous pinecone key is tracked during the overlap")

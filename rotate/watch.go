@@ -2,7 +2,9 @@ package rotate
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,18 +26,25 @@ type Credential struct {
 	ref  string
 	o    options
 
-	snap      atomic.Pointer[snapshot]
-	ready     chan struct{} // closed once the first value is in
+	snap      atomic.Pointer[snapshot] // stored only with mu held
+	ready     chan struct{}            // closed once the first value is in
 	readyOnce sync.Once
 
-	checkMu sync.Mutex // serializes checks
+	// ctx is the context of every background fetch; Close cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
 
-	mu         sync.Mutex // guards the fields below
-	md         credential.Metadata
-	st         state
-	flight     *call
-	lastForced time.Time
-	onChange   func() // set by a Set: values changed
+	// mu guards the fields below and is the writer lock of snap. It is
+	// never held across a backend call or a callback.
+	mu           sync.Mutex
+	md           credential.Metadata
+	st           state
+	gen          uint64               // bumped by every install
+	staged       []credential.Version // told to change listeners, not yet published
+	flight       *call
+	lastForced   time.Time
+	lastForcedID string // the version that was current at the last forced fetch
+	onChange     func() // set by a Set: values changed
 
 	subs listeners[sub]
 
@@ -95,29 +104,52 @@ type call struct {
 }
 
 var (
-	_ credential.Credential = (*Credential)(nil)
-	_ credential.Refresher  = (*Credential)(nil)
+	_ credential.Credential         = (*Credential)(nil)
+	_ credential.Refresher          = (*Credential)(nil)
+	_ credential.RejectionRefresher = (*Credential)(nil)
 )
 
 // Watch starts keeping the credential name, served by p at ref, current.
-// The first fetch happens before Watch returns and its error is returned
-// (fail fast), unless [WithPending] is given.
+// The first fetch happens before Watch returns, bounded by ctx and by
+// [WithFetchTimeout], and its error is returned (fail fast), unless
+// [WithPending] is given: then it starts at once in the background.
 //
 // Defaults: poll every minute ±10%, push when the backend is a
 // credential.Notifier, the backend's cheap check (credential.VersionChecker)
 // before a fetch, backoff 1 s doubling to 5 minutes with full jitter,
 // refresh ahead at 80% of a version's lifetime or a minute before it
-// expires, a 10-minute overlap for the previous version, Refresh at most
-// every 5 s. Close stops it.
+// expires, a 10-minute overlap for the previous version, one forced
+// Refresh per version and at most one per 5 s for the same version, a 30 s
+// fetch timeout. Close stops it.
+//
+// A nil p is an error wrapping [credential.ErrInvalid].
 func Watch(ctx context.Context, name string, p credential.Provider, ref string, opts ...Option) (*Credential, error) {
 	o := defaults()
 	for _, f := range opts {
 		f(&o)
 	}
-	return watch(ctx, name, p, ref, o)
+	return watch(ctx, name, p, ref, o, nil)
 }
 
-func watch(ctx context.Context, name string, p credential.Provider, ref string, o options) (*Credential, error) {
+// isNil reports whether p is nil, or an interface holding a nil pointer,
+// map, func or chan (a provider variable that was never set).
+func isNil(p any) bool {
+	if p == nil {
+		return true
+	}
+	switch v := reflect.ValueOf(p); v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Func, reflect.Chan, reflect.Interface, reflect.Slice:
+		return v.IsNil()
+	}
+	return false
+}
+
+// watch starts a credential. When first is not nil it is the first version,
+// already fetched (by a batch), and no fetch is made before watch returns.
+func watch(ctx context.Context, name string, p credential.Provider, ref string, o options, first *credential.Version) (*Credential, error) {
+	if isNil(p) {
+		return nil, &credential.Error{Op: "watch", Name: name, Kind: credential.ErrInvalid, Reason: "no provider (nil)"}
+	}
 	md := o.md
 	md.Name = name
 	c := &Credential{
@@ -128,11 +160,26 @@ func watch(ctx context.Context, name string, p credential.Provider, ref string, 
 		done:   make(chan struct{}),
 		rnd:    rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.snap.Store(&snapshot{})
-	if !o.pending {
-		if _, err := c.check(ctx, false); err != nil {
+	switch {
+	case first != nil:
+		now := o.clock.Now()
+		if err := c.validate(*first, now); err != nil {
+			c.cancel()
 			return nil, err
 		}
+		c.install(0, *first, now)
+	case !o.pending:
+		fctx, cancel := context.WithTimeout(ctx, o.fetchTimeout)
+		_, err := c.check(fctx)
+		cancel()
+		if err != nil {
+			c.cancel()
+			return nil, err
+		}
+	default:
+		c.poke() // the first fetch starts at once, in the background
 	}
 	if n, ok := p.(credential.Notifier); ok && o.push {
 		stop, err := n.NotifyChange(ref, c.poke)
@@ -211,10 +258,23 @@ func (c *Credential) Previous() (credential.Version, bool) {
 	return s.prev, true
 }
 
+// incoming returns the versions that change listeners have been told of
+// but that are not published yet.
+func (c *Credential) incoming() []credential.Version {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.staged
+}
+
 // OnRotate registers f, called after each rotation with an [Event] that
-// carries fingerprints and version IDs, never values. f runs on the
-// credential's refresh goroutine, after the subscribers registered before
-// it: keep it short. The returned function unregisters f; f may call it.
+// carries fingerprints and version IDs, never values. f runs after the new
+// value is published (a Get already returns it) and after every change
+// listener (a tracking redactor) knows it, on the goroutine that installed
+// it — the credential's refresh goroutine, a Set's batch poller, or the
+// fetch a Refresh started — with no lock held, after the subscribers
+// registered before it. It may call any method of the credential except
+// Close (Revoke included); keep it short. The returned function
+// unregisters f; f may call it.
 func (c *Credential) OnRotate(f func(Event)) (unsubscribe func()) {
 	return c.subscribe(f, false)
 }
@@ -225,31 +285,52 @@ func (c *Credential) subscribe(f func(Event), all bool) func() {
 }
 
 // Refresh fetches now, and reports whether the value changed. Concurrent
-// callers share one fetch; a call within the minimum refresh interval of the
-// last forced fetch returns (false, nil) without I/O, so a revoked key
-// answered 401 by every request does not hammer the backend.
-// credential.Transport calls it on a 401.
+// callers share one fetch. Forced fetches are rate-limited per version: the
+// first Refresh while a version is current fetches at once; a further one
+// for the same version within the minimum refresh interval
+// ([WithMinRefreshInterval]) returns (false, nil) without I/O. So a 401
+// met by a key that was just rotated finds the new one, while a revoked
+// key answered 401 by every request causes one fetch per interval.
 func (c *Credential) Refresh(ctx context.Context) (bool, error) {
+	return c.refresh(ctx, nil)
+}
+
+// RefreshRejected is [Credential.Refresh] for a 401 that rejected the value
+// rejected: when that is no longer the current value (a rotation was
+// installed while the request was in flight) it reports true at once,
+// without a fetch and without using up the current version's forced
+// refresh. credential.Transport calls it on a 401.
+func (c *Credential) RefreshRejected(ctx context.Context, rejected credential.Secret) (bool, error) {
+	return c.refresh(ctx, &rejected)
+}
+
+func (c *Credential) refresh(ctx context.Context, rejected *credential.Secret) (bool, error) {
 	c.mu.Lock()
 	if c.st.closed {
 		c.mu.Unlock()
 		return false, &credential.Error{Op: "refresh", Name: c.name, Kind: credential.ErrClosed}
 	}
+	if cur := c.snap.Load().cur.Secret; rejected != nil && !cur.IsZero() && !cur.Equal(*rejected) {
+		c.mu.Unlock()
+		return true, nil
+	}
 	f := c.flight
 	if f == nil {
 		now := c.o.clock.Now()
-		if !c.lastForced.IsZero() && now.Sub(c.lastForced) < c.o.minRefresh {
+		cur := c.snap.Load().cur.ID
+		if cur == c.lastForcedID && !c.lastForced.IsZero() && now.Sub(c.lastForced) < c.o.minRefresh {
 			c.mu.Unlock()
 			return false, nil
 		}
-		c.lastForced = now
+		c.lastForced, c.lastForcedID = now, cur
 		f = &call{done: make(chan struct{})}
 		c.flight = f
 		go func() {
-			// Detached from the first caller's context: other callers share
-			// this fetch and must not be canceled by it.
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.fetchTimeout)
-			f.changed, f.err = c.check(fctx, true)
+			// On the credential's context, not the first caller's: other
+			// callers share this fetch and must not be canceled by it;
+			// Close cancels it.
+			fctx, cancel := context.WithTimeout(c.ctx, c.o.fetchTimeout)
+			f.changed, f.err = c.check(fctx)
 			cancel()
 			c.mu.Lock()
 			c.flight = nil
@@ -267,48 +348,51 @@ func (c *Credential) Refresh(ctx context.Context) (bool, error) {
 }
 
 // Revoke makes Get fail with [credential.ErrRevoked] at once, until
-// Restore: the kill switch for a leaked key. reason is shown in errors,
-// status and inventory: it must not hold a value.
+// Restore: the kill switch for a leaked key. It does not wait for a fetch
+// in flight, and a version installed later stays revoked. reason is shown
+// in errors, status and inventory: it must not hold a value.
 func (c *Credential) Revoke(reason string) {
-	c.checkMu.Lock()
-	defer c.checkMu.Unlock()
+	c.mu.Lock()
 	s := *c.snap.Load()
 	s.revoked, s.reason = true, reason
 	c.store(&s)
-	c.emit(Event{Kind: EventRevoked, Name: c.name, Time: c.o.clock.Now(), Reason: reason, NewFingerprint: s.cur.Secret.Fingerprint(), NewVersion: s.cur.ID})
+	c.mu.Unlock()
 	c.o.logger.Warn("credkit: credential revoked", "credential", c.name, "reason", reason)
+	c.emit(Event{Kind: EventRevoked, Name: c.name, Time: c.o.clock.Now(), Reason: reason, NewFingerprint: s.cur.Secret.Fingerprint(), NewVersion: s.cur.ID})
 }
 
 // Restore lifts a Revoke.
 func (c *Credential) Restore() {
-	c.checkMu.Lock()
-	defer c.checkMu.Unlock()
+	c.mu.Lock()
 	s := *c.snap.Load()
 	if !s.revoked {
+		c.mu.Unlock()
 		return
 	}
 	s.revoked, s.reason = false, ""
 	c.store(&s)
-	c.emit(Event{Kind: EventRestored, Name: c.name, Time: c.o.clock.Now(), NewFingerprint: s.cur.Secret.Fingerprint(), NewVersion: s.cur.ID})
+	c.mu.Unlock()
 	c.o.logger.Info("credkit: credential restored", "credential", c.name)
+	c.emit(Event{Kind: EventRestored, Name: c.name, Time: c.o.clock.Now(), NewFingerprint: s.cur.Secret.Fingerprint(), NewVersion: s.cur.ID})
 }
 
-// Close stops the background refresh and push notification and waits for
-// them. It is idempotent. Get, Refresh and Status keep answering; Get
-// returns the last value, Refresh an error wrapping credential.ErrClosed.
+// Close stops the background refresh and push notification, cancels the
+// fetches in flight and waits for them. It is idempotent. Get, Refresh and
+// Status keep answering; Get returns the last value, Refresh an error
+// wrapping credential.ErrClosed. It must not be called from an OnRotate
+// subscriber.
 func (c *Credential) Close() error {
 	c.closing.Do(func() {
 		c.mu.Lock()
 		c.st.closed = true
+		f := c.flight
 		c.mu.Unlock()
+		c.cancel()
 		if c.stopPush != nil {
 			c.stopPush()
 		}
 		close(c.closed)
 		<-c.done
-		c.mu.Lock()
-		f := c.flight
-		c.mu.Unlock()
 		if f != nil {
 			<-f.done
 		}
@@ -359,32 +443,37 @@ func (c *Credential) tick() {
 	}
 }
 
+// runCheck checks once in the background, bounded by the fetch timeout and
+// canceled by Close.
 func (c *Credential) runCheck() {
-	ctx, cancel := context.WithTimeout(context.Background(), c.o.fetchTimeout)
+	ctx, cancel := context.WithTimeout(c.ctx, c.o.fetchTimeout)
 	defer cancel()
-	_, _ = c.check(ctx, false)
+	_, _ = c.check(ctx)
 }
 
 // housekeep drops a previous version whose overlap ended and marks an
 // expired current version.
 func (c *Credential) housekeep(now time.Time) {
-	c.checkMu.Lock()
+	c.mu.Lock()
 	s := *c.snap.Load()
 	changed := false
 	dropped := false
+	expired := false
 	if !s.prev.Secret.IsZero() && !now.Before(s.prevUntil) {
 		s.prev, s.prevUntil = credential.Version{}, time.Time{}
 		changed, dropped = true, true
 	}
 	if !s.expired && s.cur.Expired(now) {
 		s.expired = true
-		changed = true
-		c.o.logger.Error("credkit: credential expired", "credential", c.name, "version", s.cur.ID)
+		changed, expired = true, true
 	}
 	if changed {
 		c.store(&s)
 	}
-	c.checkMu.Unlock()
+	c.mu.Unlock()
+	if expired {
+		c.o.logger.Error("credkit: credential expired", "credential", c.name, "version", s.cur.ID)
+	}
 	if dropped {
 		c.changed()
 	}
@@ -434,12 +523,16 @@ func (c *Credential) backoff(n int) time.Duration {
 }
 
 // check asks the backend for the current version and installs it when it
-// changed. It reports whether the value changed.
-func (c *Credential) check(ctx context.Context, forced bool) (bool, error) {
-	c.checkMu.Lock()
-	defer c.checkMu.Unlock()
-	now := c.o.clock.Now()
+// changed. It reports whether the value changed. No lock is held while it
+// calls the backend: the version is installed only if no other install
+// happened meanwhile (a generation check), so a slow fetch never replaces
+// a newer value, and Revoke never waits for it.
+func (c *Credential) check(ctx context.Context) (bool, error) {
+	c.mu.Lock()
+	gen := c.gen
 	cur := c.snap.Load().cur
+	c.mu.Unlock()
+	now := c.o.clock.Now()
 	v, fetched, err := c.fetchIfChanged(ctx, cur)
 	if err == nil && fetched {
 		err = c.validate(v, now)
@@ -448,19 +541,25 @@ func (c *Credential) check(ctx context.Context, forced bool) (bool, error) {
 		c.fail(now, err)
 		return false, err
 	}
-	changed := fetched && !v.Secret.Equal(cur.Secret)
-	if fetched {
-		c.install(v, now, changed)
+	if !fetched {
+		c.succeed(now, cur, false)
+		return false, nil
 	}
-	c.succeed(now, v, fetched)
+	changed, installed := c.install(gen, v, now)
+	if !installed {
+		// Another check installed a version meanwhile: it is at least as
+		// recent as this one's start. The value changed if it differs.
+		latest := c.snap.Load().cur
+		c.succeed(now, latest, true)
+		return !latest.Secret.Equal(cur.Secret), nil
+	}
+	c.succeed(now, v, true)
 	return changed, nil
 }
 
 // unchanged records a batch check that found version id; it reports
 // whether that is the current version (nothing to fetch).
 func (c *Credential) unchanged(id string) bool {
-	c.checkMu.Lock()
-	defer c.checkMu.Unlock()
 	cur := c.snap.Load().cur
 	if cur.Secret.IsZero() || id != cur.ID {
 		return false
@@ -469,27 +568,32 @@ func (c *Credential) unchanged(id string) bool {
 	return true
 }
 
-// accept installs a version fetched by a batch.
-func (c *Credential) accept(v credential.Version) {
-	c.checkMu.Lock()
-	defer c.checkMu.Unlock()
+// generation returns the install generation, for a batch that fetches
+// outside any lock.
+func (c *Credential) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+// accept installs a version fetched by a batch that started at generation
+// gen.
+func (c *Credential) accept(gen uint64, v credential.Version) {
 	now := c.o.clock.Now()
 	if err := c.validate(v, now); err != nil {
 		c.fail(now, err)
 		return
 	}
-	cur := c.snap.Load().cur
-	changed := !v.Secret.Equal(cur.Secret)
-	if changed || v.ID != cur.ID {
-		c.install(v, now, changed)
+	if cur := c.snap.Load().cur; v.ID == cur.ID && v.Secret.Equal(cur.Secret) {
+		c.succeed(now, cur, true)
+		return
 	}
-	c.succeed(now, v, true)
+	c.install(gen, v, now)
+	c.succeed(now, c.snap.Load().cur, true)
 }
 
 // failed records the failure of a batch call.
 func (c *Credential) failed(err error) {
-	c.checkMu.Lock()
-	defer c.checkMu.Unlock()
 	c.fail(c.o.clock.Now(), c.wrap(err))
 }
 
@@ -542,8 +646,37 @@ func (c *Credential) validate(v credential.Version, now time.Time) error {
 	return nil
 }
 
-// install swaps in v. checkMu is held.
-func (c *Credential) install(v credential.Version, now time.Time, changed bool) {
+// install publishes v unless another install happened since generation
+// gen. Change listeners (a tracking redactor) hear of v before it is
+// published, so no reader or subscriber can see a value they do not know;
+// OnRotate subscribers run after it is published. No lock is held during
+// either callback. It reports whether the value changed and whether v was
+// installed.
+func (c *Credential) install(gen uint64, v credential.Version, now time.Time) (changed, installed bool) {
+	c.mu.Lock()
+	if c.gen != gen {
+		c.mu.Unlock()
+		return false, false
+	}
+	changed = !v.Secret.Equal(c.snap.Load().cur.Secret)
+	if changed {
+		c.staged = append(c.staged[:len(c.staged):len(c.staged)], v)
+	}
+	c.mu.Unlock()
+	if changed {
+		c.changed() // before anyone can read v
+	}
+
+	c.mu.Lock()
+	if changed {
+		c.unstage(v)
+	}
+	if c.gen != gen {
+		// Another install won while the listeners ran.
+		c.mu.Unlock()
+		return false, false
+	}
+	c.gen++
 	old := *c.snap.Load()
 	next := snapshot{cur: v, prev: old.prev, prevUntil: old.prevUntil, revoked: old.revoked, reason: old.reason}
 	rotated := changed && !old.cur.Secret.IsZero()
@@ -551,25 +684,36 @@ func (c *Credential) install(v credential.Version, now time.Time, changed bool) 
 		next.prev, next.prevUntil = old.cur, now.Add(c.o.overlap)
 	}
 	c.store(&next)
-	c.readyOnce.Do(func() { close(c.ready) })
-	c.mu.Lock()
 	c.st.fetched = now
 	if rotated {
 		c.st.rotations++
 		c.st.lastRotated = now
 	}
 	c.mu.Unlock()
-	if changed {
-		if rotated {
-			ev := Event{
-				Kind: EventRotated, Name: c.name, Time: now,
-				OldFingerprint: old.cur.Secret.Fingerprint(), NewFingerprint: v.Secret.Fingerprint(),
-				OldVersion: old.cur.ID, NewVersion: v.ID,
-			}
-			c.o.logger.Info("credkit: credential rotated", "credential", c.name, "old_version", ev.OldVersion, "new_version", ev.NewVersion, "old_fingerprint", ev.OldFingerprint, "new_fingerprint", ev.NewFingerprint)
-			c.emit(ev)
+	c.readyOnce.Do(func() { close(c.ready) })
+	if rotated {
+		ev := Event{
+			Kind: EventRotated, Name: c.name, Time: now,
+			OldFingerprint: old.cur.Secret.Fingerprint(), NewFingerprint: v.Secret.Fingerprint(),
+			OldVersion: old.cur.ID, NewVersion: v.ID,
 		}
-		c.changed()
+		c.o.logger.Info("credkit: credential rotated", "credential", c.name, "old_version", ev.OldVersion, "new_version", ev.NewVersion, "old_fingerprint", ev.OldFingerprint, "new_fingerprint", ev.NewFingerprint)
+		c.emit(ev)
+	}
+	return changed, true
+}
+
+// unstage removes v from the staged versions. c.mu is held.
+func (c *Credential) unstage(v credential.Version) {
+	for i, s := range c.staged {
+		if s.ID == v.ID && s.Secret.Equal(v.Secret) {
+			// A fresh slice: a caller ranging over an older one is unaffected.
+			c.staged = append(c.staged[:i:i], c.staged[i+1:]...)
+			if len(c.staged) == 0 {
+				c.staged = nil
+			}
+			return
+		}
 	}
 }
 
@@ -592,6 +736,7 @@ func (c *Credential) succeed(now time.Time, v credential.Version, fetched bool) 
 }
 
 // refreshAhead returns when a version that expires must be refreshed.
+// c.mu is held.
 func (c *Credential) refreshAhead(v credential.Version, now time.Time) time.Time {
 	if v.Expires.IsZero() {
 		return time.Time{}
@@ -624,9 +769,14 @@ func (c *Credential) refreshAhead(v credential.Version, now time.Time) time.Time
 	return at
 }
 
-// fail records a failed check and schedules a retry with backoff.
+// fail records a failed check and schedules a retry with backoff. A check
+// canceled by Close is not a failure of the backend.
 func (c *Credential) fail(now time.Time, err error) {
 	c.mu.Lock()
+	if c.st.closed && errors.Is(err, context.Canceled) {
+		c.mu.Unlock()
+		return
+	}
 	c.st.lastAttempt = now
 	c.st.lastErr = err
 	c.st.failures++
@@ -643,6 +793,8 @@ func (c *Credential) fail(now time.Time, err error) {
 	}
 }
 
+// emit delivers ev to the subscribers, in the order they subscribed. No
+// lock is held.
 func (c *Credential) emit(ev Event) {
 	for _, s := range c.subs.list() {
 		if s.f.all || ev.Kind == EventRotated {

@@ -38,8 +38,11 @@ import (
 
 // Obviously fake keys in the real formats.
 const (
-	openAIKey    = "sk-proj-FAKEqsXvKwJqYzPxWvQkZjXyVqWzKxJvGq"
-	openAIKey2   = "sk-proj-FAKEqsRwPzYkXvJqWzKyQxVzJwPkZyXqRv"
+	openAIKey  = "sk-proj-FAKEqsXvKwJqYzPxWvQkZjXyVqWzKxJvGq"
+	openAIKey2 = "sk-proj-FAKEqsRwPzYkXvJqWzKyQxVzJwPkZyXqRv"
+	// healthToken lets on-call see /readyz detail and the inventory; in a
+	// service it comes from a secret of its own.
+	healthToken  = "FAKE-health-token-quickstart-0000"
 	anthropicKey = "sk-ant-api03-FAKEqsZyKxWqJvPzYxQwVkJzXq-WvJzQxAA"
 )
 
@@ -105,7 +108,10 @@ func run(ctx context.Context, out io.Writer) error {
 
 	// 4. Hand the SDK a client, not a key. On a 401 the transport asks the
 	//    credential to refresh and retries once if the key changed.
-	openai := set.Credential("openai")
+	openai, err := set.Credential("openai") // a typo here is ErrNotFound, now
+	if err != nil {
+		return err
+	}
 	client := &http.Client{Transport: &credential.Transport{Credential: openai}}
 	fmt.Fprintln(out, "== calling the model API through credential.Transport")
 	if err := call(ctx, out, client, api.URL); err != nil {
@@ -163,7 +169,7 @@ func run(ctx context.Context, out io.Writer) error {
 	monitor := health.NewMonitor(checks, health.WithSanitizer(r.String))
 	defer monitor.Close()
 	mux := http.NewServeMux()
-	h := health.NewHandler(monitor, health.WithInventory(func() any { return set.Inventory() }))
+	h := health.NewHandler(monitor, health.WithToken(healthToken), health.WithInventory(func() any { return set.Inventory() }))
 	mux.Handle("/livez", h)
 	mux.Handle("/readyz", h)
 	mux.Handle("/readyz/", h)
@@ -192,7 +198,11 @@ func run(ctx context.Context, out io.Writer) error {
 	if err := show(out, srv.URL+"/readyz?verbose"); err != nil {
 		return err
 	}
-	return degraded(ctx, out, set.Credential("anthropic"))
+	anthropic, err := set.Credential("anthropic")
+	if err != nil {
+		return err
+	}
+	return degraded(ctx, out, anthropic)
 }
 
 // degraded shows health/degrade: an embedding outage served from the cache,
@@ -307,9 +317,14 @@ func post(ctx context.Context, c *http.Client, url string) ([]byte, error) {
 	return body, nil
 }
 
-// show prints one health response.
+// show prints one health response, as on-call sees it with the token.
 func show(out io.Writer, url string) error {
-	resp, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+healthToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/credkit/credkit/credential"
@@ -301,42 +300,9 @@ func listPrefixes(names []string) []string {
 // an empty map from then on, so callers fall back to per-secret checks.
 func (p *Provider) CurrentVersions(ctx context.Context, refs []string) (map[string]string, error) {
 	out := map[string]string{}
-	if p.listDenied.Load() || len(refs) == 0 {
-		return out, nil
-	}
-	parsed := map[string]ref{}
-	var names []string
-	for _, s := range refs {
-		r, err := parseRef(s)
-		if err != nil {
-			continue
-		}
-		parsed[s] = r
-		names = append(names, r.name())
-	}
-	prefixes := listPrefixes(names)
-	entries := map[string]types.SecretListEntry{} // by name and by ARN
-	for len(prefixes) > 0 {
-		n := min(10, len(prefixes))
-		chunk := prefixes[:n]
-		prefixes = prefixes[n:]
-		pg := secretsmanager.NewListSecretsPaginator(p.c, &secretsmanager.ListSecretsInput{
-			Filters:    []types.Filter{{Key: types.FilterNameStringTypeName, Values: chunk}},
-			MaxResults: aws.Int32(100),
-		})
-		for pg.HasMorePages() {
-			page, err := pg.NextPage(ctx)
-			if err != nil {
-				if p.denied(err, "ListSecrets", &p.listDenied) {
-					return map[string]string{}, nil
-				}
-				return nil, mapErr("check", "ListSecrets", err)
-			}
-			for _, e := range page.SecretList {
-				entries[aws.ToString(e.Name)] = e
-				entries[aws.ToString(e.ARN)] = e
-			}
-		}
+	parsed, entries, err := p.listEntries(ctx, refs)
+	if err != nil {
+		return nil, err
 	}
 	for s, r := range parsed {
 		e, ok := entries[r.id]
@@ -432,21 +398,5 @@ func (p *Provider) Describe(ctx context.Context, refStr string) (credential.Desc
 	if err != nil {
 		return credential.Description{}, mapErr("describe", refStr, err)
 	}
-	d := credential.Description{
-		RotationEnabled: aws.ToBool(out.RotationEnabled),
-		LastRotated:     aws.ToTime(out.LastRotatedDate),
-		NextRotation:    aws.ToTime(out.NextRotationDate),
-	}
-	tags := map[string]string{}
-	for _, t := range out.Tags {
-		tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
-	}
-	if len(tags) > 0 {
-		d.Metadata.Tags = tags
-	}
-	d.Metadata.Owner = tags[p.tags.Owner]
-	d.Metadata.Purpose = tags[p.tags.Purpose]
-	d.Metadata.Environment = tags[p.tags.Environment]
-	d.Metadata.System = tags[p.tags.System]
-	return d, nil
+	return p.description(out.RotationEnabled, out.LastRotatedDate, out.NextRotationDate, out.Tags), nil
 }

@@ -34,13 +34,21 @@ func openSet(t *testing.T, fake *awsfake.Server, c *secretsmanager.Client, n int
 	return set
 }
 
+// mustCred returns the named credential of set.
+func mustCred(t *testing.T, set *rotate.Set, name string) *rotate.Credential {
+	t.Helper()
+	c, err := set.Credential(name)
+	require.NoError(t, err)
+	return c
+}
+
 // poll moves the fake clock to the next poll of the set and waits until
 // the poll's calls have been made.
 func poll(t *testing.T, clk *fakeclock.Clock, set *rotate.Set, fake *awsfake.Server) {
 	t.Helper()
 	before := map[string]time.Time{}
 	for _, n := range set.Names() {
-		before[n] = set.Credential(n).Status().LastAttempt
+		before[n] = mustCred(t, set, n).Status().LastAttempt
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -52,7 +60,7 @@ func poll(t *testing.T, clk *fakeclock.Clock, set *rotate.Set, fake *awsfake.Ser
 	// changed ones after their batch fetch).
 	deadline := time.Now().Add(10 * time.Second)
 	for _, n := range set.Names() {
-		for !set.Credential(n).Status().LastAttempt.After(before[n]) {
+		for !mustCred(t, set, n).Status().LastAttempt.After(before[n]) {
 			require.True(t, time.Now().Before(deadline), "the poll did not reach %s", n)
 			time.Sleep(time.Millisecond)
 		}
@@ -119,7 +127,7 @@ func TestSetOf100RotatesThree(t *testing.T) {
 		want := fmt.Sprintf("%s-%03d-v1", key, i)
 		if i == 7 || i == 42 || i == 99 {
 			want = strings.Replace(want, "-v1", "-v2", 1)
-			prev, ok := set.Credential(fmt.Sprintf("svc-%03d", i)).Previous()
+			prev, ok := mustCred(t, set, fmt.Sprintf("svc-%03d", i)).Previous()
 			require.True(t, ok, "the AWSPREVIOUS value stays for the overlap window")
 			assert.True(t, prev.Secret.Reveal() == fmt.Sprintf("%s-%03d-v1", key, i), "previous value mismatch")
 		}
