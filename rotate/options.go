@@ -127,9 +127,9 @@ func WithOverlap(d time.Duration) Option {
 
 // WithRefreshAhead sets when a version that expires is refreshed: at
 // fraction of its lifetime (default 0.8), or margin before it expires
-// (default 1 minute), whichever comes first — but the margin never brings
-// the refresh before half the version's life, so a 60 s token is refreshed
-// at 48 s, not the moment it arrives. An expired version is never served:
+// (default 1 minute), whichever comes first — but the margin counts only for
+// a version that lives more than twice as long as it, so a 60 s token is
+// refreshed at 48 s (80%), not the moment it arrives. An expired version is never served:
 // Get returns [credential.ErrExpired].
 func WithRefreshAhead(fraction float64, margin time.Duration) Option {
 	return func(o *options) {

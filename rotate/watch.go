@@ -747,17 +747,13 @@ func (c *Credential) refreshAhead(v credential.Version, now time.Time) time.Time
 	}
 	life := v.Expires.Sub(start)
 	at := start.Add(time.Duration(float64(life) * c.o.aheadFrac))
-	// The margin brings the refresh forward, but never before half the
-	// version's life: with a 60 s token and the 1-minute default margin the
-	// refresh point would be the moment the token arrives, and each fresh
-	// token would be refreshed at once, in a loop.
-	if m := v.Expires.Add(-c.o.aheadMargin); m.Before(at) {
-		if half := start.Add(life / 2); m.Before(half) {
-			m = half
-		}
-		if m.Before(at) {
-			at = m
-		}
+	// The margin brings the refresh forward only for versions that live
+	// more than twice as long as it: with a 60 s token and the 1-minute
+	// default margin the refresh point would be the moment the token
+	// arrives, and each fresh token would be refreshed at once, in a loop.
+	// A version that short is refreshed at the fraction of its life.
+	if m := v.Expires.Add(-c.o.aheadMargin); m.Before(at) && c.o.aheadMargin < life/2 {
+		at = m
 	}
 	if !at.After(now) {
 		// Already past the refresh point: retry soon, not in a busy loop.

@@ -74,7 +74,7 @@ func poll(t *testing.T, clk *fakeclock.Clock, set *rotate.Set) {
 	t.Helper()
 	before := map[string]time.Time{}
 	for _, n := range set.Names() {
-		before[n] = set.Credential(n).Status().LastAttempt
+		before[n] = credOf(t, set, n).Status().LastAttempt
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -84,7 +84,7 @@ func poll(t *testing.T, clk *fakeclock.Clock, set *rotate.Set) {
 	clk.Advance(time.Minute)
 	deadline := time.Now().Add(10 * time.Second)
 	for _, n := range set.Names() {
-		for !set.Credential(n).Status().LastAttempt.After(before[n]) {
+		for !credOf(t, set, n).Status().LastAttempt.After(before[n]) {
 			require.True(t, time.Now().Before(deadline), "the poll did not reach %s", n)
 			time.Sleep(time.Millisecond)
 		}
@@ -167,7 +167,7 @@ func TestNotBeforeAndExpiryOnFakeClock(t *testing.T) {
 	s, err := set.Get(ctx, "svc-000")
 	require.NoError(t, err)
 	assert.True(t, s.Reveal() == key+"-000-v1", "the current version stays")
-	assert.Equal(t, rotate.Fresh, set.Credential("svc-000").Status().Freshness, "waiting for nbf is not a failure")
+	assert.Equal(t, rotate.Fresh, credOf(t, set, "svc-000").Status().Freshness, "waiting for nbf is not a failure")
 
 	poll(t, clk, set) // t+2m: after nbf
 	assert.Equal(t, 1, fake.Calls(azurefake.OpGet))
@@ -181,7 +181,7 @@ func TestNotBeforeAndExpiryOnFakeClock(t *testing.T) {
 	s, err = set.Get(ctx, "svc-000")
 	require.NoError(t, err)
 	assert.True(t, s.Reveal() == key+"-000-v2", "an expired version is never served")
-	assert.Equal(t, "expired", set.Credential("svc-000").Status().LastError)
+	assert.Equal(t, "expired", credOf(t, set, "svc-000").Status().LastError)
 }
 
 // TestDisabledAndReenabledInASet: disabling the secret makes its checks
@@ -200,17 +200,17 @@ func TestDisabledAndReenabledInASet(t *testing.T) {
 			set := openSet(t, fake, opener(fake, clk, opts...), 2, clk)
 			setEnabled(t, c, "svc-001", false)
 			poll(t, clk, set)
-			st := set.Credential("svc-001").Status()
+			st := credOf(t, set, "svc-001").Status()
 			want := "revoked"
 			if keep {
 				want = "unavailable"
 			}
 			assert.Equal(t, want, st.LastError)
-			assert.Equal(t, rotate.Fresh, set.Credential("svc-000").Status().Freshness, "the other secret is untouched")
+			assert.Equal(t, rotate.Fresh, credOf(t, set, "svc-000").Status().Freshness, "the other secret is untouched")
 
 			setEnabled(t, c, "svc-001", true)
 			poll(t, clk, set)
-			st = set.Credential("svc-001").Status()
+			st = credOf(t, set, "svc-001").Status()
 			assert.Equal(t, rotate.Fresh, st.Freshness, "re-enabled: restored")
 			assert.Empty(t, st.LastError)
 		})
@@ -243,14 +243,14 @@ func Test429StormIsAbsorbed(t *testing.T) {
 	}
 	assert.GreaterOrEqual(t, polls, 4)
 	assert.Equal(t, 1, fake.TotalCalls(), "one call met the 429; none until Retry-After passed")
-	st := set.Credential("svc-050").Status()
+	st := credOf(t, set, "svc-050").Status()
 	assert.Equal(t, rotate.Stale, st.Freshness)
 	assert.Equal(t, "unavailable", st.LastError)
 
 	fake.SetFault("*", nil)
 	clk.Set(stormEnd)
 	poll(t, clk, set)
-	assert.Equal(t, rotate.Fresh, set.Credential("svc-050").Status().Freshness, "recovered after the storm")
+	assert.Equal(t, rotate.Fresh, credOf(t, set, "svc-050").Status().Freshness, "recovered after the storm")
 }
 
 // TestRequestBudgetSpreadsAFetchStorm: with a budget of 10 requests per
@@ -321,7 +321,18 @@ func TestListDeniedFallsBackToPerSecretChecks(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, s.Reveal() == key+"-002-v2")
 	for _, n := range set.Names() {
-		assert.Equal(t, rotate.Fresh, set.Credential(n).Status().Freshness)
+		assert.Equal(t, rotate.Fresh, credOf(t, set, n).Status().Freshness)
 	}
 	assert.Equal(t, 1, strings.Count(logs.String(), "denies listing"), "logged once")
+}
+
+// credOf returns the named credential of set, failing the test if it has
+// none.
+func credOf(t testing.TB, set *rotate.Set, name string) *rotate.Credential {
+	t.Helper()
+	c, err := set.Credential(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -44,7 +44,7 @@ func TestInventoryAndRedaction(t *testing.T) {
 	if !it.Expires.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("inventory Expires = %v, want the token's expiry %v", it.Expires, t0.Add(time.Hour))
 	}
-	tok, err := set.Credential("openai").Get(ctx)
+	tok, err := credOf(t, set, "openai").Get(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,4 +59,15 @@ func TestInventoryAndRedaction(t *testing.T) {
 		t.Fatalf("the redactor let the minted token through: %q", out)
 	}
 	t.Logf("inventory: %s", b)
+}
+
+// credOf returns the named credential of set, failing the test if it has
+// none.
+func credOf(t testing.TB, set *rotate.Set, name string) *rotate.Credential {
+	t.Helper()
+	c, err := set.Credential(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
