@@ -31,7 +31,7 @@ type Opener struct {
 	opts   []Option
 	load   func(ctx context.Context, region, profile string) (aws.Config, error)
 
-	events    *Events
+	events *Events
 
 	mu        sync.Mutex
 	providers map[string]credential.Provider
