@@ -6,7 +6,8 @@
 // It implements CreateSecret, GetSecretValue, DescribeSecret, ListSecrets
 // (name filters with AWS's prefix semantics, pagination), BatchGetSecretValue,
 // PutSecretValue, UpdateSecretVersionStage, ListSecretVersionIds,
-// TagResource and DeleteSecret, with versions and staging labels behaving as
+// TagResource and DeleteSecret, and SQS with EventBridge's delivery of
+// Secrets Manager's change events (sqs.go), with versions and staging labels behaving as
 // AWS documents them: a new AWSCURRENT moves the old one to AWSPREVIOUS.
 // Errors have AWS's shapes. Faults (throttling, 500, latency, AccessDenied)
 // can be injected per operation, and every operation's calls are counted.
@@ -40,6 +41,8 @@ type Server struct {
 	calls   map[string]int
 	seq     int
 	now     func() time.Time
+	queues  map[string]*queue // SQS, by name
+	arrived chan struct{}     // closed when a message may have become visible
 }
 
 type secret struct {
@@ -79,7 +82,7 @@ type Fault struct {
 func New() *Server {
 	s := &Server{
 		secrets: map[string]*secret{}, faults: map[string]*Fault{}, denied: map[string]bool{},
-		calls: map[string]int{}, now: time.Now,
+		calls: map[string]int{}, now: time.Now, queues: map[string]*queue{}, arrived: make(chan struct{}),
 	}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	return s
@@ -164,6 +167,10 @@ func notFound() *apiError {
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	target := r.Header.Get("X-Amz-Target")
 	op, ok := strings.CutPrefix(target, "secretsmanager.")
+	sqsOp, isSQS := strings.CutPrefix(target, "AmazonSQS.")
+	if isSQS {
+		op, ok = sqsOp, true
+	}
 	if r.Method != http.MethodPost || !ok {
 		writeErr(w, errf("UnknownOperationException", "unknown operation"))
 		return
@@ -213,6 +220,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	var in map[string]json.RawMessage
 	if err := json.Unmarshal(body, &in); err != nil {
 		writeErr(w, errf("SerializationException", "body is not JSON"))
+		return
+	}
+	if isSQS {
+		s.serveSQS(w, r, op, in)
 		return
 	}
 	s.mu.Lock()
@@ -346,6 +357,7 @@ func (s *Server) create(in map[string]json.RawMessage) (any, *apiError) {
 		v := &version{id: s.newVersionID(str(in, "ClientRequestToken")), str: sv, bin: bv, created: s.now(), stages: map[string]bool{"AWSCURRENT": true}}
 		sec.versions[v.id] = v
 		out["VersionId"] = v.id
+		defer s.labelUpdated(sec, "AWSCURRENT", v)
 	}
 	s.secrets[name] = sec
 	s.order = append(s.order, name)
@@ -667,6 +679,7 @@ func (s *Server) put(in map[string]json.RawMessage) (any, *apiError) {
 	sec.versions[v.id] = v
 	for _, l := range labels {
 		sec.moveStage(l, v)
+		s.labelUpdated(sec, l, v)
 	}
 	return map[string]any{"ARN": sec.arn, "Name": sec.name, "VersionId": v.id, "VersionStages": stages(v)}, nil
 }
@@ -704,6 +717,7 @@ func (s *Server) updateStage(in map[string]json.RawMessage) (any, *apiError) {
 			}
 		}
 		sec.moveStage(label, v)
+		s.labelUpdated(sec, label, v)
 		if label == "AWSCURRENT" {
 			sec.lastRot = s.now()
 		}

@@ -31,8 +31,10 @@ type Opener struct {
 	opts   []Option
 	load   func(ctx context.Context, region, profile string) (aws.Config, error)
 
+	events *Events
+
 	mu        sync.Mutex
-	providers map[string]*Provider
+	providers map[string]credential.Provider
 }
 
 // OpenerOption configures an Opener.
@@ -46,9 +48,15 @@ func WithProviderOptions(opts ...Option) OpenerOption {
 	return func(o *Opener) { o.opts = append(o.opts, opts...) }
 }
 
+// WithEventQueue pushes the changes e receives to every credential opened
+// through the Opener (see [Events]): the providers it makes are
+// [PushProvider]s. The queue must receive the events of every region the
+// URLs name.
+func WithEventQueue(e *Events) OpenerOption { return func(o *Opener) { o.events = e } }
+
 // NewOpener returns an Opener.
 func NewOpener(opts ...OpenerOption) *Opener {
-	o := &Opener{providers: map[string]*Provider{}, load: loadConfig}
+	o := &Opener{providers: map[string]credential.Provider{}, load: loadConfig}
 	for _, f := range opts {
 		f(o)
 	}
@@ -109,7 +117,10 @@ func (o *Opener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, 
 			}
 		})
 	}
-	p := New(c, o.opts...)
+	var p credential.Provider = New(c, o.opts...)
+	if o.events != nil {
+		p = p.(*Provider).WithEvents(o.events)
+	}
 	o.providers[key] = p
 	return p, ref, nil
 }

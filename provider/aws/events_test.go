@@ -1,0 +1,234 @@
+package aws_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/credkit/credkit/credential"
+	"github.com/credkit/credkit/internal/awsfake"
+	"github.com/credkit/credkit/internal/fakeclock"
+	"github.com/credkit/credkit/provider"
+	"github.com/credkit/credkit/provider/aws"
+	"github.com/credkit/credkit/provider/providertest"
+	"github.com/credkit/credkit/rotate"
+)
+
+// replica is one simulated process: its own queue, Events receiver and Set.
+type replica struct {
+	queue  string
+	events *aws.Events
+	set    *rotate.Set
+}
+
+func newReplica(t *testing.T, fake *awsfake.Server, c *secretsmanager.Client, name string, n int, clk *fakeclock.Clock, opts ...aws.EventsOption) *replica {
+	t.Helper()
+	r := &replica{queue: fake.CreateQueue(name)}
+	fake.RouteEvents(r.queue, false)
+	r.events = aws.NewEvents(fake.SQSClient(1), r.queue, append([]aws.EventsOption{aws.WithWaitTime(time.Second)}, opts...)...)
+	t.Cleanup(func() { r.events.Close() })
+	mux := provider.NewURLMux()
+	require.NoError(t, mux.Register("aws-sm", aws.NewOpener(aws.WithClient(c), aws.WithEventQueue(r.events))))
+	var cfgs []rotate.Config
+	for i := 0; i < n; i++ {
+		cfgs = append(cfgs, rotate.Config{Name: fmt.Sprintf("svc-%03d", i), URL: fmt.Sprintf("aws-sm://prod/svc-%03d#api_key", i)})
+	}
+	set, err := rotate.Open(context.Background(), mux, cfgs, rotate.WithClock(clk), rotate.WithInterval(time.Hour, 0))
+	require.NoError(t, err)
+	t.Cleanup(func() { set.Close() })
+	r.set = set
+	return r
+}
+
+func waitValue(t *testing.T, set *rotate.Set, name, want string) {
+	t.Helper()
+	c := set.Credential(name)
+	got := make(chan struct{}, 1)
+	defer c.OnRotate(func(rotate.Event) {
+		select {
+		case got <- struct{}{}:
+		default:
+		}
+	})()
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	for {
+		if s, err := c.Get(context.Background()); err == nil && s.Reveal() == want {
+			return
+		}
+		select {
+		case <-got:
+		case <-deadline.C:
+			t.Fatalf("%s did not receive the pushed rotation", name)
+		}
+	}
+}
+
+// TestPushReachesEveryReplicaWithoutPolling: a Set of 100 secrets on each
+// of 3 replicas, each with its own queue; a rotation reaches all three by
+// push alone (the fake clock never moves, so no poll ever runs), each
+// replica fetching once; an event for the version already held costs no
+// call at all.
+func TestPushReachesEveryReplicaWithoutPolling(t *testing.T) {
+	fake, c := setup(t, 1)
+	ctx := context.Background()
+	for i := 0; i < 100; i++ {
+		create(t, c, fmt.Sprintf("prod/svc-%03d", i), fmt.Sprintf(`{"api_key":"%s-%03d-v1"}`, key, i))
+	}
+	clk := fakeclock.New(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+	var reps []*replica
+	for i := 0; i < 3; i++ {
+		reps = append(reps, newReplica(t, fake, c, fmt.Sprintf("replica-%d", i), 100, clk))
+	}
+	// The creation events were queued before the queues existed for some
+	// replicas and after for others; let every queue drain.
+	for _, r := range reps {
+		require.Eventually(t, func() bool { return fake.QueueDepth(r.queue) == 0 }, 10*time.Second, time.Millisecond)
+	}
+	fake.ResetCalls()
+
+	out, err := c.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: sdkaws.String("prod/svc-042"), SecretString: sdkaws.String(`{"api_key":"` + key + `-042-v2"}`)})
+	require.NoError(t, err)
+	for _, r := range reps {
+		waitValue(t, r.set, "svc-042", key+"-042-v2")
+	}
+	assert.Equal(t, 3, fake.Calls("GetSecretValue"), "one fetch per replica")
+	assert.Zero(t, fake.Calls("DescribeSecret"), "the event's version stands in for DescribeSecret")
+	assert.Zero(t, fake.Calls("ListSecrets"), "no poll ran")
+	for _, r := range reps {
+		require.Eventually(t, func() bool { return fake.QueueDepth(r.queue) == 0 }, 10*time.Second, time.Millisecond, "handled messages are deleted")
+		assert.True(t, r.events.PushHealthy())
+	}
+
+	// A label event naming the version every replica already holds.
+	fake.ResetCalls()
+	arn := "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/svc-042-abcdef"
+	body := fmt.Sprintf(`{"version":"0","detail-type":"Secret Label Updated","source":"aws.secretsmanager","resources":[%q],"detail":{"name":"prod/svc-042","labelUpdated":"AWSCURRENT","versionId":%q}}`, arn, sdkaws.ToString(out.VersionId))
+	clk.Advance(time.Second) // so the check the event triggers has a new LastAttempt; no poll is due
+	for _, r := range reps {
+		fake.SendRaw(r.queue, body)
+		require.Eventually(t, func() bool { return r.set.Credential("svc-042").Status().LastAttempt.Equal(clk.Now()) },
+			10*time.Second, time.Millisecond, "the event triggers a check")
+	}
+	assert.Zero(t, fake.Calls("GetSecretValue")+fake.Calls("DescribeSecret"), "an event for the version held fetches nothing")
+}
+
+// TestEventsDropPoisonAndUnderstandSNS: malformed, foreign and oversized
+// messages are dropped and deleted, never retried forever and never a
+// panic; an SNS envelope is unwrapped; a CloudTrail event of a deletion
+// pushes a check.
+func TestEventsDropPoisonAndUnderstandSNS(t *testing.T) {
+	fake, c := setup(t, 1)
+	create(t, c, "prod/svc-000", `{"api_key":"`+key+`-000-v1"}`)
+	q := fake.CreateQueue("replica-sns")
+	fake.RouteEvents(q, true)
+	ev := aws.NewEvents(fake.SQSClient(1), q, aws.WithWaitTime(time.Second))
+	defer ev.Close()
+	p := aws.New(c).WithEvents(ev)
+	calls := make(chan struct{}, 16)
+	stop, err := p.NotifyChange("prod/svc-000#api_key", func() { calls <- struct{}{} })
+	require.NoError(t, err)
+	defer stop()
+
+	poison := []string{
+		"not json", `{"source":"aws.s3","detail-type":"Object Created"}`, `[1,2,3]`, `{"Type":"Notification","Message":"{broken"}`,
+		`{"source":"aws.secretsmanager","detail-type":"Secret Label Updated","detail":{}}`,
+		`{"source":"aws.secretsmanager","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"s3.amazonaws.com"}}`,
+		string(make([]byte, 300<<10)),
+	}
+	for _, b := range poison {
+		fake.SendRaw(q, b)
+	}
+	require.Eventually(t, func() bool { return ev.Stats().Dropped == int64(len(poison)) && fake.QueueDepth(q) == 0 }, 10*time.Second, time.Millisecond)
+	assert.Empty(t, calls, "no poison message notified anyone")
+
+	_, err = c.PutSecretValue(context.Background(), &secretsmanager.PutSecretValueInput{SecretId: sdkaws.String("prod/svc-000"), SecretString: sdkaws.String(`{"api_key":"` + key + `-000-v2"}`)})
+	require.NoError(t, err)
+	select {
+	case <-calls:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the SNS-wrapped label event did not notify")
+	}
+
+	fake.SendRaw(q, `{"source":"aws.secretsmanager","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"secretsmanager.amazonaws.com","eventName":"DeleteSecret","requestParameters":{"secretId":"prod/svc-000"}}}`)
+	select {
+	case <-calls:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the CloudTrail deletion event did not notify")
+	}
+	stop()
+	fake.SendRaw(q, `{"source":"aws.secretsmanager","detail-type":"AWS API Call via CloudTrail","detail":{"eventSource":"secretsmanager.amazonaws.com","eventName":"DeleteSecret","requestParameters":{"secretId":"prod/svc-000"}}}`)
+	require.Eventually(t, func() bool { return fake.QueueDepth(q) == 0 }, 10*time.Second, time.Millisecond)
+	assert.Empty(t, calls, "no call after stop")
+}
+
+// TestQueueOutageReportsUnhealthyAndRecovers: while ReceiveMessage fails
+// the receiver is unhealthy (so rotate polls at its normal interval) and
+// backs off on its clock; when the queue answers again it is healthy and
+// the events queued meanwhile are delivered.
+func TestQueueOutageReportsUnhealthyAndRecovers(t *testing.T) {
+	fake, c := setup(t, 1)
+	create(t, c, "prod/svc-000", `{"api_key":"`+key+`-000-v1"}`)
+	clk := fakeclock.New(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+	q := fake.CreateQueue("replica-outage")
+	fake.RouteEvents(q, false)
+	fake.SetFault("ReceiveMessage", &awsfake.Fault{Code: "AWS.SimpleQueueService.NonExistentQueue", Status: 400})
+	ev := aws.NewEvents(fake.SQSClient(1), q, aws.WithWaitTime(time.Second), aws.WithEventsClock(clk), aws.WithReceiveBackoff(time.Second, time.Minute))
+	defer ev.Close()
+	p := aws.New(c).WithEvents(ev)
+	calls := make(chan struct{}, 4)
+	stop, err := p.NotifyChange("prod/svc-000#api_key", func() { calls <- struct{}{} })
+	require.NoError(t, err)
+	defer stop()
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// Five minutes of outage on the fake clock: each failed receive waits
+	// for its backoff timer.
+	start := clk.Now()
+	for clk.Now().Sub(start) < 5*time.Minute {
+		require.True(t, clk.WaitTimers(ctx, 1), "the receiver did not back off")
+		assert.False(t, p.PushHealthy())
+		clk.AdvanceToNext()
+	}
+	failedCalls := fake.Calls("ReceiveMessage")
+	assert.Less(t, failedCalls, 40, "backoff bounds the calls during 5 minutes of outage")
+	_, err = c.PutSecretValue(context.Background(), &secretsmanager.PutSecretValueInput{SecretId: sdkaws.String("prod/svc-000"), SecretString: sdkaws.String(`{"api_key":"` + key + `-000-v2"}`)})
+	require.NoError(t, err)
+
+	// The receiver waits on its backoff timer while the queue recovers.
+	require.True(t, clk.WaitTimers(ctx, 1))
+	assert.False(t, p.PushHealthy())
+	fake.SetFault("ReceiveMessage", nil)
+	clk.AdvanceToNext()
+	select {
+	case <-calls:
+	case <-ctx.Done():
+		t.Fatal("the event queued during the outage was not delivered")
+	}
+	assert.True(t, p.PushHealthy())
+}
+
+type pushHarness struct {
+	harness
+	pp *aws.PushProvider
+}
+
+func (h *pushHarness) Provider() credential.Provider { return h.pp }
+
+// TestPushConformance runs the conformance suite on a PushProvider: its
+// notifier rules included.
+func TestPushConformance(t *testing.T) {
+	fake, c := setup(t, 1)
+	q := fake.CreateQueue("conformance")
+	fake.RouteEvents(q, false)
+	ev := aws.NewEvents(fake.SQSClient(1), q, aws.WithWaitTime(time.Second))
+	defer ev.Close()
+	providertest.Run(t, &pushHarness{harness: harness{fake: fake, c: c, p: aws.New(c)}, pp: aws.New(c).WithEvents(ev)})
+}
