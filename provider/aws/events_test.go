@@ -48,7 +48,7 @@ func newReplica(t *testing.T, fake *awsfake.Server, c *secretsmanager.Client, na
 
 func waitValue(t *testing.T, set *rotate.Set, name, want string) {
 	t.Helper()
-	c := set.Credential(name)
+	c := mustCred(t, set, name)
 	got := make(chan struct{}, 1)
 	defer c.OnRotate(func(rotate.Event) {
 		select {
@@ -113,7 +113,7 @@ func TestPushReachesEveryReplicaWithoutPolling(t *testing.T) {
 	clk.Advance(time.Second) // so the check the event triggers has a new LastAttempt; no poll is due
 	for _, r := range reps {
 		fake.SendRaw(r.queue, body)
-		require.Eventually(t, func() bool { return r.set.Credential("svc-042").Status().LastAttempt.Equal(clk.Now()) },
+		require.Eventually(t, func() bool { return mustCred(t, r.set, "svc-042").Status().LastAttempt.Equal(clk.Now()) },
 			10*time.Second, time.Millisecond, "the event triggers a check")
 	}
 	assert.Zero(t, fake.Calls("GetSecretValue")+fake.Calls("DescribeSecret"), "an event for the version held fetches nothing")
