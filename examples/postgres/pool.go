@@ -38,11 +38,48 @@ type PoolConfig struct {
 //   - every new connection reads the password at connect time
 //     (BeforeConnect), so it always uses the current one;
 //   - a connection opened with a password that has since been rotated is
-//     closed at its next release or acquire instead of going back into use,
-//     so old sessions are recycled as soon as the rotation is seen, and
-//     MaxConnLifetime (the overlap window) bounds the idle ones;
+//     closed instead of going back into use: idle ones when the rotation is
+//     seen, busy ones when they are released, so old sessions are recycled
+//     at once; MaxConnLifetime (the overlap window) is the backstop;
 //   - the DSN holds no password, so none can leak from it.
-func NewPool(ctx context.Context, c PoolConfig) (*pgxpool.Pool, error) {
+func NewPool(ctx context.Context, c PoolConfig) (*Pool, error) {
+	cfg, err := poolConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	p, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return sweeping(p, c.Password), nil
+}
+
+// Pool is a pgxpool.Pool that also closes its idle connections on an old
+// password as soon as a rotation is seen. Close it to stop that.
+type Pool struct {
+	*pgxpool.Pool
+	stop func()
+}
+
+// sweeping subscribes p to password's rotations: each one takes the idle
+// connections out and puts them back, and AfterRelease closes those that
+// authenticated with the old value.
+func sweeping(p *pgxpool.Pool, password *rotate.Credential) *Pool {
+	stop := password.OnRotate(func(rotate.Event) {
+		for _, c := range p.AcquireAllIdle(context.Background()) {
+			c.Release()
+		}
+	})
+	return &Pool{Pool: p, stop: stop}
+}
+
+// Close stops following rotations and closes the pool.
+func (p *Pool) Close() {
+	p.stop()
+	p.Pool.Close()
+}
+
+func poolConfig(c PoolConfig) (*pgxpool.Config, error) {
 	if c.Password == nil {
 		return nil, errors.New("postgres: PoolConfig.Password is nil")
 	}
@@ -81,7 +118,7 @@ func NewPool(ctx context.Context, c PoolConfig) (*pgxpool.Pool, error) {
 	}
 	cfg.PrepareConn = func(_ context.Context, c *pgx.Conn) (bool, error) { return current(c), nil }
 	cfg.AfterRelease = current
-	return pgxpool.NewWithConfig(ctx, cfg)
+	return cfg, nil
 }
 
 // AuthFailed reports whether err is PostgreSQL refusing the password

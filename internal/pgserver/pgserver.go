@@ -53,7 +53,7 @@ var ErrNoPostgres = errors.New("pgserver: no PostgreSQL server binaries found (i
 // `pg_config --bindir`, else the newest /usr/lib/postgresql/*/bin.
 func BinDir() (string, error) {
 	ok := func(dir string) bool {
-		for _, b := range []string{"initdb", "postgres"} {
+		for _, b := range []string{"initdb", "postgres", "pg_isready"} {
 			if fi, err := os.Stat(filepath.Join(dir, b)); err != nil || fi.IsDir() {
 				return false
 			}
@@ -177,9 +177,12 @@ func (s *Server) start(ctx context.Context, bin, data string, port int, settings
 	defer tick.Stop()
 	sock := filepath.Join(s.SocketDir, ".s.PGSQL."+strconv.Itoa(port))
 	for {
+		// Listening is not ready: until recovery ends the server answers
+		// "the database system is starting up". pg_isready asks it.
 		if _, err := os.Stat(sock); err == nil {
-			if c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second); err == nil {
-				c.Close()
+			ready := exec.Command(filepath.Join(bin, "pg_isready"), "-q", "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "postgres", "-t", "1")
+			ready.Env = env()
+			if ready.Run() == nil {
 				s.Port, s.cmd, s.logFile, s.exited = port, cmd, logFile, exited
 				return nil
 			}
