@@ -158,7 +158,9 @@ func Demo(ctx context.Context, out io.Writer) (Stats, error) {
 		return st, err
 	}
 	st.Embedded, st.Cancelled = embedded, states[rivertype.JobStateCancelled]
-	st.Rotations = svc.Set.Credential("openai").Status().Rotations
+	if key, err := svc.Set.Credential("openai"); err == nil {
+		st.Rotations = key.Status().Rotations
+	}
 	if err := db.QueryRow(ctx, "SELECT coalesce(sum((metadata->>'snoozes')::int), 0) FROM river_job").Scan(&st.Snoozes); err != nil {
 		return st, err
 	}

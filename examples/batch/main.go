@@ -137,7 +137,11 @@ func NewService(ctx context.Context, c ServiceConfig) (*Service, error) {
 	}
 	s.Set = set
 	s.close = append(s.close, func() { set.Close() }, r.Track(set))
-	key := set.Credential("openai")
+	key, err := set.Credential("openai")
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.Policy = degrade.NewPolicy("openai-embeddings",
 		degrade.WithMaxAttempts(1), degrade.WithRefresher(key), degrade.WithLogger(logger),
 		degrade.WithBreaker(0.5, 4, 10*time.Second), degrade.WithOpenFor(500*time.Millisecond, 1))

@@ -153,7 +153,10 @@ func Demo(ctx context.Context, c DemoConfig) (st Stats, err error) {
 	}
 	defer set.Close()
 	defer r.Track(set)()
-	cred := set.Credential("postgres-app")
+	cred, err := set.Credential("postgres-app")
+	if err != nil {
+		return st, err
+	}
 	rotated := make(chan string, c.Rotations+1)
 	defer set.OnEvent(func(e rotate.Event) {
 		if e.Kind == rotate.EventRotated {

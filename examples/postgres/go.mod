@@ -1,6 +1,6 @@
 module github.com/credkit/credkit/examples/postgres
 
-go 1.25.0
+go 1.26.0
 
 require (
 	github.com/credkit/credkit v0.0.0
@@ -14,9 +14,9 @@ require (
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	go.uber.org/goleak v1.3.0
-	golang.org/x/sync v0.22.0 // indirect
-	golang.org/x/sys v0.13.0 // indirect
-	golang.org/x/text v0.41.0 // indirect
+	golang.org/x/sync v0.24.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
 )
 
 replace (

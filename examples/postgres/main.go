@@ -69,7 +69,11 @@ func serve(ctx context.Context, dsn, passwordURL string) error {
 	}
 	defer set.Close()
 	defer r.Track(set)()
-	pool, err := NewPool(ctx, PoolConfig{DSN: dsn, Password: set.Credential("postgres"), Overlap: 10 * time.Minute})
+	password, err := set.Credential("postgres")
+	if err != nil {
+		return err
+	}
+	pool, err := NewPool(ctx, PoolConfig{DSN: dsn, Password: password, Overlap: 10 * time.Minute})
 	if err != nil {
 		return err
 	}
@@ -78,7 +82,7 @@ func serve(ctx context.Context, dsn, passwordURL string) error {
 	defer tick.Stop()
 	for {
 		var user string
-		_, err := WithRetryOnRotation(ctx, set.Credential("postgres"), 30*time.Second, func(ctx context.Context) error {
+		_, err := WithRetryOnRotation(ctx, password, 30*time.Second, func(ctx context.Context) error {
 			return pool.QueryRow(ctx, "SELECT current_user").Scan(&user)
 		})
 		if err != nil && ctx.Err() == nil {
