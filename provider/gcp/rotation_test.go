@@ -178,23 +178,26 @@ func TestPollCost(t *testing.T) {
 	)
 	access := perPoll["AccessSecretVersion"]
 	type row struct {
-		mode           string
+		mode, measured string
 		accessPerMin   float64
 		metaPerMin     float64
 		accessPerMonth float64
 	}
 	rows := []row{
-		{"poll: AccessSecretVersion per secret, once a minute (default)", float64(access * replicas * perMinute), 0, float64(access * replicas * month)},
-		{"poll: GetSecretVersion per secret, once a minute (a metadata check)", 0, float64(metaPerPoll * replicas * perMinute), 0},
-		{"push: Pub/Sub, safety poll hourly, 3 rotations a day", float64(access*replicas)*pushPolls + 0, 0,
-			float64(access*replicas)*pushPolls*month + float64(perRotation*replicas*3*30)},
-		{"open: Describe (GetSecret) once per secret, all replicas in one minute", 0, float64(open["GetSecret"] * replicas), 0},
+		{"poll: AccessSecretVersion per secret, once a minute (the default)", fmt.Sprintf("%d AccessSecretVersion a poll", access),
+			float64(access * replicas * perMinute), 0, float64(access * replicas * month)},
+		{"poll: GetSecretVersion per secret, once a minute (a metadata check; not done)", fmt.Sprintf("%d GetSecretVersion a poll", metaPerPoll),
+			0, float64(metaPerPoll * replicas * perMinute), 0},
+		{"push: Pub/Sub, safety poll hourly, 3 rotations a day in all", fmt.Sprintf("%d AccessSecretVersion a rotation", perRotation),
+			float64(access*replicas) * pushPolls, 0, float64(access*replicas)*pushPolls*month + float64(perRotation*replicas*3*30)},
+		{"open: Describe once per secret, every replica starting in one minute", fmt.Sprintf("%d GetSecret at open", open["GetSecret"]),
+			0, float64(open["GetSecret"] * replicas), 0},
 	}
 	t.Logf("100 secrets × %d replicas; quotas per project per minute: access %d, metadata reads %d; $%.2f per 10,000 accesses", replicas, accessQ, metaQ, pricePer10)
-	t.Logf("| mode | accesses/min (%% of quota) | metadata reads/min (%% of quota) | accesses/month | cost/month |")
-	t.Logf("|---|---|---|---|---|")
+	t.Logf("| mode | measured, per replica | accesses/min (%% of quota) | metadata reads/min (%% of quota) | accesses/month | cost/month |")
+	t.Logf("|---|---|---|---|---|---|")
 	for _, r := range rows {
-		t.Logf("| %s | %.0f (%.1f%%) | %.0f (%.0f%%) | %.0f | $%.2f |", r.mode,
+		t.Logf("| %s | %s | %.0f (%.1f%%) | %.0f (%.0f%%) | %.0f | $%.2f |", r.mode, r.measured,
 			r.accessPerMin, 100*r.accessPerMin/accessQ, r.metaPerMin, 100*r.metaPerMin/metaQ, r.accessPerMonth, r.accessPerMonth/10000*pricePer10)
 	}
 	assert.Equal(t, 100, access)
