@@ -343,6 +343,11 @@ func mapErr(ctx context.Context, op, refStr string, err error) error {
 		return err
 	}
 	c := code(err)
+	if d, ok := ctx.Deadline(); ok && c == codes.DeadlineExceeded && !time.Now().Before(d) {
+		// The SDK's per-call context (same deadline, its own timer) can
+		// end a moment before the caller's reports it.
+		return context.DeadlineExceeded
+	}
 	kind, reason := credential.ErrUnavailable, "Secret Manager "+c.String()
 	switch c {
 	case codes.NotFound:
