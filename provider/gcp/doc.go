@@ -69,6 +69,16 @@
 // rotate's backoff, which serves the last good value meanwhile, decides
 // when to try again.
 //
+// # Google access tokens
+//
+// [TokenProvider] mints OAuth 2.0 access tokens from Application Default
+// Credentials (golang.org/x/oauth2/google) for Vertex AI and other Google
+// APIs that take a bearer token: Version.Expires is the token's expiry, so
+// rotate refreshes it ahead and never serves it expired. Its URL, with
+// [NewTokenOpener] registered as "gcp-token", is
+// gcp-token://?scope=https://www.googleapis.com/auth/cloud-platform (the
+// default scope).
+//
 // # Errors
 //
 // NotFound is ErrNotFound; PermissionDenied and Unauthenticated are
