@@ -18,10 +18,9 @@ import (
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
-		// gRPC's and OpenCensus's process-wide workers.
+		// OpenCensus (a dependency of the Google SDKs) starts its worker in
+		// an init function, for the life of the process.
 		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
-		goleak.IgnoreAnyFunction("google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
 		// The Pub/Sub SDK's stream keep-alive loop returns only at its next
 		// ticker after Receive has returned (iterator.go checks drained
 		// before it blocks on the tickers): not ours to stop.
