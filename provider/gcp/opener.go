@@ -155,12 +155,15 @@ func (o *Opener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, 
 		key = ""
 	}
 	o.mu.Lock()
-	defer o.mu.Unlock()
-	if p, ok := o.providers[key]; ok {
+	p, ok := o.providers[key]
+	o.mu.Unlock()
+	if ok {
 		return p, ref, nil
 	}
 	c := o.client
 	if c == nil {
+		// Finding ADC may read files or probe the metadata server: not
+		// under the lock.
 		var opts []option.ClientOption
 		if endpoint != "" {
 			opts = append(opts, option.WithEndpoint(endpoint))
@@ -171,9 +174,20 @@ func (o *Opener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, 
 			return nil, "", &credential.Error{Op: "open", Ref: safeURL(u), Kind: credential.ErrUnavailable,
 				Reason: "cannot create a Secret Manager client (Application Default Credentials?)"}
 		}
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if p, ok := o.providers[key]; ok {
+		// Another caller made this configuration's provider meanwhile.
+		if c != o.client {
+			c.Close()
+		}
+		return p, ref, nil
+	}
+	if c != o.client {
 		o.clients = append(o.clients, c)
 	}
-	var p credential.Provider = New(c, o.opts...)
+	p = New(c, o.opts...)
 	if o.notifier != nil {
 		p = NewPushProvider(p.(*Provider), o.notifier)
 	}

@@ -102,6 +102,21 @@ func TestOpenerSettings(t *testing.T) {
 	_, _, err = mux.Resolve(ctx, "gcp-sm://projects/p/secrets/open%20ai?endpoint="+hidden)
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), hidden)
+
+	// Concurrent opens of a new configuration agree on one provider; the
+	// clients made by the losers are closed (goleak would see them).
+	got := make(chan credential.Provider, 8)
+	for i := 0; i < 8; i++ {
+		go func() {
+			p, _, err := mux.Resolve(ctx, "gcp-sm://projects/credkit-test/locations/asia-east1/secrets/openai")
+			assert.NoError(t, err)
+			got <- p
+		}()
+	}
+	first := <-got
+	for i := 1; i < 8; i++ {
+		assert.Same(t, first, <-got)
+	}
 	require.NoError(t, o.Close())
 }
 
