@@ -92,6 +92,8 @@ type DBRole struct {
 
 type lease struct {
 	id        string
+	username  string
+	password  string
 	token     string
 	issued    time.Time
 	expires   time.Time
@@ -377,11 +379,13 @@ func (s *Server) CallsWithPrefix(prefix string) int {
 	return n
 }
 
-// LeaseInfo describes a lease of the dynamic engine.
+// LeaseInfo describes a lease of the dynamic engine and the credentials
+// it carries.
 type LeaseInfo struct {
-	ID              string
-	Issued, Expires time.Time
-	Revoked         bool
+	ID                 string
+	Username, Password string
+	Issued, Expires    time.Time
+	Revoked            bool
 }
 
 // Leases returns the leases issued so far, in issue order.
@@ -390,9 +394,11 @@ func (s *Server) Leases() []LeaseInfo {
 	defer s.mu.Unlock()
 	var out []LeaseInfo
 	for _, l := range s.leases {
-		out = append(out, LeaseInfo{ID: l.id, Issued: l.issued, Expires: l.expires, Revoked: l.revoked})
+		out = append(out, LeaseInfo{ID: l.id, Username: l.username, Password: l.password, Issued: l.issued, Expires: l.expires, Revoked: l.revoked})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Issued.Before(out[j].Issued) || (out[i].Issued.Equal(out[j].Issued) && out[i].ID < out[j].ID) })
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Issued.Before(out[j].Issued) || (out[i].Issued.Equal(out[j].Issued) && out[i].ID < out[j].ID)
+	})
 	return out
 }
 
@@ -665,10 +671,11 @@ func (s *Server) secret(w http.ResponseWriter, method, path string, r *http.Requ
 		l := &lease{id: fmt.Sprintf("%s/creds/%s/%s", mount, role, s.randID(8)), token: tok.id, issued: now, ttl: rc.DefaultTTL, renewable: true}
 		l.maxEnd = now.Add(rc.MaxTTL)
 		l.expires = capAt(now.Add(rc.DefaultTTL), l.maxEnd)
+		l.username, l.password = fmt.Sprintf("v-token-%s-%04d", role, s.seq), "FAKE-pw-"+s.randID(10)
 		s.leases[l.id] = l
 		reply(w, 200, map[string]any{
 			"lease_id": l.id, "lease_duration": secs(rc.DefaultTTL), "renewable": true,
-			"data": map[string]any{"username": fmt.Sprintf("v-token-%s-%04d", role, s.seq), "password": "FAKE-pw-" + s.randID(10)},
+			"data": map[string]any{"username": l.username, "password": l.password},
 		})
 		return
 	}

@@ -463,6 +463,9 @@ func (l *Leases) Fetch(ctx context.Context, refStr string) (credential.Version, 
 	if err != nil {
 		return credential.Version{}, err
 	}
+	if err := l.p.open("fetch", r); err != nil {
+		return credential.Version{}, err
+	}
 	if r.token {
 		return l.p.auth.version(ctx, r)
 	}

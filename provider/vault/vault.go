@@ -181,6 +181,14 @@ func (p *Provider) spawn(f func()) bool {
 	return true
 }
 
+// open returns ErrClosed once the provider is closed.
+func (p *Provider) open(op string, r ref) error {
+	if p.closed.Load() {
+		return &credential.Error{Op: op, Ref: r.safe, Kind: credential.ErrClosed}
+	}
+	return nil
+}
+
 func (p *Provider) now() time.Time { return p.o.clock.Now() }
 
 // jittered returns 2/3 of d, less up to the jitter fraction of it.
@@ -500,6 +508,9 @@ func (p *Provider) Fetch(ctx context.Context, refStr string) (credential.Version
 	if err != nil {
 		return credential.Version{}, err
 	}
+	if err := p.open("fetch", r); err != nil {
+		return credential.Version{}, err
+	}
 	if r.token {
 		return p.auth.version(ctx, r)
 	}
@@ -531,6 +542,9 @@ func (p *Provider) CurrentVersion(ctx context.Context, refStr string) (string, e
 	if err != nil {
 		return "", err
 	}
+	if err := p.open("check", r); err != nil {
+		return "", err
+	}
 	if r.token {
 		v, err := p.auth.version(ctx, r)
 		return v.ID, err
@@ -558,6 +572,9 @@ func (p *Provider) CurrentVersion(ctx context.Context, refStr string) (string, e
 func (p *Provider) Describe(ctx context.Context, refStr string) (credential.Description, error) {
 	r, err := parseRef(refStr)
 	if err != nil {
+		return credential.Description{}, err
+	}
+	if err := p.open("describe", r); err != nil {
 		return credential.Description{}, err
 	}
 	if r.token {
