@@ -76,7 +76,11 @@ func login(ctx context.Context, c *api.Client, method, mount string, body map[st
 		status = resp.StatusCode
 	}
 	if err != nil {
-		return nil, mapErr("login", "auth/"+mount, status, err)
+		err = mapErr("login", "auth/"+mount, status, err)
+		if ce, ok := err.(*credential.Error); ok && ce.Kind == credential.ErrInvalid {
+			ce.Kind, ce.Reason = credential.ErrPermission, "Vault refused the login"
+		}
+		return nil, err
 	}
 	sec, err := api.ParseSecret(io.LimitReader(resp.Body, 1<<20))
 	if err != nil || sec == nil || sec.Auth == nil || sec.Auth.ClientToken == "" {
@@ -358,10 +362,29 @@ func (m *tokenManager) failed(now time.Time, err error) {
 	}
 }
 
-// after403 logs in again once per token generation after a 403: a token
-// revoked or expired early is replaced, while a path the policy denies
-// costs one login per token, not one per request.
+// after403 decides what a 403 means. The token is looked up
+// (lookup-self): when it is still valid, the policy denies the path and
+// nothing else is done; when it is not (revoked, expired early), the
+// provider logs in again, once per token generation, and the request is
+// retried with the new token.
 func (m *tokenManager) after403(ctx context.Context, used *tokenState) (*tokenState, bool) {
+	if used == nil {
+		return nil, false
+	}
+	if st := m.cur.Load(); st != nil && st.gen > used.gen {
+		return st, true // another caller already logged in again
+	}
+	r := m.p.c.NewRequest(http.MethodGet, "/v1/auth/token/lookup-self")
+	r.ClientToken = used.token
+	resp, err := m.p.c.RawRequestWithContext(ctx, r) //nolint:staticcheck // the raw form keeps the status
+	status := 0
+	if resp != nil {
+		resp.Body.Close()
+		status = resp.StatusCode
+	}
+	if err == nil || status != http.StatusForbidden {
+		return nil, false // the token is fine (or Vault is failing): the path is denied
+	}
 	m.mu.Lock()
 	if m.relogged >= used.gen {
 		m.mu.Unlock()
@@ -369,7 +392,7 @@ func (m *tokenManager) after403(ctx context.Context, used *tokenState) (*tokenSt
 	}
 	m.relogged = used.gen
 	m.mu.Unlock()
-	m.p.o.logger.Info("credkit: Vault answered 403; logging in again once", "method", m.auth.Method())
+	m.p.o.logger.Info("credkit: the Vault token was revoked or expired early; logging in again", "method", m.auth.Method())
 	st, err := m.login(ctx, used.gen)
 	if err != nil || st.gen == used.gen {
 		return nil, false
