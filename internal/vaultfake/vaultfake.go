@@ -359,7 +359,9 @@ func (s *Server) Inject(f Fault) {
 // Calls returns how many requests were made as "METHOD path" (path without
 // /v1/ and without the query; PUT and POST both count as "PUT"), e.g.
 // "GET secret/data/openai", "PUT sys/leases/renew",
-// "PUT auth/approle/login".
+// "PUT auth/approle/login". A request sent with an X-Vault-Namespace
+// header is also counted as "[NS] METHOD path". (Namespaces are counted,
+// not separated: every namespace sees the same secrets.)
 func (s *Server) Calls(key string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -495,6 +497,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls[method+" "+path]++
+	if ns := r.Header.Get("X-Vault-Namespace"); ns != "" {
+		s.calls["["+ns+"] "+method+" "+path]++
+	}
 	now := s.clock.Now()
 	if s.sealed {
 		replyErr(w, http.StatusServiceUnavailable, "Vault is sealed")

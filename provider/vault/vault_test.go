@@ -137,6 +137,17 @@ func TestKV2VersionsFieldsDeleteDestroy(t *testing.T) {
 	assert.NotContains(t, err.Error(), "FAKE-line1")
 }
 
+func TestNamespace(t *testing.T) {
+	fake, _, p := setup(t)
+	fake.Put("secret", "prod/openai", map[string]any{"api_key": key})
+	_, err := p.Fetch(context.Background(), "secret/prod/openai#api_key?namespace=team-a/ml")
+	require.NoError(t, err)
+	assert.Equal(t, 1, fake.Calls("[team-a/ml] GET secret/data/prod/openai"), "the namespace setting is sent as X-Vault-Namespace")
+	_, err = p.Fetch(context.Background(), "secret/prod/openai#api_key")
+	require.NoError(t, err)
+	assert.Equal(t, 1, fake.Calls("[team-a/ml] GET secret/data/prod/openai"), "and only for that ref")
+}
+
 func TestDescribeCustomMetadata(t *testing.T) {
 	fake, _, p := setup(t, vault.WithMetadataNames(vault.MetadataNames{Owner: "team", Purpose: "why", Environment: "env", System: "system", Scopes: "scopes", RotationPeriod: "rotate_every"}))
 	fake.Put("secret", "prod/openai", map[string]any{"api_key": key})
