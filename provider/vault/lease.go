@@ -433,8 +433,9 @@ var (
 	_ credential.Describer      = (*Leases)(nil)
 )
 
-// Leases returns the view of p for dynamic secrets.
-func (p *Provider) Leases() *Leases { return &Leases{p: p} }
+// Leases returns the view of p for dynamic secrets (always the same
+// value).
+func (p *Provider) Leases() *Leases { return p.view }
 
 func (l *Leases) ref(ctx context.Context, refStr string) (ref, error) {
 	r, err := parseRef(refStr)

@@ -43,6 +43,7 @@ type Provider struct {
 
 	auth   *tokenManager
 	leases *leaseManager
+	view   *Leases
 
 	nsClients sync.Map // namespace -> *api.Client
 	mounts    sync.Map // ns + "\x00" + path -> mountInfo
@@ -141,6 +142,7 @@ func New(c *api.Client, opts ...Option) *Provider {
 	p := &Provider{c: c, o: o, key: key, ctx: ctx, cancel: cancel}
 	p.auth = &tokenManager{p: p, auth: o.auth, kick: make(chan struct{}, 1)}
 	p.leases = &leaseManager{p: p, entries: map[string]*leaseEntry{}, subs: map[string]map[*listener]struct{}{}}
+	p.view = &Leases{p: p}
 	return p
 }
 
