@@ -316,43 +316,52 @@ func (m *tokenManager) doLogin(f *loginCall) {
 	ctx, cancel := context.WithTimeout(m.p.ctx, 30*time.Second)
 	defer cancel()
 	a, err := m.auth.Login(ctx, m.p.c)
+	if err == nil && (a == nil || a.ClientToken == "") {
+		err = &credential.Error{Op: "login", Kind: credential.ErrUnavailable, Reason: m.auth.Method() + " login returned no token"}
+	}
+	if err != nil && ctx.Err() == nil {
+		if ce := (*credential.Error)(nil); !errors.As(err, &ce) {
+			// A custom Auth's error is not ours to vouch for: its text may
+			// quote what it sent. Only its kind is kept.
+			err = &credential.Error{Op: "login", Kind: credential.ErrPermission, Reason: m.auth.Method() + " login failed"}
+		}
+	}
 	now := m.p.now()
 	m.mu.Lock()
-	defer func() {
-		m.flight = nil
-		m.mu.Unlock()
-		close(f.done)
-	}()
+	var st *tokenState
 	if err != nil {
-		if ce := (*credential.Error)(nil); !errors.As(err, &ce) && ctx.Err() == nil {
-			err = &credential.Error{Op: "login", Kind: credential.ErrPermission, Reason: m.auth.Method() + " login failed", Err: err}
-		}
-		f.err = err
 		m.failed(now, err)
+	} else {
+		m.gen++
+		st = &tokenState{token: a.ClientToken, gen: m.gen, issued: now, renewed: now, renewable: a.Renewable, ttl: time.Duration(a.LeaseDuration) * time.Second}
+		if st.ttl > 0 {
+			st.expires = now.Add(st.ttl)
+		}
+		m.cur.Store(st)
+		m.status.Logins++
+		m.status.LastLogin = now
+		m.status.LastError, m.status.FailingSince = "", time.Time{}
+		if !m.started {
+			m.started = m.p.spawn(m.loop)
+		}
+	}
+	logins := m.status.Logins
+	m.flight = nil
+	f.st, f.err = st, err
+	m.mu.Unlock()
+	close(f.done)
+	if err != nil {
 		m.p.o.logger.Warn("credkit: Vault login failed", "method", m.auth.Method(), "error_kind", credential.KindName(err))
 		return
 	}
-	m.gen++
-	st := &tokenState{token: a.ClientToken, gen: m.gen, issued: now, renewed: now, renewable: a.Renewable, ttl: time.Duration(a.LeaseDuration) * time.Second}
-	if st.ttl > 0 {
-		st.expires = now.Add(st.ttl)
-	}
-	m.cur.Store(st)
-	f.st = st
-	m.status.Logins++
-	m.status.LastLogin = now
-	m.status.LastError, m.status.FailingSince = "", time.Time{}
-	if m.status.Logins > 1 {
-		m.p.o.logger.Info("credkit: Vault login renewed the token", "method", m.auth.Method(), "ttl", st.ttl)
-	}
-	if !m.started {
-		m.started = m.p.spawn(m.loop)
+	if logins > 1 {
+		m.p.o.logger.Info("credkit: Vault login replaced the token", "method", m.auth.Method(), "ttl", st.ttl)
 	}
 	select {
 	case m.kick <- struct{}{}:
 	default:
 	}
-	m.p.spawn(func() { m.p.leases.notify(tokenKey) })
+	m.p.leases.notify(tokenKey)
 }
 
 func (m *tokenManager) failed(now time.Time, err error) {
@@ -407,14 +416,20 @@ func (m *tokenManager) loop() {
 	timer := clock.NewTimer(time.Hour)
 	defer timer.Stop()
 	failures := 0
-	var retryAt time.Time
+	var retryAt, plannedAt time.Time
+	var planned *tokenState
 	for {
 		st := m.cur.Load()
 		now := m.p.now()
 		var wait time.Duration
 		idle := st == nil || st.expires.IsZero() || (st.capped && !m.canRelogin())
 		if !idle {
-			at := st.renewed.Add(m.p.twoThirds(st.expires.Sub(st.renewed)))
+			if planned != st {
+				// One jittered deadline per token state: a wake-up that
+				// changes nothing keeps it.
+				planned, plannedAt = st, st.renewed.Add(m.p.twoThirds(st.expires.Sub(st.renewed)))
+			}
+			at := plannedAt
 			if !retryAt.IsZero() {
 				at = retryAt
 			}
@@ -496,8 +511,8 @@ func (m *tokenManager) step(st *tokenState) error {
 	}
 	got := time.Duration(sec.Auth.LeaseDuration) * time.Second
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if cur := m.cur.Load(); cur != st {
+		m.mu.Unlock()
 		return nil // a login replaced it meanwhile
 	}
 	ns := *st
@@ -508,10 +523,11 @@ func (m *tokenManager) step(st *tokenState) error {
 	m.status.Renewals++
 	m.status.LastRenewal = now
 	m.status.LastError, m.status.FailingSince = "", time.Time{}
-	m.p.spawn(func() { m.p.leases.notify(tokenKey) })
+	m.mu.Unlock()
 	if ns.capped {
 		m.p.o.logger.Info("credkit: Vault token reached its max TTL; a new login follows before it expires", "method", m.auth.Method(), "expires", ns.expires)
 	}
+	m.p.leases.notify(tokenKey)
 	return nil
 }
 

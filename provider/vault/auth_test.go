@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +21,24 @@ import (
 	"github.com/credkit/credkit/rotate"
 )
 
+// syncBuffer is a log sink safe for the provider's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 const (
 	roleID   = "FAKE-Zq0b1e2c3dKx"
 	secretID = "FAKE-QzXvKwJqYzPxWvQk"
@@ -28,7 +47,7 @@ const (
 
 // authSetup starts a fake with a KV secret and a provider that has no
 // token of its own: it must log in with a.
-func authSetup(t *testing.T, a vault.Auth, logs *bytes.Buffer) (*vaultfake.Server, *fakeclock.Clock, *vault.Provider) {
+func authSetup(t *testing.T, a vault.Auth, logs *syncBuffer) (*vaultfake.Server, *fakeclock.Clock, *vault.Provider) {
 	t.Helper()
 	clk := fakeclock.New(t0)
 	fake := vaultfake.New(clk)
@@ -59,7 +78,7 @@ func TestAppRoleRenewalAndReloginAfterMaxTTL(t *testing.T) {
 	sidFile := filepath.Join(dir, "secret-id")
 	require.NoError(t, os.WriteFile(sidFile, []byte(secretID+"\n"), 0o600))
 	t.Setenv("TEST_VAULT_ROLE_ID", roleID)
-	var logs bytes.Buffer
+	var logs syncBuffer
 	fake, clk, p := authSetup(t, &vault.AppRoleAuth{RoleIDEnv: "TEST_VAULT_ROLE_ID", SecretIDFile: sidFile}, &logs)
 	fake.AddAppRole("app", vaultfake.AppRole{RoleID: roleID, SecretID: secretID, TokenTTL: 20 * time.Minute, TokenMaxTTL: time.Hour})
 	ctx := context.Background()
@@ -90,6 +109,7 @@ func TestAppRoleRenewalAndReloginAfterMaxTTL(t *testing.T) {
 	assert.Equal(t, fetches, fake.Calls("GET secret/data/prod/openai"), "no request was answered 403 and retried")
 	assert.Len(t, tokens, 4)
 	assert.Equal(t, "approle", st.Method)
+	require.NoError(t, p.Close())
 	for tok := range tokens {
 		assert.Equal(t, -1, providertest.Leak(logs.String(), tok), "a token in the log")
 	}

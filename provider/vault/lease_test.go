@@ -21,7 +21,9 @@ func waitTimers(t *testing.T, clk interface {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	require.True(t, clk.WaitTimers(ctx, n), "the goroutines under test did not re-arm their timers")
+	if !clk.WaitTimers(ctx, n) {
+		t.Fatalf("the goroutines under test did not re-arm their timers: %d armed, want %d", clk.(interface{ Timers() int }).Timers(), n)
+	}
 }
 
 // TestDynamicSecretOverThreeMaxTTLCycles watches a database secret's

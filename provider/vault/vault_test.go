@@ -1,7 +1,6 @@
 package vault_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -165,7 +164,7 @@ func TestDescribeCustomMetadata(t *testing.T) {
 }
 
 func TestMetadataDeniedFallsBackOnce(t *testing.T) {
-	var logs bytes.Buffer
+	var logs syncBuffer
 	fake, _, p := setup(t, vault.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	ctx := context.Background()
 	fake.Put("secret", "a", map[string]any{"value": key})
