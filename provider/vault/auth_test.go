@@ -3,6 +3,8 @@ package vault_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/vault/api"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -226,4 +229,30 @@ func TestStaticTokenRenewed(t *testing.T) {
 	d, err := p.Describe(ctx, vault.TokenRef)
 	require.NoError(t, err)
 	assert.Equal(t, "token", d.Metadata.Tags["vault_auth_method"])
+}
+
+// leakyAuth is a custom Auth whose error quotes what it sent, as a careless
+// one might.
+type leakyAuth struct{ nilToken bool }
+
+func (leakyAuth) Method() string { return "custom" }
+func (a leakyAuth) Login(context.Context, *api.Client) (*api.SecretAuth, error) {
+	if a.nilToken {
+		return nil, nil
+	}
+	return nil, errors.New("login with secret_id " + secretID + " failed")
+}
+
+// Regression: a custom Auth's error text was kept as the cause, and a
+// Login returning neither a token nor an error panicked.
+func TestCustomAuthErrorsAreNotQuoted(t *testing.T) {
+	_, _, p := authSetup(t, leakyAuth{}, nil)
+	_, err := p.Fetch(context.Background(), "secret/prod/openai#api_key")
+	require.ErrorIs(t, err, credential.ErrPermission)
+	assert.Equal(t, -1, providertest.Leak(fmt.Sprintf("%v %+v", err, err), secretID))
+	assert.Contains(t, err.Error(), "custom login failed")
+
+	_, _, p2 := authSetup(t, leakyAuth{nilToken: true}, nil)
+	_, err = p2.Fetch(context.Background(), "secret/prod/openai#api_key")
+	require.ErrorIs(t, err, credential.ErrUnavailable)
 }

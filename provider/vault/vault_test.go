@@ -88,6 +88,26 @@ func TestConformanceKV1(t *testing.T) {
 	providertest.Run(t, &harness{fake: fake, p: p, mount: "kv", kv: 1})
 }
 
+// KV v1 has no versions: the ID is keyed on the content, per provider.
+func TestKV1ContentIDIsKeyed(t *testing.T) {
+	fake, _, p := setup(t)
+	ctx := context.Background()
+	fake.Put("kv", "a", map[string]any{"value": key})
+	fake.Put("kv", "b", map[string]any{"value": key})
+	va, err := p.Fetch(ctx, "kv/a")
+	require.NoError(t, err)
+	vb, err := p.Fetch(ctx, "kv/b")
+	require.NoError(t, err)
+	assert.Equal(t, va.ID, vb.ID, "equal values, equal IDs in one provider")
+	p2 := vault.New(fake.Client(fake.RootToken()))
+	defer p2.Close()
+	v2, err := p2.Fetch(ctx, "kv/a")
+	require.NoError(t, err)
+	assert.NotEqual(t, va.ID, v2.ID, "another provider's key gives another ID: it confirms nothing outside the process")
+	_, err = p.Fetch(ctx, "kv/a?version=2")
+	assert.ErrorIs(t, err, credential.ErrInvalid, "KV v1 has no versions")
+}
+
 func TestKV2VersionsFieldsDeleteDestroy(t *testing.T) {
 	fake, _, p := setup(t)
 	ctx := context.Background()
@@ -301,6 +321,9 @@ func TestOpener(t *testing.T) {
 	v, err = lp.Fetch(ctx, ref)
 	require.NoError(t, err)
 	assert.False(t, v.Expires.IsZero())
+
+	_, err = lp.Fetch(ctx, "secret/prod/openai#api_key")
+	assert.ErrorIs(t, err, credential.ErrInvalid, "the Leases view refuses a KV path")
 
 	for _, bad := range []string{"vault://secret/x?colour=" + key, "vault://secret/x?kv=1&kv=2", "vault://user:" + key + "@secret/x"} {
 		_, _, err := mux.Resolve(ctx, bad)
