@@ -16,7 +16,7 @@
 //	vault://database/creds/readonly#username
 //
 // The settings are version (a KV v2 version), kv (1 or 2: skip the mount
-// lookup) and namespace (Vault Enterprise, sent as X-Vault-Namespace). An
+// lookup; the first path segment is then the mount) and namespace (Vault Enterprise, sent as X-Vault-Namespace). An
 // unknown or repeated setting is credential.ErrInvalid naming the setting;
 // errors print refs with every setting's value replaced by "_".
 //

@@ -132,7 +132,14 @@ func (o *Opener) provider() (*Provider, error) {
 
 // OpenURL implements provider.Opener.
 func (o *Opener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, string, error) {
-	safe := "vault://" + safeRef(strings.TrimPrefix(u.String(), "vault://"))
+	shown := u.Host + u.Path
+	if u.RawQuery != "" {
+		shown += "?" + u.RawQuery
+	}
+	if u.Fragment != "" {
+		shown += "#" + u.Fragment
+	}
+	safe := "vault://" + safeRef(shown) // no user info, no setting values
 	if u.User != nil {
 		return nil, "", &credential.Error{Op: "open", Ref: safe, Kind: credential.ErrInvalid, Reason: "a vault:// URL takes no user info"}
 	}

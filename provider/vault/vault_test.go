@@ -330,9 +330,12 @@ func TestOpener(t *testing.T) {
 		require.ErrorIs(t, err, credential.ErrInvalid, bad[:14])
 		assert.Equal(t, -1, providertest.Leak(err.Error(), key), "the error holds no setting value or user info")
 	}
+	u, _ := url.Parse("vault://user:" + key + "@secret/x?kv=2")
+	_, _, err = o.OpenURL(ctx, u)
+	require.ErrorIs(t, err, credential.ErrInvalid, "user info, opened directly")
+	assert.Equal(t, -1, providertest.Leak(err.Error(), key))
 	_, _, err = mux.Resolve(ctx, "vault://secret/x?colour=blue")
 	assert.Contains(t, err.Error(), `"colour"`)
-	_ = url.Values{}
 }
 
 func TestEnvAuthChoice(t *testing.T) {
