@@ -3,9 +3,12 @@ package vault_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/credkit/credkit/credential"
+	"github.com/credkit/credkit/health"
 	"github.com/credkit/credkit/internal/vaultfake"
 	"github.com/credkit/credkit/provider"
 	"github.com/credkit/credkit/provider/vault"
@@ -88,4 +91,37 @@ func ExampleAppRoleAuth() {
 	st := p.AuthStatus()
 	fmt.Println(err, st.Method, st.Authenticated, st.Logins, st.Expires.Sub(st.Issued))
 	// Output: <nil> approle true 1 1h0m0s
+}
+
+// The provider's token as a health check: it passes while a token is held,
+// and fails with the error's kind when the login is refused.
+func ExampleProvider_CheckAuth() {
+	fake := vaultfake.New(nil)
+	defer fake.Close()
+	fake.AddKubernetesRole("app", vaultfake.LoginRole{JWT: "FAKE.sa.jwt", TokenTTL: time.Hour})
+
+	tokenFile := writeTemp("FAKE.sa.jwt") // the kubelet's service-account token
+	defer os.Remove(tokenFile)
+	for _, role := range []string{"app", "unknown"} {
+		p := vault.New(fake.Client(""), vault.WithAuth(&vault.KubernetesAuth{Role: role, TokenFile: tokenFile}))
+		check := health.Func("vault-auth", true, func(ctx context.Context) health.Result {
+			return health.FromError(p.CheckAuth(ctx))
+		})
+		r := check.Run(context.Background())
+		fmt.Println(strings.TrimSpace(role + " " + string(r.Status) + " " + r.Output))
+		p.Close()
+	}
+	// Output:
+	// app pass
+	// unknown fail permission
+}
+
+func writeTemp(content string) string {
+	f, err := os.CreateTemp("", "sa-token")
+	if err != nil {
+		panic(err)
+	}
+	defer f.Close()
+	f.WriteString(content)
+	return f.Name()
 }
