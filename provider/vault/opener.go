@@ -45,8 +45,9 @@ type Opener struct {
 	opts   []Option
 	getenv func(string) string
 
-	mu sync.Mutex
-	p  *Provider
+	mu    sync.Mutex
+	p     *Provider
+	built *api.Client // the client the Opener made, whose connections Close closes
 }
 
 // OpenerOption configures an Opener.
@@ -121,6 +122,7 @@ func (o *Opener) provider() (*Provider, error) {
 		if err != nil {
 			return nil, &credential.Error{Op: "open", Kind: credential.ErrInvalid, Reason: "cannot make a Vault client from the environment (VAULT_ADDR...)"}
 		}
+		o.built = c
 	}
 	opts := o.opts
 	if a := envAuth(o.getenv); a != nil && o.client == nil {
@@ -175,13 +177,19 @@ func (o *Opener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, 
 	return p, ref, nil
 }
 
-// Close closes the Provider the Opener made.
+// Close closes the Provider the Opener made, and the idle connections of
+// the client it built from the environment.
 func (o *Opener) Close() error {
 	o.mu.Lock()
-	p := o.p
+	p, c := o.p, o.built
 	o.mu.Unlock()
 	if p != nil {
-		return p.Close()
+		_ = p.Close()
+	}
+	if c != nil {
+		if cfg := c.CloneConfig(); cfg != nil && cfg.HttpClient != nil {
+			cfg.HttpClient.CloseIdleConnections()
+		}
 	}
 	return nil
 }

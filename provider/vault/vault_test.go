@@ -338,6 +338,31 @@ func TestOpener(t *testing.T) {
 	assert.Contains(t, err.Error(), `"colour"`)
 }
 
+// TestOpenerFromEnvironment: without WithClient the opener reads
+// VAULT_ADDR, VAULT_TOKEN and VAULT_NAMESPACE as Vault's tools do.
+func TestOpenerFromEnvironment(t *testing.T) {
+	fake, _, _ := setup(t)
+	fake.Put("secret", "prod/openai", map[string]any{"api_key": key})
+	t.Setenv("VAULT_ADDR", fake.URL)
+	t.Setenv("VAULT_TOKEN", fake.RootToken())
+	t.Setenv("VAULT_NAMESPACE", "team-ml")
+	t.Setenv("VAULT_MAX_RETRIES", "0")
+	for _, k := range []string{"VAULT_ROLE_ID", "VAULT_ROLE_ID_FILE", "VAULT_K8S_ROLE", "VAULT_JWT_ROLE", "VAULT_CACERT", "VAULT_SKIP_VERIFY"} {
+		t.Setenv(k, "")
+	}
+	o := vault.NewOpener()
+	defer o.Close()
+	mux := provider.NewURLMux()
+	require.NoError(t, mux.Register("vault", o))
+	ctx := context.Background()
+	p, ref, err := mux.Resolve(ctx, "vault://secret/prod/openai#api_key")
+	require.NoError(t, err)
+	v, err := p.Fetch(ctx, ref)
+	require.NoError(t, err)
+	assert.True(t, v.Secret.Reveal() == key)
+	assert.Equal(t, 1, fake.Calls("[team-ml] GET secret/data/prod/openai"), "VAULT_NAMESPACE is sent")
+}
+
 func TestEnvAuthChoice(t *testing.T) {
 	for _, tc := range []struct {
 		env  map[string]string
