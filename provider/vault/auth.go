@@ -412,18 +412,17 @@ func (m *tokenManager) after403(ctx context.Context, used *tokenState) (*tokenSt
 // loop renews the token at two thirds of its remaining TTL (less jitter),
 // and logs in again when renewal no longer extends it or fails with a 403.
 func (m *tokenManager) loop() {
-	clock := m.p.o.clock
-	timer := clock.NewTimer(time.Hour)
-	defer timer.Stop()
+	var t lazyTimer
+	defer t.stop()
 	failures := 0
 	var retryAt, plannedAt time.Time
 	var planned *tokenState
 	for {
 		st := m.cur.Load()
-		now := m.p.now()
-		var wait time.Duration
 		idle := st == nil || st.expires.IsZero() || (st.capped && !m.canRelogin())
-		if !idle {
+		if idle {
+			t.stop()
+		} else {
 			if planned != st {
 				// One jittered deadline per token state: a wake-up that
 				// changes nothing keeps it.
@@ -433,11 +432,7 @@ func (m *tokenManager) loop() {
 			if !retryAt.IsZero() {
 				at = retryAt
 			}
-			wait = max(at.Sub(now), 0)
-		}
-		timer.Stop()
-		if !idle {
-			timer.Reset(wait)
+			t.at(m.p.o.clock, at)
 		}
 		select {
 		case <-m.p.ctx.Done():
@@ -445,10 +440,11 @@ func (m *tokenManager) loop() {
 		case <-m.kick:
 			retryAt, failures = time.Time{}, 0
 			continue
-		case <-timer.C():
+		case <-t.c():
+			t.fired()
 		}
-		if idle {
-			continue
+		if idle || m.cur.Load() != st {
+			continue // nothing to do, or a login replaced the token: plan again
 		}
 		err := m.step(st)
 		if err == nil {
@@ -456,7 +452,7 @@ func (m *tokenManager) loop() {
 			continue
 		}
 		failures++
-		now = m.p.now()
+		now := m.p.now()
 		d := min(time.Second<<min(failures-1, 6), time.Minute)
 		if rem := st.expires.Sub(now) / 3; rem > 0 && d > rem {
 			d = rem

@@ -197,15 +197,14 @@ func LeaseOf(versionID string) string {
 // the last third, which is what a rotate overlap needs. A lease nobody
 // fetched or checked for a whole TTL is let go.
 func (m *leaseManager) keep(e *leaseEntry) {
-	timer := m.p.o.clock.NewTimer(time.Hour)
-	defer timer.Stop()
+	var t lazyTimer
+	defer t.stop()
 	var retryAt time.Time
 	failures := 0
 	var planned *leaseSnap
 	var plannedAt time.Time
 	for {
 		s := e.snap.Load()
-		now := m.p.now()
 		if planned != s {
 			planned = s
 			if s.capped {
@@ -218,17 +217,20 @@ func (m *leaseManager) keep(e *leaseEntry) {
 		if !retryAt.IsZero() {
 			at = retryAt
 		}
-		timer.Stop()
-		timer.Reset(max(at.Sub(now), 0))
+		t.at(m.p.o.clock, at)
 		select {
 		case <-m.p.ctx.Done():
 			return
 		case <-e.kick:
 			retryAt, failures = time.Time{}, 0
 			continue
-		case <-timer.C():
+		case <-t.c():
+			t.fired()
 		}
-		now = m.p.now()
+		if e.snap.Load() != s {
+			continue // a read replaced the lease meanwhile: plan again
+		}
+		now := m.p.now()
 		if idle := now.Sub(time.Unix(0, e.used.Load())); idle > max(s.ttl, time.Minute) {
 			m.mu.Lock()
 			if m.entries[e.key] == e {
@@ -498,4 +500,56 @@ func (l *Leases) NotifyChange(refStr string, changed func()) (func(), error) {
 		return l.p.leases.subscribe(tokenKey, changed), nil
 	}
 	return l.p.leases.subscribe(leaseKey(r.ns, r.path), changed), nil
+}
+
+// lazyTimer is a credential.Timer created at its first arm, so that no
+// placeholder deadline is ever armed, and left alone when it is asked for
+// the deadline it already has: a wake-up that changes no plan neither
+// disarms nor re-arms it (a test clock that moves to the next armed timer
+// sees a steady set of deadlines).
+type lazyTimer struct {
+	t     credential.Timer
+	armed bool
+	when  time.Time
+}
+
+// at arms the timer for the deadline when, unless it is armed for it
+// already. The delay is computed from the clock after the old deadline is
+// disarmed, so that time that passed meanwhile is not added to it.
+func (l *lazyTimer) at(c credential.Clock, when time.Time) {
+	if l.armed && l.when.Equal(when) {
+		return
+	}
+	l.stop()
+	d := max(when.Sub(c.Now()), 0)
+	if l.t == nil {
+		l.t = c.NewTimer(d)
+	} else {
+		l.t.Reset(d)
+	}
+	l.armed, l.when = true, when
+}
+
+// fired records that the timer's value was received.
+func (l *lazyTimer) fired() { l.armed = false }
+
+// stop disarms the timer and drops a value it may have sent.
+func (l *lazyTimer) stop() {
+	if l.t == nil {
+		return
+	}
+	l.t.Stop()
+	select {
+	case <-l.t.C():
+	default:
+	}
+	l.armed = false
+}
+
+// c returns the timer's channel, or nil (never ready) before the first arm.
+func (l *lazyTimer) c() <-chan time.Time {
+	if l.t == nil {
+		return nil
+	}
+	return l.t.C()
 }
