@@ -531,7 +531,7 @@ func (m *tokenManager) step(st *tokenState) error {
 // counts as capped by a max TTL: Vault answers in whole seconds.
 func tolerance(ttl time.Duration) time.Duration { return max(2*time.Second, ttl/100) }
 
-// Status returns the token's state.
+// statusNow returns the token's state.
 func (m *tokenManager) statusNow() AuthStatus {
 	m.mu.Lock()
 	s := m.status

@@ -38,7 +38,8 @@ import (
 // The Opener keeps one Provider for all its URLs (a ref's namespace
 // setting is sent per request). A URL of a dynamic secret engine resolves
 // to the provider's [Leases] view, so that rotate learns of renewals and
-// replacements at once. It is safe for concurrent use; Close closes the
+// replacements at once; when Vault cannot say which engine serves a URL
+// at open (it is down), the Provider itself serves it, by polling. It is safe for concurrent use; Close closes the
 // Provider.
 type Opener struct {
 	client *api.Client

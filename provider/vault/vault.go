@@ -90,8 +90,8 @@ func WithClock(c credential.Clock) Option {
 
 // WithLogger sets where the provider logs renewals, re-logins, lease
 // replacements and the fallback from denied metadata reads (default:
-// nowhere). Records hold paths, lease IDs, token accessors' absence and
-// error kinds; never a token or a value.
+// nowhere). Records hold paths, lease IDs, auth method names, times and
+// error kinds; never a token, a login credential or a value.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) {
 		if l != nil {
@@ -193,7 +193,7 @@ func (p *Provider) open(op string, r ref) error {
 
 func (p *Provider) now() time.Time { return p.o.clock.Now() }
 
-// jittered returns 2/3 of d, less up to the jitter fraction of it.
+// twoThirds returns 2/3 of d, less up to the jitter fraction of it.
 func (p *Provider) twoThirds(d time.Duration) time.Duration {
 	t := d * 2 / 3
 	if p.o.jitter > 0 {
