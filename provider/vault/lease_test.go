@@ -2,6 +2,8 @@ package vault_test
 
 import (
 	"context"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,3 +171,52 @@ func TestDynamicDescribe(t *testing.T) {
 	assert.Equal(t, t0.Add(time.Hour).Format(time.RFC3339), d.Metadata.Tags["vault_lease_expires"])
 	assert.Equal(t, 1, fake.Calls("GET database/creds/readonly"), "Describe shares the lease")
 }
+
+// TestIdleLeaseIsLetGo: a lease nobody fetched or checked for a whole TTL
+// is no longer renewed, and no new secret is read for it; the next Fetch
+// reads one.
+func TestIdleLeaseIsLetGo(t *testing.T) {
+	letGo := make(chan struct{}, 1)
+	logger := slog.New(signalHandler{msg: "no longer renewed", ch: letGo})
+	fake, clk, p := setup(t, vault.WithLogger(logger))
+	fake.DBRole("readonly", vaultfake.DBRole{DefaultTTL: time.Hour, MaxTTL: 24 * time.Hour})
+	ctx := context.Background()
+	v1, err := p.Fetch(ctx, "database/creds/readonly#username")
+	require.NoError(t, err)
+	waitTimers(t, clk, 1)
+	clk.AdvanceToNext() // ~40 min: renewed, idle for less than its TTL
+	waitTimers(t, clk, 1)
+	assert.Equal(t, 1, fake.Calls("PUT sys/leases/renew"))
+	clk.AdvanceToNext() // ~80 min: idle for over its TTL
+	select {
+	case <-letGo:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the idle lease was not let go")
+	}
+	assert.Equal(t, 0, p.LeaseStats().Active)
+	assert.Equal(t, 1, fake.Calls("PUT sys/leases/renew"), "not renewed again")
+	assert.Equal(t, 1, fake.Calls("GET database/creds/readonly"), "and not replaced")
+	v2, err := p.Fetch(ctx, "database/creds/readonly#username")
+	require.NoError(t, err)
+	assert.NotEqual(t, vault.LeaseOf(v1.ID), vault.LeaseOf(v2.ID), "a new lease for the next Fetch")
+}
+
+// signalHandler is a slog.Handler that signals ch when a record's message
+// contains msg.
+type signalHandler struct {
+	msg string
+	ch  chan struct{}
+}
+
+func (h signalHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h signalHandler) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, h.msg) {
+		select {
+		case h.ch <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+func (h signalHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h signalHandler) WithGroup(string) slog.Handler      { return h }
