@@ -216,3 +216,11 @@ func get(t *testing.T, c *http.Client, url string) (*http.Response, error) {
 }
 
 func newTextLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+func statics(values ...string) []credential.Credential {
+	var out []credential.Credential
+	for i, v := range values {
+		out = append(out, credential.NewStatic("key"+string(rune('a'+i)), credential.NewSecret(v), credential.Metadata{}))
+	}
+	return out
+}

@@ -19,10 +19,10 @@ import (
 
 var _ http.RoundTripper = (*degrade.RoundTripper)(nil)
 
-func client(clk credential.Clock, base http.RoundTripper, opts ...degrade.Option) (*http.Client, *degrade.Policy) {
-	popts := append([]degrade.Option{degrade.WithClock(clk), degrade.WithLogger(quiet), degrade.WithoutBreaker()}, opts...)
+func client(clk credential.Clock, base http.RoundTripper, opts ...degrade.PolicyOption) (*http.Client, *degrade.Policy) {
+	popts := append([]degrade.PolicyOption{degrade.WithClock(clk), degrade.WithLogger(quiet), degrade.WithoutBreaker()}, opts...)
 	p := degrade.NewPolicy("api", popts...)
-	return &http.Client{Transport: degrade.NewRoundTripper(base, p, opts...)}, p
+	return &http.Client{Transport: degrade.NewRoundTripper(base, p)}, p
 }
 
 func TestRoundTripperRetriesFaults(t *testing.T) {
@@ -213,18 +213,3 @@ func TestRoundTripperDoesNotRetryBadCertificate(t *testing.T) {
 	assert.Equal(t, int64(1), p.Counts()[degrade.Permanent])
 }
 
-func TestPoolSkipsKeyWithoutValue(t *testing.T) {
-	fs := newFaultServer(t)
-	clk := newClock()
-	empty := credential.NewStatic("empty", credential.Secret{}, credential.Metadata{})
-	good := credential.NewStatic("good", credential.NewSecret(keyNew), credential.Metadata{})
-	pool := poolOf(t, clk, []credential.Credential{empty, good})
-	c, _ := client(clk, nil, degrade.WithPool(pool, nil))
-	for i := 0; i < 3; i++ {
-		resp, err := get(t, c, fs.URL)
-		require.NoError(t, err)
-		assert.Equal(t, 200, resp.StatusCode)
-	}
-	assert.Equal(t, degrade.KeyQuarantined, pool.Keys()[0].Status)
-	assert.Equal(t, 3, fs.Calls())
-}
