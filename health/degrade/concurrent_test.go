@@ -21,7 +21,7 @@ import (
 // TestConcurrentSafe runs the transport with a pool, the embeddings cache
 // and the queue from many goroutines at once; -race does the checking.
 func TestConcurrentSafe(t *testing.T) {
-	fs := newFaultServer(t, step{byKey: map[string]int{keyOld: 429}, header: map[string]string{"Retry-After": "1"}})
+	fs := newFaultServer(t, step{ByKey: map[string]int{keyOld: 429}, Header: map[string]string{"Retry-After": "1"}})
 	pool, err := keypool.New("openai", statics(keyOld, keyNew, keyC))
 	require.NoError(t, err)
 	p := degrade.NewPolicy("openai", degrade.WithBackoff(time.Millisecond, time.Millisecond))

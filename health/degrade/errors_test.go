@@ -37,7 +37,7 @@ func TestErrorText(t *testing.T) {
 func TestNoSecretInErrorsOrLogs(t *testing.T) {
 	var logs strings.Builder
 	log := newTextLogger(&logs)
-	fs := newFaultServer(t, step{status: 401})
+	fs := newFaultServer(t, step{Status: 401})
 	clk := newClock()
 	pool, err := keypool.New("openai", statics(keyOld, keyNew), keypool.WithClock(clk), keypool.WithLogger(log))
 	require.NoError(t, err)

@@ -82,7 +82,7 @@ func TestSharedBreakerDoesNotFailReadiness(t *testing.T) {
 }
 
 func TestPoolHealthResults(t *testing.T) {
-	fs := newFaultServer(t, step{byKey: map[string]int{keyOld: 401}})
+	fs := newFaultServer(t, step{ByKey: map[string]int{keyOld: 401}})
 	clk := newClock()
 	pool, err := keypool.New("openai", statics(keyOld, keyNew), keypool.WithClock(clk))
 	require.NoError(t, err)

@@ -1,6 +1,5 @@
 package degrade
 
-
 // Marker says how an answer was produced. Every answer of the fallback
 // package's chains and caches, and of a queue, carries one; degraded ones
 // are counted and logged once per change of state, never silently served.
@@ -45,4 +44,3 @@ type Result[T any] struct {
 	// "cache".
 	Source string
 }
-

@@ -2,15 +2,15 @@ package degrade_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"syscall"
-	"errors"
-	"io"
-	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -93,9 +93,9 @@ func TestClassifyError(t *testing.T) {
 		// An error raised before anything was sent (anthropic-sdk-go's "no
 		// Anthropic credentials found") would fail the same way again.
 		{"raised before sending", errors.New("no Anthropic credentials found"), degrade.Permanent},
-		{"sdk error 529", &sdkError{status: 529}, degrade.Retryable},
-		{"sdk error 401", fmt.Errorf("wrapped: %w", &sdkError{status: 401}), degrade.Rejected},
-		{"sdk error quota", &sdkError{status: 429, body: `{"error":{"code":"insufficient_quota"}}`}, degrade.Quota},
+		{"sdk error 529", &sdkError{Status: 529}, degrade.Retryable},
+		{"sdk error 401", fmt.Errorf("wrapped: %w", &sdkError{Status: 401}), degrade.Rejected},
+		{"sdk error quota", &sdkError{Status: 429, Body: `{"error":{"code":"insufficient_quota"}}`}, degrade.Quota},
 		{"sdk error without response", &sdkError{}, degrade.Permanent},
 	}
 	for _, tt := range tests {
@@ -108,25 +108,25 @@ func TestClassifyError(t *testing.T) {
 // sdkError has the method set of openai-go v3's and anthropic-sdk-go v2's
 // *Error (internal/bench runs the real ones).
 type sdkError struct {
-	status int
-	header http.Header
-	body   string
+	Status int
+	Header http.Header
+	Body   string
 }
 
-func (e *sdkError) Error() string { return "API error" }
-func (e *sdkError) RawJSON() string { return e.body }
+func (e *sdkError) Error() string   { return "API error" }
+func (e *sdkError) RawJSON() string { return e.Body }
 func (e *sdkError) DumpResponse(body bool) []byte {
-	if e.status == 0 {
+	if e.Status == 0 {
 		var r *http.Response
 		_ = r.StatusCode // panics like openai-go's with a nil Response
 	}
-	resp := &http.Response{StatusCode: e.status, ProtoMajor: 1, ProtoMinor: 1, Header: e.header, Body: http.NoBody}
+	resp := &http.Response{StatusCode: e.Status, ProtoMajor: 1, ProtoMinor: 1, Header: e.Header, Body: http.NoBody}
 	b, _ := httputil.DumpResponse(resp, false)
 	return b
 }
 
 func TestClassifySDKErrorHeaders(t *testing.T) {
-	err := &sdkError{status: 429, header: http.Header{"Retry-After": {"3"}}}
+	err := &sdkError{Status: 429, Header: http.Header{"Retry-After": {"3"}}}
 	assert.Equal(t, degrade.Outcome{Class: degrade.Retryable, RetryAfter: 3 * time.Second}, degrade.ClassifyError(err))
 }
 
@@ -309,7 +309,7 @@ func TestRejectedCredentialRefreshesOnce(t *testing.T) {
 		calls := 0
 		require.NoError(t, p.Do(context.Background(), failing(&calls, rejected)))
 		assert.Equal(t, 2, calls)
-		assert.EqualValues(t, 1, cred.refreshes.Load())
+		assert.EqualValues(t, 1, cred.Refreshes.Load())
 		assert.NoError(t, p.Check(context.Background()))
 	})
 	t.Run("revoked", func(t *testing.T) {

@@ -39,7 +39,7 @@ func sdkGet(ctx context.Context, c *http.Client, url string) error {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode >= 400 {
-		return &sdkError{status: resp.StatusCode, header: resp.Header, body: string(b)}
+		return &sdkError{Status: resp.StatusCode, Header: resp.Header, Body: string(b)}
 	}
 	return nil
 }
@@ -123,7 +123,7 @@ func TestAttemptsNeverMultiply(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fs := newFaultServer(t, step{status: 503})
+			fs := newFaultServer(t, step{Status: 503})
 			err := tt.run(fs.URL)
 			var se *sdkError
 			if err != nil && !errors.As(err, &se) {
@@ -137,7 +137,7 @@ func TestAttemptsNeverMultiply(t *testing.T) {
 // The same policy outside and inside counts each attempt once in its
 // breaker and its counts.
 func TestStackedSamePolicyCountsOnce(t *testing.T) {
-	fs := newFaultServer(t, step{status: 503}, step{status: 503}, step{status: 200})
+	fs := newFaultServer(t, step{Status: 503}, step{Status: 503}, step{Status: 200})
 	p := policyN("openai", 4)
 	c := &http.Client{Transport: degrade.NewRoundTripper(nil, p)}
 	require.NoError(t, p.Do(context.Background(), func(ctx context.Context) error { return sdkGet(ctx, c, fs.URL) }))
@@ -149,7 +149,7 @@ func TestStackedSamePolicyCountsOnce(t *testing.T) {
 // the Retry-After of the 429, which it never saw itself (the SDK's error is
 // all it gets), and needs no code to classify it.
 func TestInnerLayerReportsRetryAfter(t *testing.T) {
-	fs := newFaultServer(t, step{status: 429, header: map[string]string{"Retry-After": "7"}}, step{status: 200})
+	fs := newFaultServer(t, step{Status: 429, Header: map[string]string{"Retry-After": "7"}}, step{Status: 200})
 	clk := newClock()
 	c := &http.Client{Transport: degrade.NewRoundTripper(nil, policyN("http", 4, degrade.WithClock(clk)))}
 	p := policyN("chat", 4, degrade.WithClock(clk))

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/credkit/credkit/credential"
 	"github.com/credkit/credkit/health/degrade"
@@ -124,7 +125,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 					// Every key cools: say when the first is back.
 					res.Header = res.Header.Clone()
 					res.Header.Del("Retry-After")
-					res.Header.Set("Retry-After-Ms", strconv.FormatInt(wait.Milliseconds()+1, 10))
+					res.Header.Set("Retry-After-Ms", strconv.FormatFloat(float64(wait)/float64(time.Millisecond), 'f', -1, 64))
 				}
 				return res, nil
 			}
