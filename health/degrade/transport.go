@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/credkit/credkit/credential"
 )
@@ -136,7 +137,12 @@ func (t *RoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			return out, err
 		}
-		out := ClassifyResponse(res, t.policy.o.clock.Now())
+		var out Outcome
+		if res.StatusCode >= 400 {
+			out = ClassifyResponse(res, t.policy.o.clock.Now())
+		} else {
+			out = classifyStatus(res.StatusCode, nil, "", time.Time{})
+		}
 		if out.Class == Success {
 			if isStream(res) {
 				if err := firstByte(res); err != nil {
@@ -166,9 +172,9 @@ func (t *RoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 func isStream(res *http.Response) bool {
-	return res.Body != nil && res.Body != http.NoBody &&
-		len(res.Header.Get("Content-Type")) >= 17 &&
-		equalFold(res.Header.Get("Content-Type")[:17], "text/event-stream")
+	ct := res.Header["Content-Type"] // canonical already: no canonicalising on the hot path
+	return len(ct) > 0 && len(ct[0]) >= 17 && equalFold(ct[0][:17], "text/event-stream") &&
+		res.Body != nil && res.Body != http.NoBody
 }
 
 func equalFold(a, b string) bool {
