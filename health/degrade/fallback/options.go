@@ -37,7 +37,6 @@ type options struct {
 	logger *slog.Logger
 	size   int
 	ttl    time.Duration
-	ttlSet bool
 }
 
 type shared func(*options)
@@ -75,5 +74,5 @@ func WithSize(n int) CachingOption { return caching(func(o *options) { o.size = 
 // answer is still served, marked Stale, when the dependency fails. Default:
 // [NewCache] 0 (always call; stale-if-error only), [NewEmbeddings] 24 h.
 func WithTTL(d time.Duration) CachingOption {
-	return caching(func(o *options) { o.ttl, o.ttlSet = d, true })
+	return caching(func(o *options) { o.ttl = d })
 }
