@@ -71,6 +71,7 @@ type Breaker struct {
 	b     [buckets]bucket
 
 	mu        sync.Mutex
+	changes   []stateChange // logged by unlock, after the lock is released
 	openUntil time.Time
 	inFlight  int // half-open probes running
 	passed    int // half-open probes that succeeded
@@ -95,7 +96,7 @@ func (br *Breaker) allow(now time.Time) (ok bool, until time.Time, probe bool) {
 		return true, time.Time{}, false
 	}
 	br.mu.Lock()
-	defer br.mu.Unlock()
+	defer br.unlock()
 	switch State(br.state.Load()) {
 	case Closed:
 		return true, time.Time{}, false
@@ -128,13 +129,13 @@ func (br *Breaker) record(now time.Time, c Class, probe bool) {
 		if probe {
 			br.mu.Lock()
 			br.inFlight--
-			br.mu.Unlock()
+			br.unlock()
 		}
 		return
 	}
 	failed := c == Retryable
 	br.mu.Lock()
-	defer br.mu.Unlock()
+	defer br.unlock()
 	if probe {
 		br.inFlight--
 		if State(br.state.Load()) != HalfOpen {
@@ -193,6 +194,8 @@ func (br *Breaker) openLocked(now time.Time) {
 	br.setLocked(Open, now)
 }
 
+type stateChange struct{ from, to State }
+
 func (br *Breaker) setLocked(s State, now time.Time) {
 	prev := State(br.state.Load())
 	if prev == s {
@@ -200,7 +203,18 @@ func (br *Breaker) setLocked(s State, now time.Time) {
 	}
 	br.state.Store(int32(s))
 	br.since = now
-	br.logger.Warn("degrade: circuit breaker state changed", "dependency", br.name, "from", prev.String(), "to", s.String())
+	br.changes = append(br.changes, stateChange{prev, s})
+}
+
+// unlock releases the lock, then logs the state changes made under it: no
+// lock is held across a call into the logger's handler.
+func (br *Breaker) unlock() {
+	changes := br.changes
+	br.changes = nil
+	br.mu.Unlock()
+	for _, c := range changes {
+		br.logger.Warn("degrade: circuit breaker state changed", "dependency", br.name, "from", c.from.String(), "to", c.to.String())
+	}
 }
 
 // State returns the breaker's state, moving an open breaker whose period
@@ -208,7 +222,7 @@ func (br *Breaker) setLocked(s State, now time.Time) {
 func (br *Breaker) State() State {
 	now := br.clock.Now()
 	br.mu.Lock()
-	defer br.mu.Unlock()
+	defer br.unlock()
 	if State(br.state.Load()) == Open && !now.Before(br.openUntil) {
 		br.setLocked(HalfOpen, now)
 		br.inFlight, br.passed = 0, 0
@@ -219,7 +233,7 @@ func (br *Breaker) State() State {
 // Since returns when the breaker entered its current state.
 func (br *Breaker) Since() time.Time {
 	br.mu.Lock()
-	defer br.mu.Unlock()
+	defer br.unlock()
 	return br.since
 }
 
@@ -227,7 +241,7 @@ func (br *Breaker) Since() time.Time {
 // when it is not open.
 func (br *Breaker) RetryAt() time.Time {
 	br.mu.Lock()
-	defer br.mu.Unlock()
+	defer br.unlock()
 	if State(br.state.Load()) != Open {
 		return time.Time{}
 	}

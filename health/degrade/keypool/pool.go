@@ -81,6 +81,7 @@ type Pool struct {
 	name string
 	o    options
 	mu   sync.Mutex
+	logs []func() // run by unlock, after the lock is released
 	keys []*poolKey
 	next int
 }
@@ -138,7 +139,7 @@ func (p *Pool) Get(ctx context.Context) (credential.Secret, error) {
 func (p *Pool) pick() (*poolKey, time.Time, error) {
 	now := p.o.clock.Now()
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer p.unlock()
 	var earliest time.Time
 	quarantined := 0
 	ready := 0
@@ -199,7 +200,7 @@ func (p *Pool) pick() (*poolKey, time.Time, error) {
 func (p *Pool) otherReady(k *poolKey) (ok bool, wait time.Duration) {
 	now := p.o.clock.Now()
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer p.unlock()
 	for _, c := range p.keys {
 		if c != k && (c.status == Ready || !now.Before(c.until)) {
 			return true, 0
@@ -222,7 +223,7 @@ func (p *Pool) cool(k *poolKey, d time.Duration) {
 // coolUntil takes k out until the time given (a 429, or a spent budget).
 func (p *Pool) coolUntil(k *poolKey, until time.Time) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer p.unlock()
 	if k.status == Quarantined || (k.status == Cooling && !until.After(k.until)) {
 		return
 	}
@@ -247,7 +248,7 @@ func (p *Pool) reject(ctx context.Context, k *poolKey, sent credential.Secret, c
 	until := p.o.clock.Now().Add(p.o.quarantine)
 	p.mu.Lock()
 	p.setStatusLocked(k, Quarantined, c, until)
-	p.mu.Unlock()
+	p.unlock()
 	return false
 }
 
@@ -257,13 +258,27 @@ func (p *Pool) setStatusLocked(k *poolKey, s Status, reason degrade.Class, until
 	if prev == s {
 		return
 	}
+	l, name := p.o.logger, k.cred.Name()
 	switch s {
 	case Quarantined:
-		p.o.logger.Error("keypool: key quarantined", "pool", p.name, "key", k.cred.Name(), "outcome", reason.String(), "until", until)
+		p.logs = append(p.logs, func() {
+			l.Error("keypool: key quarantined", "pool", p.name, "key", name, "outcome", reason.String(), "until", until)
+		})
 	case Cooling:
-		p.o.logger.Warn("keypool: key cooling down", "pool", p.name, "key", k.cred.Name(), "until", until)
+		p.logs = append(p.logs, func() { l.Warn("keypool: key cooling down", "pool", p.name, "key", name, "until", until) })
 	default:
-		p.o.logger.Info("keypool: key back in rotation", "pool", p.name, "key", k.cred.Name())
+		p.logs = append(p.logs, func() { l.Info("keypool: key back in rotation", "pool", p.name, "key", name) })
+	}
+}
+
+// unlock releases the lock, then logs the key state changes made under it:
+// no lock is held across a call into the logger's handler.
+func (p *Pool) unlock() {
+	logs := p.logs
+	p.logs = nil
+	p.mu.Unlock()
+	for _, f := range logs {
+		f()
 	}
 }
 
@@ -271,7 +286,7 @@ func (p *Pool) setStatusLocked(k *poolKey, s Status, reason degrade.Class, until
 func (p *Pool) Keys() []KeyState {
 	now := p.o.clock.Now()
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer p.unlock()
 	out := make([]KeyState, len(p.keys))
 	for i, k := range p.keys {
 		if k.status != Ready && !now.Before(k.until) {
