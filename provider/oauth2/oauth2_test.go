@@ -124,8 +124,8 @@ func TestTokenExchangeOpenAIKubernetes(t *testing.T) {
 	}
 	checkVersion(t, fake, v, t0, time.Hour)
 	d, _ := p.Describe(context.Background(), "")
-	if got := d.Metadata.Tags; got[oauth2.TagSubject] != "system:serviceaccount:ml:rag" || got[oauth2.TagShortLived] != "true" || got[oauth2.TagIssuer] != fake.TokenURL() {
-		t.Fatalf("Describe tags = %v", got)
+	if d.Subject != "system:serviceaccount:ml:rag" || !d.Metadata.ShortLived || d.Issuer != fake.TokenURL() {
+		t.Fatalf("Describe = %+v", d)
 	}
 }
 
@@ -208,8 +208,8 @@ func TestFromTokenSource(t *testing.T) {
 		t.Fatalf("Expires %v is not the token's expiry", v.Expires)
 	}
 	d, _ := p.Describe(context.Background(), "")
-	if d.Metadata.Tags[oauth2.TagIssuer] != fake.TokenURL() {
-		t.Fatalf("issuer = %q", d.Metadata.Tags[oauth2.TagIssuer])
+	if d.Issuer != fake.TokenURL() {
+		t.Fatalf("issuer = %q", d.Issuer)
 	}
 	failing := oauth2.FromTokenSource(xoauth2.TokenSource(tokenSourceFunc(func() (*xoauth2.Token, error) {
 		return nil, &xoauth2.RetrieveError{Response: &http.Response{StatusCode: 400}, ErrorCode: "invalid_grant", ErrorDescription: fakeSecret}
