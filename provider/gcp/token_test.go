@@ -292,7 +292,7 @@ func TestTokenInventory(t *testing.T) {
 		"type": "external_account", "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/aws",
 		"subject_token_type": "urn:ietf:params:aws:token-type:aws4_request", "token_url": "https://sts.googleapis.com/v1/token",
 		"service_account_impersonation_url": "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/vertex-caller@credkit-test.iam.gserviceaccount.com:generateAccessToken",
-		"credential_source": map[string]any{"environment_id": "aws1", "regional_cred_verification_url": "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"},
+		"credential_source":                 map[string]any{"environment_id": "aws1", "regional_cred_verification_url": "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"},
 	})
 	path := filepath.Join(t.TempDir(), "wif.json")
 	require.NoError(t, os.WriteFile(path, wif, 0o600))
