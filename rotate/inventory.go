@@ -31,8 +31,9 @@ type InventoryItem struct {
 	// RotationDue is when the credential must be rotated or replaced: the
 	// earliest of LastRotated + RotationPeriod, the backend's next rotation
 	// date, the metadata's Expires and the version's Expires — except for a
-	// short-lived credential, whose version's expiry is not a due date (the
-	// token is replaced ahead of it; an expiring token is health's concern).
+	// short-lived credential, whose version's expiry and backend's next
+	// rotation are not due dates (credkit replaces the token ahead of them;
+	// an expiring token is health's concern).
 	// Zero when no policy applies.
 	RotationDue time.Time `json:"rotation_due,omitzero"`
 	// DueSoon: RotationDue is within the reminder window. Overdue: it has
@@ -136,11 +137,13 @@ func (s *Set) item(name string, now time.Time, shared []string) InventoryItem {
 	if md.RotationPeriod > 0 && !it.LastRotated.IsZero() {
 		due = it.LastRotated.Add(md.RotationPeriod)
 	}
-	due = earliest(due, desc.NextRotation)
 	due = earliest(due, md.Expires)
 	if !it.ShortLived {
-		// A key's expiry is a deadline to rotate it by; a token's is not:
-		// it is replaced ahead of it, many times a day.
+		// A key's expiry and its backend's next rotation are deadlines to
+		// rotate it by; a token's are not: it is replaced ahead of them,
+		// by credkit, many times a day (a Vault lease's replacement at its
+		// max TTL is such a date).
+		due = earliest(due, desc.NextRotation)
 		due = earliest(due, st.Expires)
 	}
 	it.RotationDue = due

@@ -141,6 +141,32 @@ func TestShortLivedInventoryHasNoRotationNoise(t *testing.T) {
 	assert.False(t, oldRow.ShortLived)
 }
 
+// Issue 17: a short-lived credential whose backend reports a next
+// rotation (a Vault lease replaced at its max TTL) has no rotation due
+// date from it either: credkit replaces it; a configured rotation period
+// and the metadata's Expires (the identity's own expiry) still count.
+func TestShortLivedNextRotationIsNotDue(t *testing.T) {
+	clk := fakeclock.New(epoch)
+	b := newBackend()
+	b.set("lease", keyA, func(v *credential.Version) { v.Created, v.Expires = epoch, epoch.Add(time.Hour) })
+	b.set("lease2", keyB, func(v *credential.Version) { v.Created, v.Expires = epoch, epoch.Add(time.Hour) })
+	b.desc["lease"] = credential.Description{Metadata: credential.Metadata{ShortLived: true}, RotationEnabled: true, LastRotated: epoch, NextRotation: epoch.Add(2 * time.Hour)}
+	b.desc["lease2"] = b.desc["lease"]
+	s, err := rotate.Open(context.Background(), resolver{described{b}}, []rotate.Config{
+		{Name: "lease", URL: "fake://lease"},
+		{Name: "lease2", URL: "fake://lease2", Metadata: credential.Metadata{Expires: epoch.Add(3 * 24 * time.Hour)}},
+	}, rotate.WithClock(clk), rotate.WithInterval(time.Hour, 0))
+	require.NoError(t, err)
+	defer s.Close()
+	it, _ := s.Item("lease")
+	assert.True(t, it.ShortLived)
+	assert.Zero(t, it.RotationDue)
+	assert.False(t, it.DueSoon)
+	it2, _ := s.Item("lease2")
+	assert.Equal(t, epoch.Add(3*24*time.Hour), it2.RotationDue, "the metadata's Expires still counts")
+	assert.True(t, it2.DueSoon)
+}
+
 // Issue 17: a version that expires but lives longer than ShortLivedTTL (a
 // Key Vault secret with an expiry date) is a key with an expiry, not a
 // token: its expiry stays its rotation due date, and a key without a
