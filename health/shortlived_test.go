@@ -250,3 +250,37 @@ func (r setResolver) Resolve(_ context.Context, raw string) (credential.Provider
 	}
 	return r.key, "", nil
 }
+
+// BenchmarkTokenCheck measures one run of a short-lived token's credential
+// check: alone (CredentialCheck, from the status) and in a Set (SetChecks,
+// from its inventory row), next to a static key's.
+func BenchmarkTokenCheck(b *testing.B) {
+	clk := fakeclock.New(epoch)
+	ep := &tokenEndpoint{clock: clk, life: time.Hour}
+	key := &backend{v: credential.Version{Secret: credential.NewSecret(fakeKey), ID: "v1", Created: epoch}}
+	set, err := rotate.Open(context.Background(), setResolver{token: ep, key: key}, []rotate.Config{
+		{Name: "token", URL: "token://"}, {Name: "key", URL: "key://"},
+	}, rotate.WithClock(clk), rotate.WithInterval(time.Hour, 0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer set.Close()
+	tok, err := set.Credential("token")
+	if err != nil {
+		b.Fatal(err)
+	}
+	run := func(name string, chk health.Check) {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if r := chk.Run(context.Background()); r.Status != health.Pass {
+					b.Fatal(r.Output)
+				}
+			}
+		})
+	}
+	run("CredentialCheck/token", health.CredentialCheck(tok, health.CredentialOptions{Clock: clk}))
+	for _, ch := range health.SetChecks(set, health.CredentialOptions{Clock: clk}) {
+		run("SetChecks/"+ch.Component, ch)
+	}
+}
