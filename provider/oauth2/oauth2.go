@@ -110,9 +110,10 @@ type Provider struct {
 }
 
 type call struct {
-	done chan struct{}
-	v    credential.Version
-	err  error
+	done    chan struct{}
+	v       credential.Version
+	err     error
+	waiters int // callers that joined it; under Provider.mu
 }
 
 var (
@@ -316,6 +317,7 @@ func (p *Provider) Fetch(ctx context.Context, ref string) (credential.Version, e
 			close(f.done)
 			return f.v, f.err
 		}
+		f.waiters++
 		p.mu.Unlock()
 		select {
 		case <-f.done:

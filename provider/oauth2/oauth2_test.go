@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -400,6 +401,14 @@ func TestSingleFlight(t *testing.T) {
 		}()
 	}
 	<-entered
+	// Regression (1 run in 20 failed): a goroutine not yet scheduled when
+	// the request was released made a second one. Wait until every other
+	// caller has joined the flight.
+	for deadline := time.Now().Add(5 * time.Second); oauth2.Waiting(p) < n-1; runtime.Gosched() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d callers joined the request in flight", oauth2.Waiting(p), n-1)
+		}
+	}
 	// A canceled waiter leaves at once, the shared request goes on.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
