@@ -1,0 +1,4 @@
+package vault
+
+// EnvAuth exposes envAuth to the tests.
+var EnvAuth = envAuth
