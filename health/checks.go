@@ -28,8 +28,9 @@ type CredentialOptions struct {
 	// on demand: its backend marks it so, or its version lives no longer
 	// than rotate.ShortLivedTTL): the check warns when less than this
 	// fraction of the token's life remains (default 0.2) and no new token is
-	// coming in time — its refresh point has passed without one, or no
-	// refresh is scheduled before the expiry. A token refreshed on
+	// coming in time — its refresh point has passed without one (by more
+	// than a twentieth of its life, at most 30 s: the grace of a request in
+	// flight), or no refresh is scheduled before the expiry. A token refreshed on
 	// schedule passes; one whose refresh fails warns (stale), and fails once
 	// it has expired.
 	ExpiryFraction float64

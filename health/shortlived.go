@@ -33,7 +33,10 @@ func tokenLife(st rotate.Status, shortLived bool) time.Duration {
 // the check warns only when less than frac of the token's life remains and
 // no refresh is coming in time: the refresh point has passed without a new
 // token (a refresh hanging or slower than the token's life allows), or no
-// refresh is scheduled before the expiry (the credential is closed).
+// refresh is scheduled before the expiry (the credential is closed). A
+// refresh in flight is given a grace of a twentieth of the token's life, at
+// most 30 s, so a check that runs while the token endpoint answers does not
+// warn.
 func tokenExpiryWarning(st rotate.Status, now time.Time, life time.Duration, frac float64) (string, bool) {
 	left := st.Expires.Sub(now)
 	if float64(left) >= frac*float64(life) {
@@ -45,7 +48,7 @@ func tokenExpiryWarning(st rotate.Status, now time.Time, life time.Duration, fra
 		return "token expires at " + exp + "; the credential is closed and no longer refreshes", true
 	case st.NextRefresh.IsZero() || !st.NextRefresh.Before(st.Expires):
 		return "token expires at " + exp + "; no refresh is scheduled before then", true
-	case !now.Before(st.NextRefresh):
+	case !now.Before(st.NextRefresh.Add(min(life/20, 30*time.Second))):
 		return "token expires at " + exp + "; its refresh was due at " + st.NextRefresh.UTC().Format(time.RFC3339) + " and no new token has arrived", true
 	}
 	return "", false

@@ -173,9 +173,12 @@ func TestTokenHealthRefreshHanging(t *testing.T) {
 	assert.Equal(t, health.Pass, r.Status, "at the refresh point, 20%% of the life is left: %s", r.Output)
 	clk.Advance(2 * time.Second)
 	r = chk.Run(context.Background())
+	assert.Equal(t, health.Pass, r.Status, "2 s into the refresh, within its grace (3 s for a 60 s token): %s", r.Output)
+	clk.Advance(time.Second)
+	r = chk.Run(context.Background())
 	assert.Equal(t, health.Warn, r.Status, r.Output)
 	assert.Contains(t, r.Output, "no new token has arrived")
-	clk.Advance(11 * time.Second) // 61 s: expired, the refresh still hanging
+	clk.Advance(10 * time.Second) // 61 s: expired, the refresh still hanging
 	r = chk.Run(context.Background())
 	assert.Equal(t, health.Fail, r.Status, r.Output)
 	assert.Contains(t, r.Output, "no new version has arrived")
