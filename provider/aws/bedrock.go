@@ -187,7 +187,7 @@ func (b *BedrockKeys) Describe(ctx context.Context, region string) (credential.D
 		Issuer: "https://" + bedrockHost,
 	}
 	if b.creds != nil {
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		if c, err := b.creds.Retrieve(ctx); err == nil && c.HasKeys() {
 			d.Subject = c.AccessKeyID

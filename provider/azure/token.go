@@ -163,7 +163,7 @@ func (p *TokenProvider) Describe(ctx context.Context, scope string) (credential.
 	p.mu.Unlock()
 	c := f.claims
 	if !ok && p.cred != nil && validScope(scope) {
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		tok, err := p.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}, TenantID: p.tenant})
 		cancel()
 		if err == nil {
