@@ -21,7 +21,7 @@ import (
 // answers).
 type FakeAPI struct {
 	*httptest.Server
-	key           atomic.Value // string: the only key accepted
+	key           string // the only key accepted
 	embeddingDown atomic.Bool
 
 	mu    sync.Mutex
@@ -37,8 +37,7 @@ const fakeDims = 256
 
 // NewFakeAPI starts the fake, accepting key.
 func NewFakeAPI(key string) *FakeAPI {
-	f := &FakeAPI{down: map[string]bool{}, calls: map[string]*Calls{}}
-	f.key.Store(key)
+	f := &FakeAPI{key: key, down: map[string]bool{}, calls: map[string]*Calls{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/embeddings", f.embeddings)
 	mux.HandleFunc("POST /v1/chat/completions", f.chat)
@@ -46,11 +45,8 @@ func NewFakeAPI(key string) *FakeAPI {
 	return f
 }
 
-// URL of the API, as option.WithBaseURL takes it.
+// BaseURL is the API's base URL, as option.WithBaseURL takes it.
 func (f *FakeAPI) BaseURL() string { return f.Server.URL + "/v1/" }
-
-// SetKey makes the fake accept only key from now on.
-func (f *FakeAPI) SetKey(key string) { f.key.Store(key) }
 
 // SetEmbeddingDown takes the embedding API down or brings it back.
 func (f *FakeAPI) SetEmbeddingDown(down bool) { f.embeddingDown.Store(down) }
@@ -91,7 +87,7 @@ func (f *FakeAPI) count(what string, ok bool) {
 
 func (f *FakeAPI) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer "+f.key.Load().(string) {
+		if r.Header.Get("Authorization") != "Bearer "+f.key {
 			f.count("unauthorized", false)
 			apiError(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", "Incorrect API key provided.")
 			return

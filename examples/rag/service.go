@@ -428,17 +428,6 @@ func (s *Service) RunChecks(ctx context.Context) error {
 	}
 }
 
-// Counts returns the markers served by each degraded-service layer.
-func (s *Service) Counts() map[degrade.Marker]int64 {
-	out := map[degrade.Marker]int64{}
-	for _, m := range []map[degrade.Marker]int64{s.embed.Counts(), s.search.Counts(), s.chat.Counts()} {
-		for k, v := range m {
-			out[k] += v
-		}
-	}
-	return out
-}
-
 // breakers returns every policy's circuit breaker.
 func (s *Service) breakers() []*degrade.Breaker {
 	var out []*degrade.Breaker
