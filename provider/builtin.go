@@ -37,36 +37,7 @@ func (s *shared[P]) get(key string, make func() P) P {
 }
 
 func openError(u *url.URL, reason string) error {
-	return &credential.Error{Op: "open", Ref: credential.SafeRef(u.String()), Kind: credential.ErrInvalid, Reason: reason}
-}
-
-// settings reads u's query, refusing keys outside allowed (a misspelt
-// setting must not be ignored silently) and repeated keys.
-func settings(u *url.URL, allowed ...string) (map[string]string, error) {
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		return nil, openError(u, "malformed query")
-	}
-	out := map[string]string{}
-	for k, vs := range q {
-		if !contains(allowed, k) {
-			return nil, openError(u, "unknown setting "+strconv.Quote(k)+" (known: "+strings.Join(allowed, ", ")+")")
-		}
-		if len(vs) != 1 {
-			return nil, openError(u, "setting "+strconv.Quote(k)+" is repeated")
-		}
-		out[k] = vs[0]
-	}
-	return out, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	return OpenError(u, credential.ErrInvalid, reason)
 }
 
 // EnvOpener opens env:// URLs:
@@ -85,7 +56,7 @@ func EnvOpener() Opener {
 		if name == "" || strings.Contains(name, "/") {
 			return nil, "", openError(u, "env:// takes a variable name (env://NAME)")
 		}
-		set, err := settings(u, "prefix")
+		set, err := Settings(u, "prefix")
 		if err != nil {
 			return nil, "", err
 		}
@@ -122,7 +93,7 @@ func FileOpener() Opener {
 		if u.Path == "" || !filepath.IsAbs(filepath.FromSlash(u.Path)) {
 			return nil, "", openError(u, "file:// needs an absolute path")
 		}
-		set, err := settings(u, "format", "allow_insecure_mode", "root")
+		set, err := Settings(u, "format", "allow_insecure_mode", "root")
 		if err != nil {
 			return nil, "", err
 		}
