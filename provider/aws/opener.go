@@ -120,7 +120,7 @@ func (o *Opener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, 
 			if endpoint != "" {
 				so.BaseEndpoint = aws.String(endpoint)
 			}
-		})
+		}, fixHTTPClient)
 	}
 	p := New(c, o.opts...)
 	o.providers[key] = p
