@@ -51,3 +51,23 @@ func ExampleSplit() {
 	// prod/openai api_key
 	// true
 }
+
+func TestValueRefusesNULAndLineBreaks(t *testing.T) {
+	const k = "sk-FAKEfieldKEY0000"
+	for in, want := range map[string]string{k: k, k + "\n": k, k + "\r\n": k} {
+		got, err := field.Value(in, 0)
+		if err != nil || got != want {
+			t.Errorf("%q: kind %s", in, credential.KindName(err))
+		}
+	}
+	for _, in := range []string{k + "\x00", "sk-\x00" + k, k + "\nX-Evil: 1", k + "\r", "sk-\r" + k, k + "\n\n", "\n" + k} {
+		_, err := field.Value(in, 0)
+		if !errors.Is(err, credential.ErrInvalid) {
+			t.Errorf("%q: want ErrInvalid, got kind %s", in, credential.KindName(err))
+			continue
+		}
+		if strings.Contains(err.Error(), "FAKE") {
+			t.Error("the error quotes the value")
+		}
+	}
+}

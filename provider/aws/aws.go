@@ -257,7 +257,8 @@ func value(refStr string, r ref, s *string, b []byte) (string, error) {
 		}
 		v = f
 	}
-	if err := field.Check(v, 0); err != nil {
+	v, err := field.Value(v, 0)
+	if err != nil {
 		return "", field.Annotate(err, "fetch", refStr)
 	}
 	return v, nil

@@ -366,3 +366,28 @@ func TestErrorsKeepTheirCause(t *testing.T) {
 	require.NotNil(t, errors.Unwrap(ce), "Unwrap reaches the cause")
 	assert.Equal(t, -1, providertest.Leak(err.Error(), key))
 }
+
+func TestValuesWithNULOrLineBreaksAreRefused(t *testing.T) {
+	_, c := setup(t, 1)
+	create(t, c, "nl", key+"\nX-Evil: 1")
+	create(t, c, "nul", key+"\x00")
+	create(t, c, "pretty", "{\n  \"api_key\": \""+key+"\",\n  \"bad\": \"a\\r\\nb\"\n}\n")
+	create(t, c, "trailing", key+"\n")
+	p := aws.New(c)
+	for _, ref := range []string{"nl", "nul", "pretty#bad"} {
+		_, err := p.Fetch(context.Background(), ref)
+		assert.True(t, errors.Is(err, credential.ErrInvalid), ref)
+		if err != nil {
+			assert.Equal(t, -1, providertest.Leak(err.Error(), key))
+		}
+	}
+	v, err := p.Fetch(context.Background(), "pretty#api_key")
+	require.NoError(t, err, "a JSON document may span lines")
+	assert.True(t, v.Secret.Reveal() == key)
+	v, err = p.Fetch(context.Background(), "trailing")
+	require.NoError(t, err)
+	assert.True(t, v.Secret.Reveal() == key, "one trailing newline is trimmed")
+	vs, err := p.FetchBatch(context.Background(), []string{"nl", "trailing"})
+	require.NoError(t, err)
+	assert.NotContains(t, vs, "nl", "a batch never returns a refused value")
+}
