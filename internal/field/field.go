@@ -4,8 +4,6 @@ package field
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -111,11 +109,9 @@ func Annotate(err error, op, ref string) error {
 	return err
 }
 
-// ContentID is the version ID of backends without versions: the first 16
-// hex digits of the value's SHA-256. It identifies a version and is not
-// shown to users (fingerprints are); a 64-bit prefix of a hash of a
-// high-entropy key gives an attacker nothing a key guess would not.
-func ContentID(value string) string {
-	sum := sha256.Sum256([]byte(value))
-	return hex.EncodeToString(sum[:8])
-}
+// ContentID is the version ID of backends without versions:
+// [credential.ContentID], a keyed hash of the value under the fingerprint
+// key (random per process, or the operator's own; see
+// credential.SetFingerprintKey), never a plain hash that would let a
+// guessed value be confirmed offline.
+func ContentID(value string) string { return credential.ContentID(value) }

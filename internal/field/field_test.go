@@ -1,6 +1,8 @@
 package field_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -69,5 +71,18 @@ func TestValueRefusesNULAndLineBreaks(t *testing.T) {
 		if strings.Contains(err.Error(), "FAKE") {
 			t.Error("the error quotes the value")
 		}
+	}
+}
+
+// The version ID of env and file secrets is keyed as fingerprints are, not
+// a plain SHA-256 of the value.
+func TestContentIDIsKeyed(t *testing.T) {
+	const v = "sk-FAKEfieldKEY0000"
+	sum := sha256.Sum256([]byte(v))
+	if field.ContentID(v) == hex.EncodeToString(sum[:8]) {
+		t.Fatal("rule: ContentID is keyed, not a plain SHA-256")
+	}
+	if field.ContentID(v) != credential.ContentID(v) {
+		t.Fatal("ContentID is credential.ContentID")
 	}
 }
