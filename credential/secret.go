@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"strconv"
@@ -160,11 +161,7 @@ func (s Secret) Fingerprint() string {
 	if s.p == nil {
 		return ""
 	}
-	s.p.fpOnce.Do(func() {
-		m := hmac.New(sha256.New, currentKey())
-		m.Write([]byte(*s.p.value))
-		s.p.fp = hex.EncodeToString(m.Sum(nil)[:8])
-	})
+	s.p.fpOnce.Do(func() { s.p.fp = keyedSum("", *s.p.value) })
 	return s.p.fp
 }
 
@@ -176,11 +173,26 @@ const contentIDLabel = "credkit content id\x00"
 // fingerprint key (see [SetFingerprintKey]). Like a fingerprint, it tells
 // versions apart without letting anyone confirm a guessed value offline,
 // and it is stable across a fleet exactly when fingerprints are.
-func ContentID(content string) string {
-	m := hmac.New(sha256.New, currentKey())
-	m.Write([]byte(contentIDLabel))
-	m.Write([]byte(content))
-	return hex.EncodeToString(m.Sum(nil)[:8])
+func ContentID(content string) string { return keyedSum(contentIDLabel, content) }
+
+// macs pools HMAC-SHA-256 states under the fingerprint key. The key is
+// fixed by the first Get (New calls currentKey), and never changes after.
+var macs = sync.Pool{New: func() any { return hmac.New(sha256.New, currentKey()) }}
+
+// keyedSum returns 16 hex digits of HMAC-SHA-256(key, label+value).
+func keyedSum(label, value string) string {
+	m := macs.Get().(hash.Hash)
+	m.Reset()
+	if label != "" {
+		_, _ = io.WriteString(m, label)
+	}
+	_, _ = io.WriteString(m, value)
+	var buf [sha256.Size]byte
+	sum := m.Sum(buf[:0])
+	macs.Put(m)
+	var out [16]byte
+	hex.Encode(out[:], sum[:8])
+	return string(out[:])
 }
 
 // String returns [Redacted].
