@@ -28,8 +28,10 @@ type Redactor struct {
 }
 
 type tracked struct {
-	src    credential.SecretSource
-	values map[string]string
+	src     credential.SecretSource
+	seq     atomic.Uint64 // reads started
+	applied uint64        // the read whose values are in values; r.mu
+	values  map[string]string
 }
 
 // snapshot is what a scan reads.
@@ -105,17 +107,13 @@ func (r *Redactor) Track(src credential.SecretSource) (stop func()) {
 	r.nextSrc++
 	t := &tracked{src: src}
 	r.sources[id] = t
-	r.refresh(t)
-	r.rebuild()
 	r.mu.Unlock()
-	unreg := src.OnChange(func() {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if r.sources[id] == t {
-			r.refresh(t)
-			r.rebuild()
-		}
-	})
+	// The listener is registered before the first read: a rotation between
+	// the two would otherwise go unseen until the next one. Values are read
+	// outside r.mu (src is user code); a read applies only when no later
+	// read has applied already.
+	unreg := src.OnChange(func() { r.refresh(id, t) })
+	r.refresh(id, t)
 	var once sync.Once
 	return func() {
 		once.Do(func() {
@@ -128,8 +126,9 @@ func (r *Redactor) Track(src credential.SecretSource) (stop func()) {
 	}
 }
 
-// refresh re-reads a source's values; r.mu is held.
-func (r *Redactor) refresh(t *tracked) {
+// refresh re-reads a source's values and publishes them.
+func (r *Redactor) refresh(id int, t *tracked) {
+	seq := t.seq.Add(1)
 	vals := map[string]string{}
 	t.src.Secrets(func(name string, s credential.Secret) bool {
 		if s.Len() >= r.o.minLen {
@@ -137,7 +136,14 @@ func (r *Redactor) refresh(t *tracked) {
 		}
 		return true
 	})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sources[id] != t || seq < t.applied {
+		return
+	}
+	t.applied = seq
 	t.values = vals
+	r.rebuild()
 }
 
 // rebuild builds and publishes a new snapshot; r.mu is held.
