@@ -19,7 +19,7 @@ import (
 // TestTrackRotateSet tracks a real rotate.Set: after a rotation both the
 // new key and, during the overlap window, the old one are redacted.
 func TestTrackRotateSet(t *testing.T) {
-	const v1, v2 = "FAKE-vector-db-key-version-one", "FAKE-vector-db-key-version-two"
+	const v1, v2 = "FAKE-v1-pc-Zq8Xw3Lk7Nm2Rt5", "FAKE-v2-pc-Hy6Bv1Qs9Jd4Wp0"
 	dir := t.TempDir()
 	path := filepath.Join(dir, "pinecone")
 	require.NoError(t, os.WriteFile(path, []byte(v1), 0o600))
