@@ -482,6 +482,9 @@ func privateKey(s string, at int, kw string, out []span, nm string, prio int) ([
 	}
 	body := h + e + 5
 	end := len(s)
+	for end > body && (s[end-1] == '\n' || s[end-1] == '\r') {
+		end--
+	}
 	if k := strings.Index(s[body:], "-----END "); k >= 0 {
 		end = body + k + len("-----END ")
 		if k2 := strings.Index(s[end:min(len(s), end+64)], "-----"); k2 >= 0 {
