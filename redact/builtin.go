@@ -51,7 +51,7 @@ var (
 	// userinfo of a URL: what may stand between "://" and "@".
 	userCh = func() *class {
 		c := mkClass("\x21-\x7e")
-		for _, x := range "/?#@\"'<>\\`[]{}|^ " {
+		for _, x := range "/?#@\"'<>\\` " {
 			c[x] = false
 		}
 		return c
@@ -126,7 +126,7 @@ func placeholder(v string) bool {
 	if same {
 		return true
 	}
-	if strings.Contains(v, "xxxx") || strings.Contains(v, "XXXX") || strings.Contains(v, "****") || strings.Contains(v, "...") || strings.Contains(v, "…") {
+	if len(v) <= 64 && (strings.Contains(v, "xxxx") || strings.Contains(v, "XXXX") || strings.Contains(v, "****") || strings.Contains(v, "...") || strings.Contains(v, "…")) {
 		return true
 	}
 	var lb [64]byte
@@ -192,6 +192,15 @@ func looksSecret(v string) bool {
 	}
 	return (sym > 0 || upper > 0) && len(v) >= 16 && lower+upper > 0
 }
+
+// dsnCh is what a DSN's user:password may hold.
+var dsnCh = func() *class {
+	c := mkClass("\x21-\x7e")
+	for _, x := range "@\"'` " {
+		c[x] = false
+	}
+	return c
+}()
 
 // valueEnd ends an unquoted value.
 var valueEnd = mkClass(" \t\r\n\"'`,;&<>)]}\\|")
@@ -407,7 +416,7 @@ func urlPassword(s string, at int, kw string, out []span, nm string, prio int) (
 // dsn finds go-sql-driver's user:password@tcp(host) and @unix(path).
 func dsn(s string, at int, kw string, out []span, nm string, prio int) ([]span, int) {
 	j := at
-	for j > 0 && at-j < 256 && userCh[s[j-1]] {
+	for j > 0 && at-j < 256 && dsnCh[s[j-1]] {
 		j--
 	}
 	ui := s[j:at]

@@ -230,6 +230,12 @@ func newDetState(n int) *detState {
 	return st
 }
 
+func (st *detState) reset() {
+	for i := range st.covered {
+		st.covered[i], st.last[i] = 0, -1
+	}
+}
+
 // keywords runs the detectors whose keywords are anchored on the byte at p
 // and occur there.
 func (d *detectors) keywords(s string, p int, st **detState, out []span) []span {

@@ -41,6 +41,11 @@ func (sn *snapshot) scan(s string, out []span, first bool) []span {
 		return out
 	}
 	for _, c := range d.anchors {
+		// Each anchor byte is a pass of its own over the text: what a
+		// detector read in an earlier pass says nothing of this one.
+		if st != nil {
+			st.reset()
+		}
 		for i := 0; i < len(s); {
 			j := strings.IndexByte(s[i:], c)
 			if j < 0 {
