@@ -203,7 +203,7 @@ var dsnCh = func() *class {
 }()
 
 // valueEnd ends an unquoted value.
-var valueEnd = mkClass(" \t\r\n\"'`,;&<>)]}\\|")
+var valueEnd = mkClass(" \t\r\n\"'`,;&<>)]}\\|([")
 
 // assign finds "name=value", "name: value", `"name": "value"`,
 // "Name:value" (fmt's %+v of a struct), "Name:[value]" (an http.Header
@@ -333,8 +333,8 @@ func findAssign(s string, at int, kw string, out []span, nm string, prio int) ([
 	if val == "" || placeholder(val) {
 		return out, end
 	}
-	if end < len(s) && s[end] == '(' {
-		return out, end // a call: token = getToken()
+	if end < len(s) && (s[end] == '(' || s[end] == '[') {
+		return out, end // code: token = getToken(), key=os.environ["K"]
 	}
 	if spaced && !looksSecret(val) {
 		return out, end
@@ -377,6 +377,9 @@ func bearer(s string, at int, kw string, out []span, nm string, prio int) ([]spa
 	val := s[v:end]
 	if end < len(s) && (s[end] == ':' || s[end] == '(') {
 		return out, end // a name or a call, not a token
+	}
+	if e := strings.TrimRight(val, "="); strings.IndexByte(e, '=') >= 0 {
+		return out, v + strings.IndexByte(e, '=') // name=value, not a token
 	}
 	if len(val) >= 12 && looksSecret(val) {
 		out = append(out, span{v, end, nm, prio})

@@ -318,6 +318,16 @@ func (h *Handler) panicText(p any) string {
 	return h.r.String(s)
 }
 
+// jsonString encodes s as slog's JSON handler does for a value it
+// marshals: without HTML escaping.
+func jsonString(s string) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	return bytes.TrimRight(b.Bytes(), "\n")
+}
+
 // safeCall runs f, recovering a panic.
 func safeCall(f func() string) (s string, p any) {
 	defer func() {
@@ -345,7 +355,7 @@ func (h *Handler) rewriteJSON(b []byte, hidden []string) ([]byte, error) {
 		isKey bool
 	}
 	var stack []frame
-	repl, _ := json.Marshal(h.r.o.replacement("key"))
+	repl := jsonString(h.r.o.replacement("key"))
 	sep := func() {
 		if len(stack) == 0 {
 			return
@@ -421,8 +431,7 @@ func (h *Handler) rewriteJSON(b []byte, hidden []string) ([]byte, error) {
 		if s, ok := t.(string); ok {
 			key := len(stack) > 0 && stack[len(stack)-1].obj && stack[len(stack)-1].isKey
 			if key && h.r.o.sensitiveKey(s) {
-				e, _ := json.Marshal(h.r.String(s))
-				out.Write(e)
+				out.Write(jsonString(h.r.String(s)))
 				after()
 				sep()
 				out.Write(repl)
@@ -436,8 +445,7 @@ func (h *Handler) rewriteJSON(b []byte, hidden []string) ([]byte, error) {
 			if !key {
 				c = h.hideAll(c, hidden)
 			}
-			e, _ := json.Marshal(c)
-			out.Write(e)
+			out.Write(jsonString(c))
 		} else {
 			e, _ := json.Marshal(t)
 			out.Write(e)
