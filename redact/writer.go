@@ -27,6 +27,7 @@ type Writer struct {
 	mu    sync.Mutex
 	b     []byte
 	inKey int // >0: inside a private key block; the bytes dropped so far
+	ctx   []byte
 }
 
 // maxLine bounds what a Writer holds back; maxBlock what it drops of a
@@ -115,6 +116,7 @@ func (w *Writer) emit(p []byte) error {
 			end += d + len(dashes)
 		}
 		w.inKey = 0
+		w.ctx = w.ctx[:0] // the block is no context for what follows
 		p = p[end:]
 		if len(p) == 0 {
 			return nil
@@ -128,9 +130,41 @@ func (w *Writer) emit(p []byte) error {
 			w.inKey = len(p) - b
 		}
 	}
-	_, err := w.w.Write(w.r.Bytes(p))
+	// The lines before p are read again as context (.netrc's "login" on the
+	// line above "password"), and only p is written.
+	ctx := len(w.ctx)
+	full := append(w.ctx, p...)
+	sp := w.r.spans(unsafeString(full), nil)
+	kept := sp[:0]
+	for _, x := range sp {
+		if x.end > ctx {
+			x.start = max(x.start, ctx)
+			kept = append(kept, x)
+		}
+	}
+	var out []byte
+	if len(kept) == 0 {
+		out = p
+	} else {
+		// Every span starts at or after ctx: what precedes is ctx itself.
+		out = []byte(w.r.apply(unsafeString(full), kept)[ctx:])
+	}
+	// Keep up to the last 256 bytes that end a line as context.
+	keep := full
+	if len(keep) > maxContext {
+		keep = keep[len(keep)-maxContext:]
+	}
+	w.ctx = append(w.ctx[:0:0], keep...)
+	if w.inKey > 0 || bytes.Contains(w.ctx, beginMark) {
+		w.ctx = w.ctx[:0]
+	}
+	_, err := w.w.Write(out)
 	return err
 }
+
+// maxContext is how much of what was written a Writer reads again before
+// the next lines.
+const maxContext = 256
 
 // Flush writes what is held.
 func (w *Writer) Flush() error {
