@@ -249,6 +249,9 @@ func findAssign(s string, at int, kw string, out []span, nm string, prio int) ([
 		return out, next
 	}
 	name := s[j:nameEnd]
+	if !mayBeSensitive(name) {
+		return out, next
+	}
 	query := j > 0 && (s[j-1] == '?' || s[j-1] == '&' || s[j-1] == ';')
 	if !sensitiveName(name) && !(query && sep == '=' && queryName(name)) {
 		return out, next

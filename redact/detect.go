@@ -74,6 +74,17 @@ type detectors struct {
 	// lone marks anchor bytes that are a whole keyword ("="): their
 	// candidates skip the neighbour test.
 	lone [256]bool
+	// byNeighbour[c] splits the keywords anchored on c by the byte next to
+	// the anchor (the one before it, or after it for a keyword that starts
+	// with its anchor): at an occurrence only the keywords whose neighbour
+	// is there are compared. Lone keywords are in loneKW.
+	byNeighbour [256]*neighbours
+	loneKW      [256][]anchoredKW
+}
+
+// neighbours is the keywords of one anchor byte, grouped by neighbour.
+type neighbours struct {
+	before, after [256][]anchoredKW
 }
 
 // anchoredKW is a keyword whose byte at off is its anchor. head holds its
@@ -195,10 +206,24 @@ func (d *detectors) anchorKeywords() {
 		for _, k := range left {
 			if off := strings.IndexByte(k.text, c); off >= 0 {
 				d.flag[c] = 1
-				d.at[c] = append(d.at[c], newAnchoredKW(k.text, k.det, off))
+				kw := newAnchoredKW(k.text, k.det, off)
+				d.at[c] = append(d.at[c], kw)
+				if len(k.text) > 1 && d.byNeighbour[c] == nil {
+					d.byNeighbour[c] = &neighbours{}
+				}
 				switch {
 				case len(k.text) == 1:
 					d.lone[c] = true
+					d.loneKW[c] = append(d.loneKW[c], kw)
+				case off > 0:
+					nb := d.byNeighbour[c]
+					nb.before[k.text[off-1]] = append(nb.before[k.text[off-1]], kw)
+				default:
+					nb := d.byNeighbour[c]
+					nb.after[k.text[off+1]] = append(nb.after[k.text[off+1]], kw)
+				}
+				switch {
+				case len(k.text) == 1:
 				case off > 0:
 					n := k.text[off-1]
 					d.near[c][0][n>>6] |= 1 << (n & 63)
@@ -240,22 +265,22 @@ func (st *detState) reset() {
 // and occur there.
 func (d *detectors) keywords(s string, p int, st **detState, out []span) []span {
 	c := s[p]
-	if !d.lone[c] {
-		nr := &d.near[c]
-		ok := false
+	out = d.try(s, p, d.loneKW[c], st, out)
+	if nb := d.byNeighbour[c]; nb != nil {
 		if p > 0 {
-			n := s[p-1]
-			ok = nr[0][n>>6]&(1<<(n&63)) != 0
+			out = d.try(s, p, nb.before[s[p-1]], st, out)
 		}
-		if !ok && p+1 < len(s) {
-			n := s[p+1]
-			ok = nr[1][n>>6]&(1<<(n&63)) != 0
-		}
-		if !ok {
-			return out
+		if p+1 < len(s) {
+			out = d.try(s, p, nb.after[s[p+1]], st, out)
 		}
 	}
-	for _, k := range d.at[c] {
+	return out
+}
+
+// try runs the detectors of the keywords kws anchored at p that occur
+// there.
+func (d *detectors) try(s string, p int, kws []anchoredKW, st **detState, out []span) []span {
+	for _, k := range kws {
 		start := p - k.off
 		if start < 0 || start+len(k.text) > len(s) {
 			continue

@@ -214,15 +214,40 @@ func hex4(s string, i int) (int, int) {
 // binary finds known values in the base64 and hex runs of s.
 func (sn *snapshot) binary(s string, out []span, first bool) []span {
 	var buf []byte
-	for i := 0; i < len(s); {
-		if !b64Run[s[i]] {
-			i++
+	tbl := b64Run
+	n := len(s)
+	covered := 0
+	for p := 0; p+8 <= n; p += 4 {
+		// A run of 11 or more holds an 8-byte window starting at a multiple
+		// of 4. One subtraction rejects a window holding a space, a quote
+		// or any byte below '+' (most windows of prose, code and JSON);
+		// the rest are checked byte by byte.
+		if p < covered {
 			continue
 		}
-		a := i
+		const ones, highs = 0x0101010101010101, 0x8080808080808080
+		w := word(s, p)
+		if (w-ones*'+')&^w&highs != 0 {
+			continue
+		}
+		ok := true
+		for k := p; k < p+8; k++ {
+			if !tbl[s[k]] {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		a := p
+		for a > covered && tbl[s[a-1]] {
+			a--
+		}
+		i := a
 		var joined []byte // the run without its line breaks, when wrapped
 		for {
-			e := run(s, i, b64Run)
+			e := run(s, i, tbl)
 			line := e - i
 			for e < len(s) && s[e] == '=' {
 				e++
@@ -244,7 +269,7 @@ func (sn *snapshot) binary(s string, out []span, first bool) []span {
 			case strings.HasPrefix(s[e:], `\r\n`):
 				nl = 4
 			}
-			if nl == 0 || e+nl >= len(s) || !b64Run[s[e+nl]] {
+			if nl == 0 || e+nl >= len(s) || !tbl[s[e+nl]] {
 				break
 			}
 			if joined == nil {
@@ -252,6 +277,7 @@ func (sn *snapshot) binary(s string, out []span, first bool) []span {
 			}
 			i = e + nl
 		}
+		covered = i
 		text := s[a:i]
 		if joined != nil {
 			text = string(joined)
@@ -259,20 +285,45 @@ func (sn *snapshot) binary(s string, out []span, first bool) []span {
 		if len(text) < 12 {
 			continue
 		}
-		buf = decodeBase64(buf[:0], text)
-		if sn.containsRaw(buf) {
-			out = append(out, span{a, i, "known:encoded", -1})
+		// Base64 of 12 bytes or more holds both cases of letters (all but
+		// 0.2% of random runs); hex is one case and digits. A run that is
+		// neither (a path, a long word) is not decoded.
+		found := false
+		if k := kinds(text); k&3 == 3 {
+			buf = decodeBase64(buf[:0], text)
+			found = sn.containsRaw(buf)
 		} else if len(text)%2 == 0 && isHex(text) {
 			buf = decodeHex(buf[:0], text)
-			if sn.containsRaw(buf) {
-				out = append(out, span{a, i, "known:encoded", -1})
-			}
+			found = sn.containsRaw(buf)
+		}
+		if found {
+			out = append(out, span{a, i, "known:encoded", -1})
 		}
 		if first && len(out) > 0 {
 			return out
 		}
 	}
 	return out
+}
+
+// kinds returns the kinds of characters in s: 1 small letters, 2
+// capitals, 4 digits, 8 others.
+func kinds(s string) uint8 {
+	var k uint8
+	for i := 0; i < len(s) && k != 15; i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z':
+			k |= 1
+		case c >= 'A' && c <= 'Z':
+			k |= 2
+		case c >= '0' && c <= '9':
+			k |= 4
+		default:
+			k |= 8
+		}
+	}
+	return k
 }
 
 func (sn *snapshot) containsRaw(b []byte) bool {

@@ -111,3 +111,54 @@ func sensitiveName(name string) bool {
 	}
 	return secretWords[string(last)]
 }
+
+// endings holds the last two letters (lowercase) of every word that can end
+// a sensitive name, so that most names are rejected by one table lookup
+// before they are split into words.
+var endings = func() *[36 * 36]bool {
+	var t [36 * 36]bool
+	add := func(w string) {
+		if len(w) >= 2 {
+			t[alnumIdx(w[len(w)-2])*36+alnumIdx(w[len(w)-1])] = true
+		}
+	}
+	for w := range secretWords {
+		add(w)
+	}
+	for p := range secretPairs {
+		add(p)
+	}
+	for w := range secretNames {
+		add(w)
+	}
+	for _, w := range []string{"key", "sig", "code", "auth", "pass", "credential"} {
+		add(w)
+	}
+	return &t
+}()
+
+// alnumIdx maps [0-9a-zA-Z] to 0..35, case folded; anything else to 0.
+func alnumIdx(c byte) int {
+	switch {
+	case c >= 'a' && c <= 'z':
+		return int(c-'a') + 10
+	case c >= 'A' && c <= 'Z':
+		return int(c-'A') + 10
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	}
+	return 0
+}
+
+// mayBeSensitive is a quick filter for sensitiveName and queryName: false
+// means neither can hold.
+func mayBeSensitive(name string) bool {
+	n := len(name)
+	for n > 0 && !alnum[name[n-1]] {
+		n--
+	}
+	if n < 2 {
+		return false
+	}
+	return endings[alnumIdx(name[n-2])*36+alnumIdx(name[n-1])]
+}
