@@ -2,7 +2,6 @@ package redact
 
 import (
 	"encoding/binary"
-	"math/bits"
 	"sort"
 	"unsafe"
 )
@@ -31,6 +30,9 @@ const fragMin = 16
 // in one piece.
 const chunkLen = 256
 
+// maxShared bounds the index entries of one 8-byte word.
+const maxShared = 8
+
 // chunk is a piece of a known value.
 type chunk struct {
 	text  string // the piece
@@ -51,15 +53,18 @@ type chunk struct {
 // for ten thousand.
 type matcher struct {
 	chunks []chunk
-	filter []uint64 // bitset
-	shift  uint
+	filter []uint64 // bitset of nbits bits
+	nbits  uint64
 	step   int
 	// index is an open-addressing hash table (linear probing, at most three
 	// quarters full) of 8-byte entries: the high 32 bits of the word's hash
 	// (never 0), then chunk+1 (24 bits) and the offset (8 bits).
-	index     []uint64
-	indexBits uint
+	index []uint64
 }
+
+// reduce maps the 32-bit hash x onto [0, n) (Lemire's multiply-shift), so
+// that tables need not be powers of two.
+func reduce(x uint32, n uint64) uint64 { return uint64(x) * n >> 32 }
 
 const (
 	mul1 = 0x9E3779B97F4A7C15
@@ -100,32 +105,37 @@ func newMatcher(chunks []chunk) *matcher {
 	if m.step < 1 {
 		m.step = 1
 	}
-	nbits := 1 << 10
-	for nbits < 16*n {
-		nbits <<= 1
-	}
-	m.filter = make([]uint64, nbits/64)
-	m.shift = uint(64 - bits.TrailingZeros(uint(nbits)))
-	m.indexBits = 4
-	for 3*(1<<m.indexBits) < 4*n {
-		m.indexBits++
-	}
-	m.index = make([]uint64, 1<<m.indexBits)
-	mask := len(m.index) - 1
+	// 12 filter bits an entry (about 2.5% false hits with two probes); an
+	// index at most three quarters full.
+	m.nbits = uint64(max(1024, 12*n)+63) &^ 63
+	m.filter = make([]uint64, m.nbits/64)
+	size := uint64(4*n/3 + 16)
+	m.index = make([]uint64, size)
 	for ci, c := range chunks {
 		for off := 0; off+8 <= len(c.text); off++ {
 			w := word(c.text, off)
-			h := w * mul2
-			tag := h >> 32
-			if tag == 0 {
-				tag = 1
-			}
-			j := int(h >> (64 - m.indexBits))
+			slot, tag := hashes(w)
+			// A word shared by many values (a vendor prefix: "sk-proj-")
+			// is indexed for the first maxShared of them only, so that no
+			// probe walks a long run of it; each value is still found by
+			// its own words.
+			j := reduce(slot, size)
+			same := 0
 			for m.index[j] != 0 {
-				j = (j + 1) & mask
+				if e := m.index[j]; e>>32 == tag {
+					if c := &chunks[int(e>>8&0xFFFFFF)-1]; word(c.text, int(e&0xFF)) == w {
+						same++
+					}
+				}
+				if j++; j == size {
+					j = 0
+				}
+			}
+			if same >= maxShared {
+				continue
 			}
 			m.index[j] = tag<<32 | uint64(ci+1)<<8 | uint64(off)
-			h1, h2 := (w*mul1)>>m.shift, (w*mul2)>>m.shift
+			h1, h2 := reduce(uint32(tag), m.nbits), reduce(slot, m.nbits)
 			m.filter[h1>>6] |= 1 << (h1 & 63)
 			m.filter[h2>>6] |= 1 << (h2 & 63)
 		}
@@ -133,26 +143,43 @@ func newMatcher(chunks []chunk) *matcher {
 	return m
 }
 
+// hashes returns two independent 32-bit hashes of w, from the high halves
+// of two multiplications (the low half of a product depends only on the
+// low bytes of w, which keys of one vendor share): where the index looks
+// for w, and the tag its entries carry (never 0).
+func hashes(w uint64) (slot uint32, tag uint64) {
+	slot = uint32((w * mul2) >> 32)
+	tag = (w * mul1) >> 32
+	if tag == 0 {
+		tag = 1
+	}
+	return slot, tag
+}
+
+func next(j, size uint64) uint64 {
+	if j++; j == size {
+		return 0
+	}
+	return j
+}
+
 // maybe tests the filter for the word w.
 func (m *matcher) maybe(w uint64) bool {
-	h1 := (w * mul1) >> m.shift
+	slot, tag := hashes(w)
+	h1 := reduce(uint32(tag), m.nbits)
 	if m.filter[h1>>6]&(1<<(h1&63)) == 0 {
 		return false
 	}
-	h2 := (w * mul2) >> m.shift
+	h2 := reduce(slot, m.nbits)
 	return m.filter[h2>>6]&(1<<(h2&63)) != 0
 }
 
 // verify appends the chunks indexed by w whose text, or a fragment of
 // fragMin bytes of it, occurs in s around i. dead holds removed values.
 func (m *matcher) verify(s string, i int, w uint64, dead map[string]bool, out []span) []span {
-	mask := len(m.index) - 1
-	h := w * mul2
-	tag := h >> 32
-	if tag == 0 {
-		tag = 1
-	}
-	for j := int(h >> (64 - m.indexBits)); m.index[j] != 0; j = (j + 1) & mask {
+	size := uint64(len(m.index))
+	slot, tag := hashes(w)
+	for j := reduce(slot, size); m.index[j] != 0; j = next(j, size) {
 		e := m.index[j]
 		if e>>32 != tag {
 			continue

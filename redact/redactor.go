@@ -25,10 +25,9 @@ type Redactor struct {
 
 	mu      sync.Mutex // serializes changes and guards the fields below
 	vals    map[string]*knownValue
-	base    []string // the values indexed in snap.base
+	nbase   int      // the number of values indexed in snap.base
 	delta   []string // the values indexed in snap.delta
 	dead    map[string]bool
-	manual  map[string]string // value -> label, from Add
 	sources map[int]*tracked
 	nextSrc int
 }
@@ -36,16 +35,16 @@ type Redactor struct {
 // knownValue is one value and the number of its holders (Add, and each
 // tracked source that holds it).
 type knownValue struct {
-	label string
-	refs  int
-	delta bool // indexed in the delta layer, not the base
+	label  string
+	refs   int
+	manual bool // added with Add (one of refs)
 }
 
 type tracked struct {
 	src     credential.SecretSource
 	seq     atomic.Uint64 // reads started
 	applied uint64        // the read whose values are in values; r.mu
-	values  map[string]string
+	values  map[string]uint64 // value -> the read that last saw it
 }
 
 // snapshot is what a scan reads. Known values live in two layers: a large
@@ -73,7 +72,7 @@ func New(opts ...Option) *Redactor {
 	for _, f := range opts {
 		f(&o)
 	}
-	r := &Redactor{o: o, vals: map[string]*knownValue{}, manual: map[string]string{}, sources: map[int]*tracked{}}
+	r := &Redactor{o: o, vals: map[string]*knownValue{}, sources: map[int]*tracked{}}
 	r.snap.Store(&snapshot{dets: compile(o.detectors)})
 	return r
 }
@@ -103,13 +102,13 @@ func (r *Redactor) AddAll(values map[string]credential.Secret) error {
 	var added []string
 	for label, s := range values {
 		v := s.Reveal()
-		if _, ok := r.manual[v]; ok {
+		if k := r.vals[v]; k != nil && k.manual {
 			continue
 		}
-		r.manual[v] = label
 		if r.hold(v, label) {
 			added = append(added, v)
 		}
+		r.vals[v].manual = true
 	}
 	r.publish(added, nil)
 	return nil
@@ -120,10 +119,10 @@ func (r *Redactor) Remove(s credential.Secret) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	v := s.Reveal()
-	if _, ok := r.manual[v]; !ok {
+	if k := r.vals[v]; k == nil || !k.manual {
 		return
 	}
-	delete(r.manual, v)
+	r.vals[v].manual = false
 	if r.release(v) {
 		r.publish(nil, []string{v})
 	}
@@ -188,14 +187,15 @@ func (r *Redactor) publish(added, removed []string) {
 	}
 	// The delta is kept to about 2√n values: rebuilding it costs O(√n) a
 	// change, and merging it into the base, O(n) every √n changes.
-	limit := max(32, 2*int(math.Sqrt(float64(len(r.base)))))
+	limit := max(32, 2*int(math.Sqrt(float64(r.nbase))))
 	if len(r.delta) > limit || len(r.dead) > limit {
-		r.base = r.base[:0]
+		all := make([]string, 0, len(r.vals))
 		for v := range r.vals {
-			r.base = append(r.base, v)
+			all = append(all, v)
 		}
+		r.nbase = len(all)
 		r.delta, r.dead = nil, nil
-		r.snap.Store(&snapshot{base: r.layer(r.base), dets: old.dets})
+		r.snap.Store(&snapshot{base: r.layer(all), dets: old.dets})
 		return
 	}
 	var dead map[string]bool
@@ -230,7 +230,7 @@ func (r *Redactor) Track(src credential.SecretSource) (stop func()) {
 	r.mu.Lock()
 	id := r.nextSrc
 	r.nextSrc++
-	t := &tracked{src: src, values: map[string]string{}}
+	t := &tracked{src: src, values: map[string]uint64{}}
 	r.sources[id] = t
 	r.mu.Unlock()
 	// The listener is registered before the first read: a rotation between
@@ -260,13 +260,15 @@ func (r *Redactor) Track(src credential.SecretSource) (stop func()) {
 	}
 }
 
-// refresh re-reads a source's values and publishes what changed.
+// refresh re-reads a source's values and publishes what changed: a
+// rotation of one credential indexes one value, whatever the source holds.
 func (r *Redactor) refresh(id int, t *tracked) {
 	seq := t.seq.Add(1)
-	vals := map[string]string{}
+	type pair struct{ v, name string }
+	var read []pair
 	t.src.Secrets(func(name string, s credential.Secret) bool {
 		if s.Len() >= r.o.minLen {
-			vals[s.Reveal()] = name
+			read = append(read, pair{s.Reveal(), name})
 		}
 		return true
 	})
@@ -277,17 +279,26 @@ func (r *Redactor) refresh(id int, t *tracked) {
 	}
 	t.applied = seq
 	var added, removed []string
-	for v, name := range vals {
-		if _, ok := t.values[v]; !ok && r.hold(v, name) {
-			added = append(added, v)
+	for _, p := range read {
+		if g, ok := t.values[p.v]; ok {
+			if g != seq {
+				t.values[p.v] = seq
+			}
+			continue
+		}
+		t.values[p.v] = seq
+		if r.hold(p.v, p.name) {
+			added = append(added, p.v)
 		}
 	}
-	for v := range t.values {
-		if _, ok := vals[v]; !ok && r.release(v) {
-			removed = append(removed, v)
+	for v, g := range t.values {
+		if g != seq {
+			delete(t.values, v)
+			if r.release(v) {
+				removed = append(removed, v)
+			}
 		}
 	}
-	t.values = vals
 	r.publish(added, removed)
 }
 
