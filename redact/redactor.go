@@ -42,8 +42,8 @@ type knownValue struct {
 
 type tracked struct {
 	src     credential.SecretSource
-	seq     atomic.Uint64 // reads started
-	applied uint64        // the read whose values are in values; r.mu
+	seq     atomic.Uint64     // reads started
+	applied uint64            // the read whose values are in values; r.mu
 	values  map[string]uint64 // value -> the read that last saw it
 }
 
