@@ -3,6 +3,7 @@ package redact
 import (
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Detector finds a well-known token format in text, for secrets credkit was
@@ -246,13 +247,25 @@ type detState struct {
 	covered, last []int
 }
 
+// detStates recycles the bookkeeping of scans: a String call allocates
+// nothing for it.
+var detStates sync.Pool
+
 func newDetState(n int) *detState {
-	b := make([]int, 2*n)
-	st := &detState{covered: b[:n], last: b[n:]}
-	for i := range st.last {
-		st.last[i] = -1
+	st, _ := detStates.Get().(*detState)
+	if st == nil || cap(st.covered) < n {
+		b := make([]int, 2*n)
+		st = &detState{covered: b[:n:n], last: b[n:]}
 	}
+	st.covered, st.last = st.covered[:n], st.last[:n]
+	st.reset()
 	return st
+}
+
+func (st *detState) free() {
+	if st != nil {
+		detStates.Put(st)
+	}
 }
 
 func (st *detState) reset() {

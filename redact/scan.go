@@ -25,6 +25,7 @@ func (sn *snapshot) scan(s string, out []span, first bool) []span {
 	}
 	b := bytesOf(s)
 	var st *detState
+	defer func() { st.free() }()
 	if len(s) < indexFrom {
 		// Short texts (keys, IDs, model names): one table lookup per byte
 		// beats a dozen IndexByte calls.
