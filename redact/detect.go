@@ -107,8 +107,8 @@ func newAnchoredKW(text string, det, off int) anchoredKW {
 	return k
 }
 
-// byteFreq estimates how often c occurs per 10,000 bytes of English prose
-// and log text, the text a logger carries most. Keywords are anchored on
+// byteFreq estimates how often c occurs per 10,000 bytes of the text a
+// logger carries: English prose, and the code, URLs and JSON prompts hold. Keywords are anchored on
 // their least frequent byte.
 func byteFreq(c byte) int {
 	const lower = "etaoinshrdlcumwfgypbvkjxqz"
@@ -126,14 +126,18 @@ func byteFreq(c byte) int {
 	switch c {
 	case ' ':
 		return 1800
-	case '.', ',':
+	case '.':
+		return 1000 // sentences, and every URL, path and method call
+	case '/', '"':
+		return 150 // URLs and paths; JSON
+	case ',':
 		return 100
-	case '\n', '"', '\'':
-		return 50
-	case '-', '/', ':', '(', ')':
-		return 20
-	case '_', '=', '&', '?', '@', '#', '%', '+', ';':
-		return 5
+	case '\n', '\'', ':':
+		return 60
+	case '-', '(', ')', '=', '_', '{', '}':
+		return 40
+	case '&', '?', '@', '#', '%', '+', ';':
+		return 10
 	}
 	return 1
 }
