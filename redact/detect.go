@@ -249,6 +249,10 @@ func (d *detectors) anchorKeywords() {
 // the start of the keyword it last ran on.
 type detState struct {
 	covered, last []int
+	// stamp[i] is the pass covered[i] and last[i] belong to; an older
+	// stamp reads as a fresh start, so a new pass costs nothing.
+	stamp []int
+	pass  int
 }
 
 // detStates recycles the bookkeeping of scans: a String call allocates
@@ -258,11 +262,12 @@ var detStates sync.Pool
 func newDetState(n int) *detState {
 	st, _ := detStates.Get().(*detState)
 	if st == nil || cap(st.covered) < n {
-		b := make([]int, 2*n)
-		st = &detState{covered: b[:n:n], last: b[n:]}
+		b := make([]int, 3*n)
+		st = &detState{covered: b[:n:n], last: b[n : 2*n : 2*n], stamp: b[2*n:]}
 	}
-	st.covered, st.last = st.covered[:n], st.last[:n]
-	st.reset()
+	st.covered, st.last, st.stamp = st.covered[:n], st.last[:n], st.stamp[:n]
+	clear(st.stamp)
+	st.pass = 1
 	return st
 }
 
@@ -273,9 +278,7 @@ func (st *detState) free() {
 }
 
 func (st *detState) reset() {
-	for i := range st.covered {
-		st.covered[i], st.last[i] = 0, -1
-	}
+	st.pass++
 }
 
 // keywords runs the detectors whose keywords are anchored on the byte at p
@@ -314,6 +317,9 @@ func (d *detectors) try(s string, p int, kws []anchoredKW, st **detState, out []
 		t := *st
 		// Keywords are met in the order of their anchors, so a keyword of a
 		// detector can start before the one it last ran on: run it then too.
+		if t.stamp[k.det] != t.pass {
+			t.stamp[k.det], t.covered[k.det], t.last[k.det] = t.pass, 0, -1
+		}
 		if start < t.covered[k.det] && start >= t.last[k.det] {
 			continue
 		}
