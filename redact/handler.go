@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/credkit/credkit/credential"
@@ -485,11 +486,101 @@ var (
 	secretType    = reflect.TypeFor[credential.Secret]()
 )
 
+// The printing methods of a type, cached: Implements costs more than the
+// walk of a small struct.
+const (
+	mJSON = 1 << iota
+	mText
+	mError
+	mString
+	mFormat
+)
+
+var methodCache sync.Map // reflect.Type -> uint8
+
+func methodsOf(t reflect.Type) uint8 {
+	if m, ok := methodCache.Load(t); ok {
+		return m.(uint8)
+	}
+	var m uint8
+	for bit, it := range map[uint8]reflect.Type{mJSON: jsonMType, mText: textMType, mError: errorType, mString: stringerType, mFormat: formatterType} {
+		if t.Implements(it) {
+			m |= bit
+		}
+	}
+	methodCache.Store(t, m)
+	return m
+}
+
 func (w *walker) walk(x any) {
 	if x == nil {
 		return
 	}
+	if w.fast(x) {
+		return
+	}
 	w.value(reflect.ValueOf(x), 0, false)
+}
+
+// fast walks the types a log attribute most often holds without reflect
+// (a map[string]any walked by reflect allocates an iterator and a Value a
+// key); it reports false for any other type. A composite element is
+// walked by value, with the map on the path so that a cycle through it is
+// seen.
+func (w *walker) fast(x any) bool {
+	switch x := x.(type) {
+	case string:
+		w.nodes++
+		w.scan(x, false)
+	case bool, int, int64, int32, uint, uint64, uint32, float64, float32:
+		w.nodes++
+	case map[string]any:
+		for k, v := range x {
+			if w.tooBig || w.cycle || w.nodes > maxNodes {
+				w.tooBig = w.tooBig || w.nodes > maxNodes
+				return true
+			}
+			w.nodes++
+			w.scan(k, false)
+			ks := w.h.r.o.sensitiveKey(k)
+			switch v := v.(type) {
+			case nil:
+			case string:
+				w.nodes++
+				w.scan(v, ks)
+			case bool:
+				w.nodes++
+			case int, int64, float64:
+				w.nodes++
+				if ks {
+					w.found = true
+				}
+			default:
+				if w.path == nil {
+					w.path = map[uintptr]bool{}
+				}
+				w.path[reflect.ValueOf(x).Pointer()] = true
+				w.value(reflect.ValueOf(v), 1, ks)
+			}
+		}
+	case map[string]string:
+		for k, v := range x {
+			w.nodes += 2
+			w.scan(k, false)
+			w.scan(v, w.h.r.o.sensitiveKey(k))
+		}
+	case []string:
+		for _, v := range x {
+			w.nodes++
+			w.scan(v, false)
+		}
+	default:
+		return false
+	}
+	if w.nodes > maxNodes {
+		w.tooBig = true
+	}
+	return true
 }
 
 func (w *walker) scan(s string, sensitive bool) {
@@ -544,8 +635,9 @@ func (w *walker) value(v reflect.Value, depth int, sensitive bool) {
 	methods := false
 	if v.CanInterface() && t.NumMethod() > 0 {
 		x := v.Interface()
-		js, tx := t.Implements(jsonMType), t.Implements(textMType)
-		er, st, fm := t.Implements(errorType), t.Implements(stringerType), t.Implements(formatterType)
+		ms := methodsOf(t)
+		js, tx := ms&mJSON != 0, ms&mText != 0
+		er, st, fm := ms&mError != 0, ms&mString != 0, ms&mFormat != 0
 		if js {
 			w.call(func() string { b, _ := x.(json.Marshaler).MarshalJSON(); return string(b) }, sensitive)
 		}
