@@ -242,6 +242,10 @@ func findAssign(s string, at int, kw string, out []span, nm string, prio int) ([
 		}
 	}
 	nameEnd := j
+	// Most names end in letters no sensitive name ends in: one lookup.
+	if nameEnd < 2 || !endings[alnumIdx(s[nameEnd-2])*36+alnumIdx(s[nameEnd-1])] {
+		return out, next
+	}
 	for j > 0 && nameEnd-j < 64 && nameCh[s[j-1]] {
 		j--
 	}
