@@ -16,7 +16,8 @@ import (
 //     is mapped back to the escaped bytes it came from;
 //   - a run of base64 characters (standard or URL alphabet, padded or not,
 //     wrapped at 64 or 76 columns with "\n", "\r\n" or a JSON "\n") of 12
-//     or more is decoded and searched, and so is an even run of hex; when a
+//     or more is decoded at each of its four alignments and searched, and
+//     so is a run of hex at each of its two; when a
 //     value is in it the whole run is replaced (a Basic auth header, a
 //     docker auth, a data blob).
 //
@@ -288,13 +289,32 @@ func (sn *snapshot) binary(s string, out []span, first bool) []span {
 		// Base64 of 12 bytes or more holds both cases of letters (all but
 		// 0.2% of random runs); hex is one case and digits. A run that is
 		// neither (a path, a long word) is not decoded.
+		// The run may start a few characters before the encoding does
+		// ("x" glued to it): each alignment is decoded.
 		found := false
 		if k := kinds(text); k&3 == 3 {
-			buf = decodeBase64(buf[:0], text)
-			found = sn.containsRaw(buf)
-		} else if len(text)%2 == 0 && isHex(text) {
-			buf = decodeHex(buf[:0], text)
-			found = sn.containsRaw(buf)
+			for off := 0; off < 4 && !found && len(text)-off >= 12; off++ {
+				buf = decodeBase64(buf[:0], text[off:])
+				found = sn.containsRaw(buf)
+			}
+		}
+		// Hex, also where it is glued to other letters: each run of 16 hex
+		// digits or more, at both alignments.
+		for h := 0; h < len(text) && !found; {
+			for h < len(text) && hexVal[text[h]] < 0 {
+				h++
+			}
+			e := h
+			for e < len(text) && hexVal[text[e]] >= 0 {
+				e++
+			}
+			if e-h >= 16 {
+				for off := 0; off < 2 && !found; off++ {
+					buf = decodeHex(buf[:0], text[h+off:e])
+					found = sn.containsRaw(buf)
+				}
+			}
+			h = e
 		}
 		if found {
 			out = append(out, span{a, i, "known:encoded", -1})
@@ -367,14 +387,6 @@ func decodeBase64(dst []byte, s string) []byte {
 	return dst
 }
 
-func isHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if hexVal[s[i]] < 0 {
-			return false
-		}
-	}
-	return true
-}
 
 func decodeHex(dst []byte, s string) []byte {
 	for i := 0; i+1 < len(s); i += 2 {

@@ -167,3 +167,21 @@ func TestAddIsIncremental(t *testing.T) {
 	require.NoError(t, r.Add("again", credential.NewSecret(keys[0])))
 	assert.True(t, r.Contains("x "+keys[0]), "a value added back after removal")
 }
+
+// TestKnownValueEncodingGluedToText: an encoding glued to other characters
+// of its alphabet is still decoded at the right alignment (a fuzz find: "0"
+// before the hex of a value).
+func TestKnownValueEncodingGluedToText(t *testing.T) {
+	const v = "FAKE-db-password-Zq7Wv9Kx"
+	r := redact.New(redact.WithoutDetectors())
+	require.NoError(t, r.Add("db", credential.NewSecret(v)))
+	h := hex.EncodeToString([]byte(v))
+	b := base64.RawStdEncoding.EncodeToString([]byte(v))
+	for _, glue := range []string{"0", "x", "ab", "Zz9", "q", "0000"} {
+		for _, f := range []string{h, strings.ToUpper(h), b, base64.RawURLEncoding.EncodeToString([]byte(v))} {
+			for _, text := range []string{glue + f + glue, glue + f, f + glue} {
+				assert.NotContains(t, r.String(text), f, "%q glued to %q", glue, f)
+			}
+		}
+	}
+}
