@@ -387,7 +387,6 @@ func decodeBase64(dst []byte, s string) []byte {
 	return dst
 }
 
-
 func decodeHex(dst []byte, s string) []byte {
 	for i := 0; i+1 < len(s); i += 2 {
 		dst = append(dst, byte(hexVal[s[i]]<<4|hexVal[s[i+1]]))
