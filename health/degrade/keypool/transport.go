@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/credkit/credkit/credential"
@@ -59,7 +58,7 @@ func (t *Transport) Unwrap() http.RoundTripper { return t.base }
 
 // RoundTrip implements http.RoundTripper.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !injectAllowed(req) {
+	if !credential.InjectAllowed(req) {
 		return t.base.RoundTrip(req)
 	}
 	ctx := req.Context()
@@ -153,30 +152,3 @@ func drain(res *http.Response) {
 	res.Body.Close()
 }
 
-// injectAllowed reports whether a key may go into req: always for an
-// original request; for a redirect only to the original request's host or
-// a subdomain of it (net/http's rule for Authorization and cookies).
-func injectAllowed(req *http.Request) bool {
-	if req.Response == nil {
-		return true
-	}
-	orig := req
-	for i := 0; i < 64 && orig.Response != nil && orig.Response.Request != nil; i++ {
-		orig = orig.Response.Request
-	}
-	if orig.URL == nil || req.URL == nil {
-		return false
-	}
-	return domainOrSubdomain(strings.ToLower(req.URL.Hostname()), strings.ToLower(orig.URL.Hostname()))
-}
-
-func domainOrSubdomain(sub, parent string) bool {
-	if sub == parent {
-		return true
-	}
-	if strings.ContainsAny(sub, ":%") || parent == "" {
-		// An IPv6 literal has no subdomains.
-		return false
-	}
-	return strings.HasSuffix(sub, parent) && sub[len(sub)-len(parent)-1] == '.'
-}
