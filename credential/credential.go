@@ -122,6 +122,9 @@ type Description struct {
 	// unknown.
 	LastRotated  time.Time
 	NextRotation time.Time
+	// A backend that mints its credentials (tokens) sets
+	// Metadata.ShortLived.
+	//
 	// Issuer and Subject name who minted a short-lived credential and for
 	// whom (an OAuth 2.0 token's iss and sub, a workload identity's
 	// provider and service account); empty when unknown or not minted.

@@ -87,6 +87,30 @@ func TestMetadataJSONAndMerge(t *testing.T) {
 	assert.Equal(t, "ml", merged.Owner, "configured fields win")
 	assert.Equal(t, "chat", merged.Purpose)
 	assert.Equal(t, map[string]string{"a": "1", "b": "3"}, merged.Tags)
+	assert.False(t, merged.ShortLived)
+	assert.True(t, m.Merge(credential.Metadata{ShortLived: true}).ShortLived, "a backend that mints marks the credential short-lived")
+}
+
+// Issue 17: a minted token has no rotation period of its own (it is
+// replaced ahead of its expiry), so Validate does not flag one missing; it
+// still flags a negative or over-long one, and the other findings.
+func TestMetadataValidateShortLived(t *testing.T) {
+	tok := credential.Metadata{Owner: "a", Purpose: "b", Environment: "c", System: "d", ShortLived: true}
+	assert.NoError(t, tok.Validate())
+	var me *credential.MetadataError
+	tok.Owner = ""
+	require.True(t, errors.As(tok.Validate(), &me))
+	assert.Equal(t, []string{"no owner"}, me.Problems)
+	tok.Owner, tok.RotationPeriod = "a", -time.Hour
+	require.True(t, errors.As(tok.Validate(), &me))
+	assert.Equal(t, []string{"negative rotation period"}, me.Problems)
+
+	b, err := credential.Metadata{Name: "t", ShortLived: true}.MarshalJSON()
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"name":"t","short_lived":true}`, string(b))
+	var back credential.Metadata
+	require.NoError(t, back.UnmarshalJSON(b))
+	assert.True(t, back.ShortLived)
 }
 
 func TestStatic(t *testing.T) {

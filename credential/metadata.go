@@ -26,6 +26,14 @@ type Metadata struct {
 	Scopes []string `json:"scopes,omitempty"`
 	// RotationPeriod is how often it must be rotated; zero when no policy is set.
 	RotationPeriod time.Duration `json:"-"`
+	// ShortLived marks a credential minted on demand (an OAuth 2.0 token, a
+	// cloud workload identity token, a Bedrock short-term key, a Vault
+	// lease): each version is a token with its own expiry, replaced ahead
+	// of it, so the credential has no rotation period of its own (the
+	// identity that mints it has). Backends that mint set it in their
+	// [Description]; the rotate package's inventory also sets it for a
+	// version that lives a day or less.
+	ShortLived bool `json:"short_lived,omitempty"`
 	// Expires is when the credential itself lapses (not a version of it);
 	// zero when unknown or never.
 	Expires time.Time `json:"expires,omitzero"`
@@ -71,7 +79,8 @@ func durationString(d time.Duration) string {
 	return d.String()
 }
 
-// Merge returns m with every empty field filled from o. It combines metadata
+// Merge returns m with every empty field filled from o, and ShortLived set
+// when either is. It combines metadata
 // written in a config with what a backend reports (tags).
 func (m Metadata) Merge(o Metadata) Metadata {
 	fill := func(dst *string, src string) {
@@ -93,6 +102,7 @@ func (m Metadata) Merge(o Metadata) Metadata {
 	if m.Expires.IsZero() {
 		m.Expires = o.Expires
 	}
+	m.ShortLived = m.ShortLived || o.ShortLived
 	if len(o.Tags) > 0 {
 		tags := make(map[string]string, len(m.Tags)+len(o.Tags))
 		for k, v := range o.Tags {
@@ -119,7 +129,8 @@ const MaxRotationPeriod = 365 * 24 * time.Hour
 
 // Validate reports what a security reviewer would flag: no owner, no purpose,
 // no environment, no system, a broad (admin or wildcard) scope, no rotation
-// period, or one longer than [MaxRotationPeriod]. It returns nil when there is
+// period (unless ShortLived: a minted token is replaced ahead of its own
+// expiry), or one longer than [MaxRotationPeriod]. It returns nil when there is
 // nothing to flag, or a *[MetadataError] listing every finding, which
 // errors.Is matches against [ErrInvalid].
 func (m Metadata) Validate() error {
@@ -142,7 +153,7 @@ func (m Metadata) Validate() error {
 		}
 	}
 	switch {
-	case m.RotationPeriod == 0:
+	case m.RotationPeriod == 0 && !m.ShortLived:
 		p = append(p, "no rotation period")
 	case m.RotationPeriod < 0:
 		p = append(p, "negative rotation period")

@@ -20,9 +20,20 @@ type CredentialOptions struct {
 	// FailAfter is how long refreshes may keep failing before the check
 	// fails (default 15 minutes); before that it warns.
 	FailAfter time.Duration
-	// ExpiryWindow is how soon before a version's expiry the check warns
-	// (default 14 days).
+	// ExpiryWindow is how soon before a key version's expiry the check
+	// warns (default 14 days). It does not apply to short-lived credentials
+	// (tokens, see ExpiryFraction), which always expire within it.
 	ExpiryWindow time.Duration
+	// ExpiryFraction applies to a short-lived credential (a token minted
+	// on demand: its backend marks it so, or its version lives no longer
+	// than rotate.ShortLivedTTL): the check warns when less than this
+	// fraction of the token's life remains (default 0.2) and no new token is
+	// coming in time — its refresh point has passed without one (by more
+	// than a twentieth of its life, at most 30 s: the grace of a request in
+	// flight), or no refresh is scheduled before the expiry. A token refreshed on
+	// schedule passes; one whose refresh fails warns (stale), and fails once
+	// it has expired.
+	ExpiryFraction float64
 	// Interval of the check (default 30 s). It reads the credential's
 	// status only: no backend call.
 	Interval time.Duration
@@ -39,6 +50,9 @@ func (o CredentialOptions) withDefaults() CredentialOptions {
 	if o.ExpiryWindow <= 0 {
 		o.ExpiryWindow = 14 * 24 * time.Hour
 	}
+	if o.ExpiryFraction <= 0 || o.ExpiryFraction >= 1 {
+		o.ExpiryFraction = 0.2
+	}
 	o.Clock = credential.ClockOrSystem(o.Clock)
 	return o
 }
@@ -46,20 +60,22 @@ func (o CredentialOptions) withDefaults() CredentialOptions {
 // CredentialCheck checks one watched credential from its status: it fails
 // when the credential has no value, is expired or revoked, or its refresh
 // has been failing for longer than FailAfter; it warns when a refresh just
-// failed, or the version expires within ExpiryWindow. Its observed value is
-// the version's age in seconds.
+// failed, or the version expires within ExpiryWindow — or, for a
+// short-lived token, when it nears its expiry with no new token coming (see
+// ExpiryFraction). Its observed value is the version's age in seconds.
 func CredentialCheck(c *rotate.Credential, o CredentialOptions) Check {
 	o = o.withDefaults()
 	return Check{
 		Name: c.Name() + ":credential", Component: c.Name(), Measurement: "credential", ComponentType: "component",
 		Critical: !o.NotCritical, Interval: o.Interval,
-		Run: func(context.Context) Result { return judge(c.Status(), o) },
+		Run: func(context.Context) Result { return judge(c.Status(), o, c.Metadata().ShortLived) },
 	}
 }
 
-// judge turns a status into a result. Outputs are written from kinds and
-// times, never from error text.
-func judge(st rotate.Status, o CredentialOptions) Result {
+// judge turns a status into a result; shortLived is what the metadata or
+// inventory says. Outputs are written from kinds and times, never from
+// error text.
+func judge(st rotate.Status, o CredentialOptions, shortLived bool) Result {
 	now := o.Clock.Now()
 	r := Result{Status: Pass, Output: "fresh, version " + st.VersionID, ObservedValue: int64(st.Age / time.Second), ObservedUnit: "s"}
 	switch st.Freshness {
@@ -68,7 +84,11 @@ func judge(st rotate.Status, o CredentialOptions) Result {
 	case rotate.Revoked:
 		return Result{Status: Fail, Output: "revoked: " + st.RevokeReason}
 	case rotate.Expired:
-		return Result{Status: Fail, Output: "expired at " + st.Expires.UTC().Format(time.RFC3339) + "; refresh failing (" + st.LastError + ")"}
+		out := "expired at " + st.Expires.UTC().Format(time.RFC3339) + "; refresh failing (" + st.LastError + ")"
+		if st.LastError == "" {
+			out = "expired at " + st.Expires.UTC().Format(time.RFC3339) + "; no new version has arrived"
+		}
+		return Result{Status: Fail, Output: out}
 	case rotate.Stale:
 		since := now.Sub(st.FailingSince)
 		out := "refresh failing for " + since.Round(time.Second).String() + " (" + st.LastError + ", " + strconv.Itoa(st.ConsecutiveFailures) + " in a row); serving the last good value"
@@ -77,7 +97,11 @@ func judge(st rotate.Status, o CredentialOptions) Result {
 		}
 		return Result{Status: Warn, Output: out, ObservedValue: int64(since / time.Second), ObservedUnit: "s"}
 	}
-	if !st.Expires.IsZero() && st.Expires.Sub(now) <= o.ExpiryWindow {
+	if life := tokenLife(st, shortLived); life > 0 {
+		if out, warn := tokenExpiryWarning(st, now, life, o.ExpiryFraction); warn {
+			r.Status, r.Output = Warn, out
+		}
+	} else if !st.Expires.IsZero() && st.Expires.Sub(now) <= o.ExpiryWindow {
 		r.Status, r.Output = Warn, "expires at "+st.Expires.UTC().Format(time.RFC3339)
 	}
 	return r
@@ -101,7 +125,7 @@ func SetChecks(set *rotate.Set, o CredentialOptions) []Check {
 				if !ok {
 					return Failed("not in the set")
 				}
-				r := judge(it.Status, o)
+				r := judge(it.Status, o, it.ShortLived)
 				if r.Status == Fail {
 					return r
 				}

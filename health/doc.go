@@ -14,7 +14,12 @@
 //     inventory, no backend call — fail when a credential has no value, is
 //     expired or revoked, or its refresh has failed for too long; warn when
 //     a refresh just failed, it expires or is due for rotation soon, or it
-//     shares its value with another credential.
+//     shares its value with another credential. A short-lived token (an
+//     OAuth 2.0 or workload identity token, a Bedrock key, a lease) always
+//     expires soon, so the 14-day expiry window does not apply to it: it
+//     passes while it is refreshed on schedule, warns when its refresh fails
+//     or when less than 20% of its life is left with no new token coming
+//     (CredentialOptions.ExpiryFraction), and fails once it has expired.
 //   - [HTTPCheck]: calls an endpoint with a credential (a model provider's
 //     list-models endpoint) and classifies the answer ([ClassifyHTTP]):
 //     2xx pass, 401/403 "credential rejected", 429 "rate limited" (warn),

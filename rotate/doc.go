@@ -57,7 +57,9 @@
 //   - an [Inventory]: per credential its metadata, backend, status, last
 //     rotation, rotation due date, expiry, fingerprint, shared keys,
 //     revocation and metadata findings, and for a short-lived credential its
-//     TTL, issuer and subject, as JSON, without values;
+//     TTL, issuer and subject, as JSON, without values. A short-lived
+//     credential's token expiry is not a rotation due date and it needs no
+//     rotation period, so tokens raise neither reminders nor findings;
 //   - an environment guard ([WithEnvironment]): a credential tagged for
 //     another environment is refused unless its Config allows it;
 //   - shared-key detection: two names holding one value are flagged and

@@ -30,8 +30,11 @@ type InventoryItem struct {
 	LastRotated time.Time `json:"last_rotated,omitzero"`
 	// RotationDue is when the credential must be rotated or replaced: the
 	// earliest of LastRotated + RotationPeriod, the backend's next rotation
-	// date, the metadata's Expires and the version's Expires. Zero when no
-	// policy applies.
+	// date, the metadata's Expires and the version's Expires — except for a
+	// short-lived credential, whose version's expiry and backend's next
+	// rotation are not due dates (credkit replaces the token ahead of them;
+	// an expiring token is health's concern).
+	// Zero when no policy applies.
 	RotationDue time.Time `json:"rotation_due,omitzero"`
 	// DueSoon: RotationDue is within the reminder window. Overdue: it has
 	// passed.
@@ -46,10 +49,14 @@ type InventoryItem struct {
 	// Revoked and RevokeReason report the kill switch.
 	Revoked      bool   `json:"revoked,omitempty"`
 	RevokeReason string `json:"revoke_reason,omitempty"`
-	// ShortLived reports a minted credential whose current version expires
-	// (an OAuth 2.0 token, a workload identity token, a Vault lease). TTL is
-	// its lifetime: the version's Expires minus its Created time, or minus
-	// when it was fetched when the backend gives no creation time.
+	// ShortLived reports a minted credential (an OAuth 2.0 token, a
+	// workload identity token, a Bedrock key, a Vault lease): its backend
+	// marks it so (Metadata.ShortLived, from its Describe), or its current
+	// version lives no longer than [ShortLivedTTL]. TTL is the current
+	// version's lifetime: its Expires minus its Created time, or minus when
+	// it was fetched when the backend gives no creation time. A short-lived
+	// credential has no "no rotation period" finding and its token's expiry
+	// is no rotation due date, so it raises no rotation reminder.
 	ShortLived bool          `json:"short_lived,omitempty"`
 	TTL        time.Duration `json:"ttl_ns,omitempty"`
 	// Issuer and Subject say who minted a short-lived credential and for
@@ -59,6 +66,12 @@ type InventoryItem struct {
 	// Findings are what Metadata.Validate reports.
 	Findings []string `json:"findings,omitempty"`
 }
+
+// ShortLivedTTL is the longest lifetime of a version that the inventory
+// counts as a short-lived token even when its backend does not say so.
+// Longer-lived versions that expire (a Key Vault secret with an expiry
+// date) are keys with an expiry: their expiry is a rotation due date.
+const ShortLivedTTL = 24 * time.Hour
 
 // Inventory returns the inventory of the Set, sorted by name.
 func (s *Set) Inventory() Inventory {
@@ -99,7 +112,6 @@ func (s *Set) item(name string, now time.Time, shared []string) InventoryItem {
 		Issuer: desc.Issuer, Subject: desc.Subject,
 	}
 	if !st.Expires.IsZero() {
-		it.ShortLived = true
 		switch {
 		case !st.VersionCreated.IsZero() && st.VersionCreated.Before(st.Expires):
 			it.TTL = st.Expires.Sub(st.VersionCreated)
@@ -107,6 +119,9 @@ func (s *Set) item(name string, now time.Time, shared []string) InventoryItem {
 			it.TTL = st.Expires.Sub(st.Fetched)
 		}
 	}
+	it.ShortLived = md.ShortLived || it.TTL > 0 && it.TTL <= ShortLivedTTL
+	md.ShortLived = it.ShortLived
+	it.Metadata = md
 	switch {
 	case !desc.LastRotated.IsZero():
 		it.LastRotated = desc.LastRotated
@@ -122,8 +137,15 @@ func (s *Set) item(name string, now time.Time, shared []string) InventoryItem {
 	if md.RotationPeriod > 0 && !it.LastRotated.IsZero() {
 		due = it.LastRotated.Add(md.RotationPeriod)
 	}
-	due = earliest(due, desc.NextRotation)
-	due = earliest(due, it.Expires)
+	due = earliest(due, md.Expires)
+	if !it.ShortLived {
+		// A key's expiry and its backend's next rotation are deadlines to
+		// rotate it by; a token's are not: it is replaced ahead of them,
+		// by credkit, many times a day (a Vault lease's replacement at its
+		// max TTL is such a date).
+		due = earliest(due, desc.NextRotation)
+		due = earliest(due, st.Expires)
+	}
 	it.RotationDue = due
 	if !due.IsZero() {
 		it.Overdue = !now.Before(due)

@@ -205,25 +205,20 @@ func Enqueue(ctx context.Context, db *pgxpool.Pool, docs map[string]string) erro
 }
 
 // Progress reads how far the batch is: documents embedded, and jobs by
-// state.
+// state, in one statement so that both come from one snapshot.
 func Progress(ctx context.Context, db *pgxpool.Pool) (embedded int, states map[rivertype.JobState]int, err error) {
-	if err := db.QueryRow(ctx, "SELECT count(*) FROM embeddings").Scan(&embedded); err != nil {
-		return 0, nil, err
-	}
-	rows, err := db.Query(ctx, "SELECT state::text, count(*) FROM river_job GROUP BY state")
+	var byState map[string]int
+	err = db.QueryRow(ctx, `SELECT (SELECT count(*) FROM embeddings),
+		coalesce((SELECT jsonb_object_agg(state, n) FROM (SELECT state::text, count(*) AS n FROM river_job GROUP BY state) s), '{}'::jsonb)`).
+		Scan(&embedded, &byState)
 	if err != nil {
 		return 0, nil, err
 	}
 	states = map[rivertype.JobState]int{}
-	for rows.Next() {
-		var s string
-		var n int
-		if err := rows.Scan(&s, &n); err != nil {
-			return 0, nil, err
-		}
+	for s, n := range byState {
 		states[rivertype.JobState(s)] = n
 	}
-	return embedded, states, rows.Err()
+	return embedded, states, nil
 }
 
 // WaitDone waits until no job is pending (available, scheduled, running or

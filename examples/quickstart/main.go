@@ -31,6 +31,8 @@ import (
 	"github.com/credkit/credkit/credential"
 	"github.com/credkit/credkit/health"
 	"github.com/credkit/credkit/health/degrade"
+	"github.com/credkit/credkit/health/degrade/fallback"
+	"github.com/credkit/credkit/health/degrade/queue"
 	"github.com/credkit/credkit/provider"
 	"github.com/credkit/credkit/redact"
 	"github.com/credkit/credkit/rotate"
@@ -224,12 +226,10 @@ func degraded(ctx context.Context, out io.Writer, key credential.Credential) err
 	}))
 	defer models.Close()
 	client := &http.Client{Transport: &credential.Transport{Credential: key, Inject: credential.Header("x-api-key")}}
-	quiet := degrade.WithLogger(slog.New(slog.DiscardHandler))
 
-	fmt.Fprintln(out, "== embeddings through degrade.NewEmbeddings")
-	emb := degrade.NewEmbeddings(embedder{client, models.URL},
-		degrade.NewPolicy("embeddings", degrade.WithMaxAttempts(1), quiet),
-		degrade.WithCache(10000, time.Nanosecond), quiet)
+	fmt.Fprintln(out, "== embeddings through fallback.NewEmbeddings")
+	emb := fallback.NewEmbeddings(degrade.NewPolicy("embeddings", degrade.WithMaxAttempts(1)),
+		embedder{client, models.URL}.Embed, fallback.WithSize(10000), fallback.WithTTL(time.Nanosecond))
 	for _, phase := range []string{"up", "down"} {
 		down.Store(phase == "down")
 		r, err := emb.Embed(ctx, "embed-fake-1", []string{"reset my password"})
@@ -240,10 +240,13 @@ func degraded(ctx context.Context, out io.Writer, key credential.Credential) err
 	}
 
 	fmt.Fprintln(out, "== a request queued while the model is down")
-	policy := degrade.NewPolicy("llm", degrade.WithMaxAttempts(1), degrade.WithBackoff(5*time.Millisecond, 20*time.Millisecond), quiet)
-	q := degrade.NewQueue(policy, func(ctx context.Context, ticket string) (string, error) {
-		return complete(ctx, client, models.URL, ticket)
-	}, nil, quiet)
+	policy := degrade.NewPolicy("llm", degrade.WithMaxAttempts(1), degrade.WithBackoff(5*time.Millisecond, 20*time.Millisecond))
+	q, err := queue.New(policy, func(ctx context.Context, it queue.Item[string]) (string, error) {
+		return complete(ctx, client, models.URL, it.Value) // it.ID is an idempotency key
+	}, nil)
+	if err != nil {
+		return err
+	}
 	defer q.Close()
 	h, err := q.Submit(ctx, "ticket T-1042")
 	if err != nil {

@@ -2,26 +2,48 @@ package degrade_test
 
 import (
 	"context"
+	"net/http"
 	"testing"
+	"time"
 
 	"github.com/credkit/credkit/health/degrade"
 )
 
-// BenchmarkEmbeddingsCacheHit measures a read-through hit of one input: a
-// SHA-256 of the input, one LRU lookup, the result slices.
-func BenchmarkEmbeddingsCacheHit(b *testing.B) {
-	f := &fakeEmbedder{dim: 1536}
-	e := degrade.NewEmbeddings(f, degrade.NewPolicy("embeddings", degrade.WithLogger(quiet)), degrade.WithLogger(quiet))
+//go:noinline
+func okCall(context.Context) error { return nil }
+
+// stub answers every request at once with a new 200: the bare
+// http.RoundTripper the RoundTripper is measured against.
+type stub struct{}
+
+func (stub) RoundTrip(r *http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+}
+
+// The success path; internal/bench runs the same side by side with
+// failsafe-go.
+func BenchmarkSuccessPath(b *testing.B) {
 	ctx := context.Background()
-	in := []string{"How do I rotate an OpenAI API key without downtime?"}
-	if _, err := e.Embed(ctx, "text-embedding-3-small", in); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		r, err := e.Embed(ctx, "text-embedding-3-small", in)
-		if err != nil || r.Marker != degrade.Cached {
-			b.Fatal("not a hit")
+	b.Run("Policy.Do", func(b *testing.B) {
+		p := degrade.NewPolicy("llm", degrade.WithBreaker(0.5, 10, time.Minute))
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := p.Do(ctx, okCall); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	req, _ := http.NewRequest(http.MethodGet, "http://api.invalid/v1/models", nil)
+	rt := func(b *testing.B, t http.RoundTripper) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if resp, err := t.RoundTrip(req); err != nil || resp.StatusCode != 200 {
+				b.Fatal("round trip failed")
+			}
 		}
 	}
+	b.Run("stub", func(b *testing.B) { rt(b, stub{}) })
+	b.Run("RoundTripper", func(b *testing.B) {
+		rt(b, degrade.NewRoundTripper(stub{}, degrade.NewPolicy("api", degrade.WithBreaker(0.5, 10, time.Minute))))
+	})
 }

@@ -4,13 +4,14 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/credkit/credkit/credential"
 )
 
 // State is a circuit breaker's state.
-type State int
+type State int32
 
 const (
 	// Closed: calls go through; failures are counted.
@@ -37,18 +38,22 @@ func (s State) String() string {
 
 const buckets = 10
 
+// bucket counts the outcomes of one tenth of the window. Successes are
+// counted without the lock while the bucket is current (the hot path);
+// failures and the move to a new bucket take the lock.
 type bucket struct {
-	start     int64 // unix nanoseconds of the bucket's start
-	successes int
-	failures  int
+	start     atomic.Int64 // unix nanoseconds of the bucket's start
+	successes atomic.Int64
+	failures  atomic.Int64
 }
 
 // Breaker is a circuit breaker for one dependency. It opens when, over a
 // sliding window (ten buckets), at least a minimum volume of calls was seen
 // and the share of failures reached the failure rate; it stays open for a
 // period, then lets probes through (half-open). Only Retryable outcomes count
-// as failures: a rejected credential, an exhausted quota, a bad request or a
-// canceled caller say nothing about the dependency's health.
+// as failures: a rejected credential, an exhausted quota, a bad request, an
+// error raised before anything was sent or a canceled caller say nothing
+// about the dependency's health.
 //
 // A Breaker is safe for concurrent use. [NewPolicy] makes one; use
 // [Policy.Breaker] to read it.
@@ -57,27 +62,29 @@ type Breaker struct {
 	clock   credential.Clock
 	logger  *slog.Logger
 	rate    float64
-	minVol  int
+	minVol  int64
 	width   int64
 	openFor time.Duration
 	probes  int
 
+	state atomic.Int32 // State; written under mu
+	b     [buckets]bucket
+
 	mu        sync.Mutex
-	state     State
-	b         [buckets]bucket
+	changes   []stateChange // logged by unlock, after the lock is released
 	openUntil time.Time
 	inFlight  int // half-open probes running
 	passed    int // half-open probes that succeeded
 	since     time.Time
 }
 
-func newBreaker(name string, o *options) *Breaker {
+func newBreaker(name string, o *policyOptions) *Breaker {
 	w := int64(o.window) / buckets
 	if w <= 0 {
 		w = 1
 	}
 	return &Breaker{
-		name: name, clock: o.clock, logger: o.logger, rate: o.failureRate, minVol: o.minVolume,
+		name: name, clock: o.clock, logger: o.logger, rate: o.failureRate, minVol: int64(o.minVolume),
 		width: w, openFor: o.openFor, probes: o.halfOpenProbes, since: o.clock.Now(),
 	}
 }
@@ -85,9 +92,12 @@ func newBreaker(name string, o *options) *Breaker {
 // allow reports whether a call may go now; when not, until when the breaker
 // stays open. probe is true for a half-open probe.
 func (br *Breaker) allow(now time.Time) (ok bool, until time.Time, probe bool) {
+	if State(br.state.Load()) == Closed {
+		return true, time.Time{}, false
+	}
 	br.mu.Lock()
-	defer br.mu.Unlock()
-	switch br.state {
+	defer br.unlock()
+	switch State(br.state.Load()) {
 	case Closed:
 		return true, time.Time{}, false
 	case Open:
@@ -106,20 +116,29 @@ func (br *Breaker) allow(now time.Time) (ok bool, until time.Time, probe bool) {
 
 // record counts one call's outcome.
 func (br *Breaker) record(now time.Time, c Class, probe bool) {
+	if !probe && c == Success && State(br.state.Load()) == Closed {
+		t := now.UnixNano()
+		start := t - t%br.width
+		cur := &br.b[(t/br.width)%buckets]
+		if cur.start.Load() == start {
+			cur.successes.Add(1)
+			return
+		}
+	}
 	if c != Success && c != Retryable {
 		if probe {
 			br.mu.Lock()
 			br.inFlight--
-			br.mu.Unlock()
+			br.unlock()
 		}
 		return
 	}
 	failed := c == Retryable
 	br.mu.Lock()
-	defer br.mu.Unlock()
+	defer br.unlock()
 	if probe {
 		br.inFlight--
-		if br.state != HalfOpen {
+		if State(br.state.Load()) != HalfOpen {
 			return
 		}
 		if failed {
@@ -128,35 +147,45 @@ func (br *Breaker) record(now time.Time, c Class, probe bool) {
 		}
 		br.passed++
 		if br.passed >= br.probes {
-			br.b = [buckets]bucket{}
+			br.resetLocked()
 			br.setLocked(Closed, now)
 		}
 		return
 	}
-	if br.state != Closed {
+	if State(br.state.Load()) != Closed {
 		return
 	}
 	t := now.UnixNano()
 	start := t - t%br.width
 	cur := &br.b[(t/br.width)%buckets]
-	if cur.start != start {
-		*cur = bucket{start: start}
+	if cur.start.Load() != start {
+		cur.successes.Store(0)
+		cur.failures.Store(0)
+		cur.start.Store(start)
 	}
 	if !failed {
-		cur.successes++
+		cur.successes.Add(1)
 		return
 	}
-	cur.failures++
-	var s, f int
+	cur.failures.Add(1)
+	var s, f int64
 	oldest := start - (buckets-1)*br.width
 	for i := range br.b {
-		if br.b[i].start >= oldest {
-			s += br.b[i].successes
-			f += br.b[i].failures
+		if br.b[i].start.Load() >= oldest {
+			s += br.b[i].successes.Load()
+			f += br.b[i].failures.Load()
 		}
 	}
 	if s+f >= br.minVol && float64(f) >= br.rate*float64(s+f) {
 		br.openLocked(now)
+	}
+}
+
+func (br *Breaker) resetLocked() {
+	for i := range br.b {
+		br.b[i].start.Store(0)
+		br.b[i].successes.Store(0)
+		br.b[i].failures.Store(0)
 	}
 }
 
@@ -165,13 +194,27 @@ func (br *Breaker) openLocked(now time.Time) {
 	br.setLocked(Open, now)
 }
 
+type stateChange struct{ from, to State }
+
 func (br *Breaker) setLocked(s State, now time.Time) {
-	if br.state == s {
+	prev := State(br.state.Load())
+	if prev == s {
 		return
 	}
-	prev := br.state
-	br.state, br.since = s, now
-	br.logger.Warn("degrade: circuit breaker state changed", "dependency", br.name, "from", prev.String(), "to", s.String())
+	br.state.Store(int32(s))
+	br.since = now
+	br.changes = append(br.changes, stateChange{prev, s})
+}
+
+// unlock releases the lock, then logs the state changes made under it: no
+// lock is held across a call into the logger's handler.
+func (br *Breaker) unlock() {
+	changes := br.changes
+	br.changes = nil
+	br.mu.Unlock()
+	for _, c := range changes {
+		br.logger.Warn("degrade: circuit breaker state changed", "dependency", br.name, "from", c.from.String(), "to", c.to.String())
+	}
 }
 
 // State returns the breaker's state, moving an open breaker whose period
@@ -179,18 +222,18 @@ func (br *Breaker) setLocked(s State, now time.Time) {
 func (br *Breaker) State() State {
 	now := br.clock.Now()
 	br.mu.Lock()
-	defer br.mu.Unlock()
-	if br.state == Open && !now.Before(br.openUntil) {
+	defer br.unlock()
+	if State(br.state.Load()) == Open && !now.Before(br.openUntil) {
 		br.setLocked(HalfOpen, now)
 		br.inFlight, br.passed = 0, 0
 	}
-	return br.state
+	return State(br.state.Load())
 }
 
 // Since returns when the breaker entered its current state.
 func (br *Breaker) Since() time.Time {
 	br.mu.Lock()
-	defer br.mu.Unlock()
+	defer br.unlock()
 	return br.since
 }
 
@@ -198,8 +241,8 @@ func (br *Breaker) Since() time.Time {
 // when it is not open.
 func (br *Breaker) RetryAt() time.Time {
 	br.mu.Lock()
-	defer br.mu.Unlock()
-	if br.state != Open {
+	defer br.unlock()
+	if State(br.state.Load()) != Open {
 		return time.Time{}
 	}
 	return br.openUntil

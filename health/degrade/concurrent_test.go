@@ -13,21 +13,30 @@ import (
 
 	"github.com/credkit/credkit/credential"
 	"github.com/credkit/credkit/health/degrade"
+	"github.com/credkit/credkit/health/degrade/fallback"
+	"github.com/credkit/credkit/health/degrade/keypool"
+	"github.com/credkit/credkit/health/degrade/queue"
 )
 
 // TestConcurrentSafe runs the transport with a pool, the embeddings cache
 // and the queue from many goroutines at once; -race does the checking.
 func TestConcurrentSafe(t *testing.T) {
-	fs := newFaultServer(t, step{byKey: map[string]int{keyOld: 429}, header: map[string]string{"Retry-After": "1"}})
-	pool, err := degrade.NewPool("openai", statics(keyOld, keyNew, keyC), degrade.WithLogger(quiet))
+	fs := newFaultServer(t, step{ByKey: map[string]int{keyOld: 429}, Header: map[string]string{"Retry-After": "1"}})
+	pool, err := keypool.New("openai", statics(keyOld, keyNew, keyC))
 	require.NoError(t, err)
-	p := degrade.NewPolicy("openai", degrade.WithLogger(quiet), degrade.WithBackoff(time.Millisecond, time.Millisecond))
-	c := &http.Client{Transport: degrade.NewRoundTripper(nil, p, degrade.WithPool(pool, credential.Bearer()))}
+	p := degrade.NewPolicy("openai", degrade.WithBackoff(time.Millisecond, time.Millisecond))
+	c := &http.Client{Transport: degrade.NewRoundTripper(keypool.NewTransport(nil, pool, credential.Bearer()), p)}
 
-	emb := degrade.NewEmbeddings(&fakeEmbedder{dim: 8}, degrade.NewPolicy("emb", degrade.WithLogger(quiet)),
-		degrade.WithLogger(quiet), degrade.WithCache(16, time.Hour))
-	q := degrade.NewQueue(degrade.NewPolicy("q", degrade.WithLogger(quiet)),
-		func(ctx context.Context, v int) (int, error) { return v * 2, nil }, nil, degrade.WithWorkers(3), degrade.WithLogger(quiet))
+	emb := fallback.NewEmbeddings(degrade.NewPolicy("emb"), func(_ context.Context, _ string, in []string) ([][]float32, error) {
+		out := make([][]float32, len(in))
+		for i := range out {
+			out[i] = make([]float32, 8)
+		}
+		return out, nil
+	}, fallback.WithSize(16), fallback.WithTTL(time.Hour))
+	q, err := queue.New(degrade.NewPolicy("q"),
+		func(ctx context.Context, it queue.Item[int]) (int, error) { return it.Value * 2, nil }, nil, queue.WithWorkers(3))
+	require.NoError(t, err)
 	defer q.Close()
 
 	var wg sync.WaitGroup

@@ -21,13 +21,12 @@ func (s *sentinel) Is(target error) bool { return target == s.kind }
 
 // The failures this package reports. Every error it returns matches one of
 // them with errors.Is, and through them one of the credential sentinels.
+// The sub-packages add their own (queue.ErrFull, keypool.ErrNoKey) in the
+// same [*Error].
 var (
 	// ErrCircuitOpen: the dependency's breaker is open, the call was not made.
 	// It matches credential.ErrUnavailable.
 	ErrCircuitOpen error = &sentinel{"circuit open", credential.ErrUnavailable}
-	// ErrQueueFull: the queue is at capacity; the request was shed at once.
-	// It matches credential.ErrUnavailable.
-	ErrQueueFull error = &sentinel{"queue full", credential.ErrUnavailable}
 	// ErrCredentialRejected: the dependency answered 401 or 403 and a refresh
 	// of the credential did not give a new value. It matches
 	// credential.ErrPermission.
@@ -47,9 +46,6 @@ var (
 	// cannot fix (a 4xx other than 401, 403, 408, 409, 429). It matches
 	// credential.ErrInvalid.
 	ErrPermanent error = &sentinel{"permanent failure", credential.ErrInvalid}
-	// ErrNoKey: every key of a [Pool] is quarantined. It matches
-	// credential.ErrPermission.
-	ErrNoKey error = &sentinel{"no usable key", credential.ErrPermission}
 )
 
 // Error is the error this package returns for a failed call: which
@@ -62,9 +58,9 @@ var (
 type Error struct {
 	// Dependency is the name the policy was created with.
 	Dependency string
-	// Kind is one of ErrCircuitOpen, ErrQueueFull, ErrCredentialRejected,
+	// Kind is one of ErrCircuitOpen, ErrCredentialRejected,
 	// ErrQuotaExhausted, ErrRateLimited, ErrRetriesExhausted, ErrPermanent,
-	// ErrNoKey.
+	// or a sub-package's sentinel (queue.ErrFull, keypool.ErrNoKey).
 	Kind error
 	// Attempts is how many calls were made (0 when none was).
 	Attempts int
@@ -113,9 +109,10 @@ func (e *Error) Is(target error) bool {
 // Unwrap returns the last underlying error.
 func (e *Error) Unwrap() error { return e.Err }
 
-// StatusError is the error the typed wrappers' backends can return (or wrap)
-// to say what HTTP status the dependency answered, so that the policy
-// classifies it like a response. Header may be nil; Body, when set, is a
+// StatusError is an error a wrapped call can return (or wrap) to say what
+// HTTP status the dependency answered, so that the policy classifies it like
+// a response. (openai-go v3 and anthropic-sdk-go v2 errors need no such
+// adapting: [ClassifyError] reads them as they are.) Header may be nil; Body, when set, is a
 // short excerpt used only to recognise quota errors and is never included in
 // the error text.
 type StatusError struct {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/credkit/credkit/credential"
 	"github.com/credkit/credkit/health/degrade"
+	"github.com/credkit/credkit/health/degrade/keypool"
+	"github.com/credkit/credkit/health/degrade/queue"
 )
 
 func TestErrorText(t *testing.T) {
@@ -23,10 +25,10 @@ func TestErrorText(t *testing.T) {
 	assert.True(t, errors.Is(err, credential.ErrUnavailable))
 	assert.False(t, errors.Is(err, degrade.ErrCircuitOpen))
 	assert.Equal(t, "unavailable", credential.KindName(err))
-	assert.Equal(t, "degrade: queue full", (&degrade.Error{Kind: degrade.ErrQueueFull}).Error())
+	assert.Equal(t, "degrade: queue full", (&degrade.Error{Kind: queue.ErrFull}).Error())
 
-	for _, s := range []error{degrade.ErrCircuitOpen, degrade.ErrQueueFull, degrade.ErrCredentialRejected, degrade.ErrQuotaExhausted,
-		degrade.ErrRateLimited, degrade.ErrRetriesExhausted, degrade.ErrPermanent, degrade.ErrNoKey} {
+	for _, s := range []error{degrade.ErrCircuitOpen, queue.ErrFull, degrade.ErrCredentialRejected, degrade.ErrQuotaExhausted,
+		degrade.ErrRateLimited, degrade.ErrRetriesExhausted, degrade.ErrPermanent, keypool.ErrNoKey} {
 		assert.NotNil(t, credential.Kind(s), "%v matches a credential sentinel", s)
 	}
 }
@@ -35,12 +37,12 @@ func TestErrorText(t *testing.T) {
 func TestNoSecretInErrorsOrLogs(t *testing.T) {
 	var logs strings.Builder
 	log := newTextLogger(&logs)
-	fs := newFaultServer(t, step{status: 401})
+	fs := newFaultServer(t, step{Status: 401})
 	clk := newClock()
-	pool, err := degrade.NewPool("openai", statics(keyOld, keyNew), degrade.WithClock(clk), degrade.WithLogger(log))
+	pool, err := keypool.New("openai", statics(keyOld, keyNew), keypool.WithClock(clk), keypool.WithLogger(log))
 	require.NoError(t, err)
 	p := degrade.NewPolicy("openai", degrade.WithClock(clk), degrade.WithLogger(log))
-	c := &http.Client{Transport: degrade.NewRoundTripper(nil, p, degrade.WithPool(pool, nil))}
+	c := &http.Client{Transport: degrade.NewRoundTripper(keypool.NewTransport(nil, pool, nil), p)}
 	var texts []string
 	for i := 0; i < 3; i++ {
 		resp, err := get(t, c, fs.URL)

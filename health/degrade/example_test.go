@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,87 +15,11 @@ import (
 	"github.com/credkit/credkit/health/degrade"
 )
 
-var exampleLog = slog.New(slog.DiscardHandler)
-
-// flakyEmbedder stands for an embedding API: it works, then goes down.
-type flakyEmbedder struct{ down atomic.Bool }
-
-func (f *flakyEmbedder) Embed(ctx context.Context, model string, inputs []string) ([][]float32, error) {
-	if f.down.Load() {
-		return nil, &degrade.StatusError{StatusCode: 503}
-	}
-	out := make([][]float32, len(inputs))
-	for i := range inputs {
-		out[i] = []float32{0.1, 0.2, 0.3}
-	}
-	return out, nil
-}
-
-// The embedding service goes down: the vectors it returned before are
-// served from the cache, marked so the caller knows.
-func ExampleEmbeddings() {
-	api := &flakyEmbedder{}
-	policy := degrade.NewPolicy("embeddings", degrade.WithMaxAttempts(1), degrade.WithLogger(exampleLog))
-	emb := degrade.NewEmbeddings(api, policy, degrade.WithCache(10000, time.Nanosecond), degrade.WithLogger(exampleLog))
-	ctx := context.Background()
-
-	r, _ := emb.Embed(ctx, "text-embedding-3-small", []string{"reset my password"})
-	fmt.Println(r.Marker, len(r.Value[0]))
-
-	api.down.Store(true)
-	r, err := emb.Embed(ctx, "text-embedding-3-small", []string{"reset my password"})
-	fmt.Println(r.Marker, len(r.Value[0]), err)
-
-	_, err = emb.Embed(ctx, "text-embedding-3-large", []string{"reset my password"})
-	fmt.Println(errors.Is(err, degrade.ErrRetriesExhausted))
-	// Output:
-	// fresh 3
-	// stale 3 <nil>
-	// true
-}
-
-// A batch job submits its work; while the model is down the items wait in
-// the queue, and they run once it is back.
-func ExampleQueue() {
-	var up atomic.Bool
-	summarise := func(ctx context.Context, ticket string) (string, error) {
-		if !up.Load() {
-			return "", &degrade.StatusError{StatusCode: 503}
-		}
-		return "summary of " + ticket, nil
-	}
-	policy := degrade.NewPolicy("llm", degrade.WithMaxAttempts(1), degrade.WithBackoff(time.Millisecond, time.Millisecond),
-		degrade.WithLogger(exampleLog))
-	q := degrade.NewQueue(policy, summarise, nil, degrade.WithCapacity(10000), degrade.WithLogger(exampleLog))
-	defer q.Close()
-
-	ctx := context.Background()
-	var hs []*degrade.Handle[string]
-	for _, t := range []string{"T-1", "T-2", "T-3"} {
-		h, err := q.Submit(ctx, t)
-		if err != nil {
-			fmt.Println(err)
-			return
-		}
-		hs = append(hs, h)
-	}
-	time.Sleep(5 * time.Millisecond) // the model is down for a while
-	up.Store(true)
-	for _, h := range hs {
-		s, err := h.Wait(ctx)
-		fmt.Println(s, err)
-	}
-	// Output:
-	// summary of T-1 <nil>
-	// summary of T-2 <nil>
-	// summary of T-3 <nil>
-}
-
 // The breaker opens after enough failures and fails fast; its state is a
 // health check.
 func ExampleBreaker() {
 	policy := degrade.NewPolicy("vectors", degrade.WithMaxAttempts(1), degrade.WithBreaker(0.5, 3, time.Minute),
-		degrade.WithOpenFor(30*time.Second, 1), degrade.WithLogger(exampleLog))
+		degrade.WithOpenFor(30*time.Second, 1))
 	ctx := context.Background()
 	down := func(context.Context) error { return &degrade.StatusError{StatusCode: 503} }
 	for i := 0; i < 3; i++ {
@@ -110,46 +33,6 @@ func ExampleBreaker() {
 	// open
 	// true true
 	// true
-}
-
-// Two keys share the traffic; a revoked one is quarantined across requests
-// and reported, without its value ever being printed.
-func ExamplePool() {
-	const revoked = "sk-proj-FAKE0000000000000000000000000000"
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") == "Bearer "+revoked {
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		io.WriteString(w, "ok")
-	}))
-	defer srv.Close()
-
-	pool, _ := degrade.NewPool("openai", []credential.Credential{
-		credential.NewStatic("openai-a", credential.NewSecret(revoked), credential.Metadata{}),
-		credential.NewStatic("openai-b", credential.NewSecret("sk-proj-FAKE1111111111111111111111111111"), credential.Metadata{}),
-	}, degrade.WithLogger(exampleLog))
-	policy := degrade.NewPolicy("openai", degrade.WithLogger(exampleLog))
-	client := &http.Client{Transport: degrade.NewRoundTripper(nil, policy, degrade.WithPool(pool, credential.Bearer()))}
-
-	for i := 0; i < 3; i++ {
-		resp, err := client.Get(srv.URL)
-		if err != nil {
-			fmt.Println(err)
-			return
-		}
-		resp.Body.Close()
-		fmt.Println(resp.StatusCode)
-	}
-	for _, k := range pool.Keys() {
-		fmt.Println(k.Name, k.Status, k.Uses)
-	}
-	// Output:
-	// 200
-	// 200
-	// 200
-	// openai-a quarantined 1
-	// openai-b ready 3
 }
 
 // The RoundTripper retries a rate-limited request after the server's
@@ -170,7 +53,7 @@ func ExampleRoundTripper() {
 	defer srv.Close()
 
 	key := credential.NewStatic("openai", credential.NewSecret("sk-proj-FAKE0000000000000000000000000000"), credential.Metadata{})
-	policy := degrade.NewPolicy("openai", degrade.WithLogger(exampleLog))
+	policy := degrade.NewPolicy("openai")
 	client := &http.Client{Transport: degrade.NewRoundTripper(&credential.Transport{Credential: key}, policy)}
 
 	resp, err := client.Post(srv.URL, "application/json", strings.NewReader(`{"model":"gpt-4o-mini"}`))
@@ -185,81 +68,79 @@ func ExampleRoundTripper() {
 	// 200 got {"model":"gpt-4o-mini"} 2
 }
 
-// An ordered fallback chain: when the primary provider is down the next one
-// answers, and the answer says so.
-func ExampleChat() {
-	chat, _ := degrade.NewChat([]degrade.Link{
-		{Name: "openai", Model: downModel{}, Policy: degrade.NewPolicy("openai", degrade.WithMaxAttempts(1), degrade.WithLogger(exampleLog))},
-		{Name: "anthropic", Model: echoModel{}},
-	}, degrade.WithLogger(exampleLog))
-	r, err := chat.Chat(context.Background(), degrade.ChatRequest{Model: "gpt-4o-mini",
-		Messages: []degrade.Message{{Role: "user", Content: "hello"}}})
-	fmt.Println(r.Marker, r.Source, r.Value.Content, err)
+// A wrapper's policy around an SDK call whose *http.Client has a
+// RoundTripper: the RoundTripper sees that it runs inside the wrapper's
+// attempt and makes one attempt, so a dependency that stays down gets the
+// outer policy's 3 attempts, not 3 × 4.
+func ExamplePolicy_Do_stacked() {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+
+	transport := degrade.NewPolicy("openai-http", degrade.WithBackoff(time.Millisecond, time.Millisecond))
+	client := &http.Client{Transport: degrade.NewRoundTripper(nil, transport)}
+	wrapper := degrade.NewPolicy("summarise", degrade.WithMaxAttempts(3), degrade.WithBackoff(time.Millisecond, time.Millisecond))
+
+	err := wrapper.Do(context.Background(), func(ctx context.Context) error {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return errors.New("the SDK's error") // degrade classifies it from what the RoundTripper saw
+		}
+		return nil
+	})
+	fmt.Println(errors.Is(err, degrade.ErrRetriesExhausted), calls.Load())
 	// Output:
-	// fallback anthropic echo: hello <nil>
+	// true 3
 }
 
-type downModel struct{}
-
-func (downModel) Chat(context.Context, degrade.ChatRequest) (degrade.ChatResponse, error) {
-	return degrade.ChatResponse{}, &degrade.StatusError{StatusCode: 529}
+// An error raised before anything was sent (anthropic-sdk-go without
+// credentials) is permanent: no retry, and the breaker does not count it.
+func ExampleClassifyError() {
+	fmt.Println(degrade.ClassifyError(errors.New("no Anthropic credentials found")).Class)
+	fmt.Println(degrade.ClassifyError(&degrade.StatusError{StatusCode: 529}).Class)
+	fmt.Println(degrade.ClassifyError(fmt.Errorf("get key: %w", credential.ErrRevoked)).Class)
+	// Output:
+	// permanent
+	// retryable
+	// rejected
 }
 
-type echoModel struct{}
-
-func (echoModel) Chat(_ context.Context, r degrade.ChatRequest) (degrade.ChatResponse, error) {
-	return degrade.ChatResponse{Content: "echo: " + r.Messages[len(r.Messages)-1].Content}, nil
+// OpenAI's and Anthropic's rate-limit headers say when a key's budget is
+// spent, before it gets a 429.
+func ExampleParseRateLimit() {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	h := http.Header{}
+	h.Set("X-Ratelimit-Remaining-Requests", "0")
+	h.Set("X-Ratelimit-Reset-Requests", "6s")
+	h.Set("X-Ratelimit-Remaining-Tokens", "149000")
+	h.Set("X-Ratelimit-Reset-Tokens", "400ms")
+	rl := degrade.ParseRateLimit(h, now)
+	fmt.Println(rl.Remaining, rl.Reset.Sub(now), rl.Exhausted(now))
+	// Output:
+	// 0 6s true
 }
 
-// flakySearcher stands for a vector database that goes down.
-type flakySearcher struct{ down atomic.Bool }
-
-func (f *flakySearcher) Search(ctx context.Context, req degrade.SearchRequest) ([]degrade.Match, error) {
-	if f.down.Load() {
-		return nil, &degrade.StatusError{StatusCode: 503}
+// A model provider every replica shares: its open breaker warns and does
+// not decide readiness, so an overloaded provider does not take every
+// replica out of the load balancer.
+func ExamplePolicy_Checks() {
+	policy := degrade.NewPolicy("openai", degrade.WithMaxAttempts(1), degrade.WithBreaker(0.5, 2, time.Minute))
+	for i := 0; i < 2; i++ {
+		_ = policy.Do(context.Background(), func(context.Context) error { return &degrade.StatusError{StatusCode: 529} })
 	}
-	return []degrade.Match{{ID: "kb-42", Score: 0.91}}, nil
-}
-
-// The vector database fails: the last good result of the same query is
-// served, marked stale, instead of an empty answer.
-func ExampleSearch() {
-	db := &flakySearcher{}
-	search := degrade.NewSearch(db, degrade.NewPolicy("qdrant", degrade.WithMaxAttempts(1), degrade.WithLogger(exampleLog)),
-		degrade.WithLogger(exampleLog))
-	q := degrade.SearchRequest{Collection: "kb", Text: "rotate a key", K: 1}
-	ctx := context.Background()
-
-	r, _ := search.Search(ctx, q)
-	fmt.Println(r.Marker, r.Value[0].ID)
-	db.down.Store(true)
-	r, _ = search.Search(ctx, q)
-	fmt.Println(r.Marker, r.Value[0].ID)
-	_, err := search.Search(ctx, degrade.SearchRequest{Collection: "kb", Text: "never asked", K: 1})
-	fmt.Println(err != nil)
-	// Output:
-	// fresh kb-42
-	// stale kb-42
-	// true
-}
-
-// A pool's keys and a policy's breaker become health checks: a revoked key
-// of several shows on the health endpoint, as its own traffic revealed.
-func ExamplePool_Checks() {
-	pool, _ := degrade.NewPool("openai", []credential.Credential{
-		credential.NewStatic("openai-a", credential.NewSecret("sk-proj-FAKE0000000000000000000000000000"), credential.Metadata{}),
-		credential.NewStatic("openai-b", credential.NewSecret("sk-proj-FAKE1111111111111111111111111111"), credential.Metadata{}),
-	}, degrade.WithLogger(exampleLog))
-	policy := degrade.NewPolicy("openai", degrade.WithLogger(exampleLog))
-	checks := append(policy.Checks(true), pool.Checks(true)...)
-	for _, c := range checks {
+	for _, c := range policy.Checks(degrade.Shared) {
 		r := c.Run(context.Background())
-		fmt.Println(c.Name, c.Critical, r.Status)
+		fmt.Println(c.Name, "critical:", c.Critical, r.Status, r.Output)
 	}
 	// Output:
-	// openai:circuit true pass
-	// openai:traffic true pass
-	// openai:keys true pass
-	// openai-a:credential false pass
-	// openai-b:credential false pass
+	// openai:circuit critical: false warn circuit open
+	// openai:traffic critical: false warn circuit open
 }

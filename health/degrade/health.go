@@ -7,11 +7,33 @@ import (
 var (
 	_ health.Reporter = (*Breaker)(nil)
 	_ health.Reporter = (*Policy)(nil)
-	_ health.Reporter = (*Pool)(nil)
+)
+
+// Readiness says whether a dependency's state decides the replica's
+// readiness (/readyz) or only shows on the health endpoint.
+type Readiness int
+
+const (
+	// Shared is for an upstream every replica shares: a model provider, a
+	// hosted embedding API, a managed vector database. Its open breaker
+	// warns and its checks are not critical: when the provider is
+	// overloaded every replica's breaker opens at once, and taking every
+	// replica out of the load balancer would turn degraded answers
+	// (fallbacks, caches, queues) into no answers at all. A rejected
+	// credential or an exhausted quota still fails the check, for people
+	// and alerts to see, without deciding readiness.
+	Shared Readiness = iota
+	// Critical is for a dependency a replica cannot serve without, and whose
+	// failure is the replica's own: a sidecar, a per-replica credential, a
+	// database only this replica talks to. Its open breaker fails the check
+	// and the check is critical, so /readyz answers 503 and the load
+	// balancer moves traffic to replicas that can serve.
+	Critical
 )
 
 // HealthResult reports the breaker's state to a health monitor: closed
-// passes, half-open warns, open fails with "circuit open".
+// passes, half-open warns, open fails with "circuit open". ([Policy.Checks]
+// with [Shared] turns the open breaker into a warning.)
 func (br *Breaker) HealthResult() health.Result {
 	switch br.State() {
 	case Open:
@@ -40,82 +62,36 @@ func (p *Policy) HealthResult() health.Result {
 	return health.Passed("")
 }
 
-// Checks returns the dependency's health checks for a [health.Monitor]:
-// "<dependency>:circuit" (the breaker, absent with [WithoutBreaker]) and
-// "<dependency>:traffic" (the credential and breaker as live traffic saw
-// them, [Policy.HealthResult]).
-func (p *Policy) Checks(critical bool) []health.Check {
-	var cs []health.Check
-	if p.br != nil {
-		cs = append(cs, health.ReporterCheck(p.name, "circuit", p.br, critical))
-	}
-	return append(cs, health.ReporterCheck(p.name, "traffic", p, critical))
-}
+// shared reports a breaker's or policy's result with an open breaker turned
+// into a warning.
+type shared struct{ r health.Reporter }
 
-// HealthResult reports the pool: fail when every key is quarantined, warn
-// when some are (or when every key is cooling after 429s), pass otherwise.
-// The observed value is the number of keys ready.
-func (p *Pool) HealthResult() health.Result {
-	ks := p.Keys()
-	ready, quarantined := 0, 0
-	for _, k := range ks {
-		switch k.Status {
-		case KeyReady:
-			ready++
-		case KeyQuarantined:
-			quarantined++
-		}
+func (s shared) HealthResult() health.Result {
+	r := s.r.HealthResult()
+	if r.Status == health.Fail && r.Output == "circuit open" {
+		r.Status = health.Warn
 	}
-	var r health.Result
-	switch {
-	case quarantined == len(ks):
-		r = health.Failed("every key quarantined")
-	case quarantined > 0:
-		r = health.Warned(itoa(quarantined) + " of " + itoa(len(ks)) + " keys quarantined")
-	case ready == 0:
-		r = health.Warned("every key rate limited")
-	default:
-		r = health.Passed("")
-	}
-	r.ObservedValue, r.ObservedUnit = ready, "keys ready"
 	return r
 }
 
-type keyReporter struct {
-	p    *Pool
-	name string
-}
-
-func (k keyReporter) HealthResult() health.Result {
-	for _, s := range k.p.Keys() {
-		if s.Name != k.name {
-			continue
+// Checks returns the dependency's health checks for a [health.Monitor]:
+// "<dependency>:circuit" (the breaker, absent with [WithoutBreaker]) and
+// "<dependency>:traffic" (the credential and the breaker as live traffic
+// saw them, [Policy.HealthResult]). With [Shared] (the right choice for a
+// model provider) an open breaker warns and neither check decides
+// readiness; with [Critical] an open breaker fails and both checks decide
+// it.
+func (p *Policy) Checks(r Readiness) []health.Check {
+	critical := r == Critical
+	wrap := func(rep health.Reporter) health.Reporter {
+		if critical {
+			return rep
 		}
-		switch s.Status {
-		case KeyQuarantined:
-			if s.Reason == Quota {
-				return health.Failed("quota exhausted")
-			}
-			return health.Failed("credential rejected")
-		case KeyCooling:
-			return health.Warned("rate limited")
-		}
-		r := health.Passed("")
-		r.ObservedValue, r.ObservedUnit = s.Uses, "requests"
-		return r
+		return shared{rep}
 	}
-	return health.Failed("unknown key")
-}
-
-// Checks returns the pool's health checks for a [health.Monitor]:
-// "<pool>:keys" ([Pool.HealthResult]), critical as given, and one
-// non-critical "<key>:credential" check per key (a quarantined key fails, a
-// cooling one warns), so that one revoked key of several shows on the
-// health endpoint without failing readiness.
-func (p *Pool) Checks(critical bool) []health.Check {
-	cs := []health.Check{health.ReporterCheck(p.name, "keys", p, critical)}
-	for _, k := range p.keys {
-		cs = append(cs, health.ReporterCheck(k.cred.Name(), "credential", keyReporter{p, k.cred.Name()}, false))
+	var cs []health.Check
+	if p.br != nil {
+		cs = append(cs, health.ReporterCheck(p.name, "circuit", wrap(p.br), critical))
 	}
-	return cs
+	return append(cs, health.ReporterCheck(p.name, "traffic", wrap(p), critical))
 }

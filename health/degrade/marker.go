@@ -1,14 +1,8 @@
 package degrade
 
-import (
-	"log/slog"
-	"sync"
-	"sync/atomic"
-)
-
-// Marker says how an answer was produced. Every answer of the typed
-// wrappers carries one; degraded ones are counted and logged once per change
-// of state, never silently served.
+// Marker says how an answer was produced. Every answer of the fallback
+// package's chains and caches, and of a queue, carries one; degraded ones
+// are counted and logged once per change of state, never silently served.
 type Marker int
 
 const (
@@ -23,7 +17,7 @@ const (
 	// Fallback: the primary failed and a fallback (another key, model or
 	// provider) answered.
 	Fallback
-	// Queued: the request waited in a [Queue] for the dependency to recover.
+	// Queued: the request waited in a queue (package queue) for the dependency to recover.
 	Queued
 )
 
@@ -42,50 +36,11 @@ func (m Marker) String() string {
 // degraded.
 func (m Marker) Degraded() bool { return m == Stale || m == Fallback || m == Queued }
 
-// Result is a wrapper's answer and how it was produced.
+// Result is an answer and how it was produced.
 type Result[T any] struct {
 	Value  T
 	Marker Marker
 	// Source names what answered: the dependency, a fallback's name, or
 	// "cache".
 	Source string
-}
-
-// tracker counts markers and logs when a wrapper moves between serving
-// normally and serving degraded answers.
-type tracker struct {
-	name     string
-	logger   *slog.Logger
-	counts   [len(markerNames)]atomic.Int64
-	mu       sync.Mutex
-	degraded bool
-	last     Marker
-}
-
-func (t *tracker) mark(m Marker, source string) {
-	t.counts[m].Add(1)
-	d := m.Degraded()
-	t.mu.Lock()
-	if d == t.degraded && (!d || m == t.last) {
-		t.mu.Unlock()
-		return
-	}
-	t.degraded, t.last = d, m
-	t.mu.Unlock()
-	if d {
-		t.logger.Warn("degrade: serving degraded answers", "dependency", t.name, "marker", m.String(), "source", source)
-	} else {
-		t.logger.Info("degrade: serving fresh answers again", "dependency", t.name)
-	}
-}
-
-// Counts returns how many answers carried each marker.
-func (t *tracker) Counts() map[Marker]int64 {
-	m := make(map[Marker]int64)
-	for i := range t.counts {
-		if v := t.counts[i].Load(); v > 0 {
-			m[Marker(i)] = v
-		}
-	}
-	return m
 }

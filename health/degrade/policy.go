@@ -15,7 +15,7 @@ import (
 // retries to zero (option.WithMaxRetries(0) in openai-go and
 // anthropic-sdk-go) so that attempts do not multiply.
 //
-// For each call it:
+// For each logical call it:
 //   - fails fast with [ErrCircuitOpen] while the breaker is open;
 //   - retries Retryable failures with exponential backoff and full jitter,
 //     at most [WithMaxAttempts] calls, within [WithMaxTotal], and never past
@@ -24,11 +24,23 @@ import (
 //   - honours the dependency's Retry-After up to [WithRetryAfterCeiling]; a
 //     longer one fails at once with [ErrRateLimited];
 //   - never retries Permanent ([ErrPermanent]) or Quota
-//     ([ErrQuotaExhausted]) failures;
+//     ([ErrQuotaExhausted]) failures, nor an error raised before anything
+//     was sent (an SDK's missing credentials, a bad option): those are
+//     Permanent and never count against the breaker;
 //   - on Rejected asks the [WithRefresher] credential to refresh, retries once
 //     when the value changed, and otherwise fails with
 //     [ErrCredentialRejected];
 //   - returns context errors so that errors.Is(err, context.Canceled) holds.
+//
+// # Stacking
+//
+// Attempts never multiply, however layers stack. The context a policy hands
+// its function carries the call; a [RoundTripper], [Policy.Do] or [Call]
+// that finds it there makes exactly one attempt (its own breaker still
+// guards it, and it still reports its outcome) and leaves the retrying to
+// the outermost policy. So a wrapper calling an SDK whose *http.Client has a
+// RoundTripper, a fallback chain whose links run their own policies, or
+// two RoundTrippers stacked make at most the outermost policy's attempts.
 //
 // Every outcome feeds the policy's health: [Policy.Check] reports an open
 // breaker, a rejected credential or an exhausted quota from live traffic,
@@ -37,24 +49,40 @@ import (
 // A Policy is safe for concurrent use.
 type Policy struct {
 	name string
-	o    options
+	o    policyOptions
 	br   *Breaker
 
 	counts [6]atomic.Int64
 
+	credClass atomic.Int32 // Class: Success, Rejected or Quota
 	mu        sync.Mutex
-	credClass Class // Success, Rejected or Quota: what live traffic says of the credential
 	credSince time.Time
+
+	// sys is set when the clock is the system clock: now then reads only
+	// the monotonic clock (one vDSO call instead of two) from base.
+	sys  bool
+	base time.Time
 }
 
-// NewPolicy returns the policy of the named dependency. It reads
-// [WithClock], [WithLogger], [WithRand], [WithMaxAttempts] (4),
-// [WithBackoff] (200 ms, 10 s), [WithMaxTotal] (2 min),
-// [WithRetryAfterCeiling] (60 s), [WithClassifier] ([ClassifyError]),
-// [WithRefresher] (none), [WithBreaker] (50 %, 10 calls, 1 min),
-// [WithOpenFor] (30 s, 1 probe) and [WithoutBreaker].
-func NewPolicy(dependency string, opts ...Option) *Policy {
-	p := &Policy{name: dependency, o: build(opts)}
+// now reads the policy's clock.
+func (p *Policy) now() time.Time {
+	if p.sys {
+		return p.base.Add(time.Since(p.base))
+	}
+	return p.o.clock.Now()
+}
+
+// NewPolicy returns the policy of the named dependency. Options and their
+// defaults: [WithClock] (credential.SystemClock), [WithLogger] (nowhere),
+// [WithRand] (math/rand/v2), [WithMaxAttempts] (4), [WithBackoff] (200 ms,
+// 10 s), [WithMaxTotal] (2 min), [WithRetryAfterCeiling] (60 s),
+// [WithClassifier] ([ClassifyError]), [WithRefresher] (none), [WithBreaker]
+// (50 %, 10 calls, 1 min), [WithOpenFor] (30 s, 1 probe), [WithoutBreaker].
+func NewPolicy(dependency string, opts ...PolicyOption) *Policy {
+	p := &Policy{name: dependency, o: buildPolicy(opts)}
+	if p.o.clock == credential.SystemClock {
+		p.sys, p.base = true, time.Now()
+	}
 	if !p.o.noBreaker {
 		p.br = newBreaker(dependency, &p.o)
 	}
@@ -67,10 +95,15 @@ func (p *Policy) Name() string { return p.name }
 // Breaker returns the policy's circuit breaker, or nil with [WithoutBreaker].
 func (p *Policy) Breaker() *Breaker { return p.br }
 
+// MaxDelay returns the policy's backoff cap ([WithBackoff]): how long a
+// queue waits before trying again a dependency that gave no Retry-After.
+func (p *Policy) MaxDelay() time.Duration { return p.o.maxDelay }
+
 // Do calls fn under the policy and returns nil or the error described in
-// [Policy]. fn receives the caller's context.
+// [Policy]. fn receives a context derived from ctx that marks the call (see
+// Stacking in [Policy]); pass it on to the SDK.
 func (p *Policy) Do(ctx context.Context, fn func(context.Context) error) error {
-	return p.run(ctx, func(ctx context.Context) (Outcome, error) {
+	return p.run(ctx, true, func(ctx context.Context) (Outcome, error) {
 		err := fn(ctx)
 		if err == nil {
 			return Outcome{}, nil
@@ -82,7 +115,7 @@ func (p *Policy) Do(ctx context.Context, fn func(context.Context) error) error {
 // Call is [Policy.Do] for a function that returns a value.
 func Call[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, error)) (T, error) {
 	var v T
-	err := p.run(ctx, func(ctx context.Context) (Outcome, error) {
+	err := p.run(ctx, true, func(ctx context.Context) (Outcome, error) {
 		r, err := fn(ctx)
 		if err == nil {
 			v = r
@@ -93,26 +126,31 @@ func Call[T any](ctx context.Context, p *Policy, fn func(context.Context) (T, er
 	return v, err
 }
 
-// attemptFunc makes one attempt. When next is set on a failed outcome, the
-// loop makes another attempt at once without counting it against the
-// backoff (the key pool moved to another key).
+// attemptFunc makes one attempt.
 type attemptFunc func(ctx context.Context) (Outcome, error)
 
-// switchKey is an Outcome class the key pool returns to retry at once with
-// another key; it is never seen outside this package.
-const switchKey Class = -1
-
-func (p *Policy) run(ctx context.Context, attempt attemptFunc) error {
+// run makes the attempts of one logical call. mark says whether the
+// attempts' context must carry the call for the layers below (always for
+// Do and Call; for a RoundTripper only when another one sits below it).
+func (p *Policy) run(ctx context.Context, mark bool, attempt attemptFunc) error {
+	if st := stateOf(ctx); st != nil {
+		return p.runInner(ctx, st, attempt)
+	}
+	var st *callState
+	actx := ctx
+	if mark {
+		st = &callState{Context: ctx, policy: p}
+		actx = st
+	}
 	clock := p.o.clock
 	var start time.Time
 	var last error
 	refreshed := false
-	switches := 0
 	for n := 1; ; n++ {
 		if err := ctx.Err(); err != nil {
 			return ctxError(err, last)
 		}
-		now := clock.Now()
+		now := p.now()
 		if n == 1 {
 			start = now
 		}
@@ -125,32 +163,25 @@ func (p *Policy) run(ctx context.Context, attempt attemptFunc) error {
 				return &Error{Dependency: p.name, Kind: ErrCircuitOpen, Attempts: n - 1, RetryAfter: until.Sub(now), Err: last}
 			}
 		}
-		out, err := attempt(ctx)
+		out, err := attempt(actx)
+		if err != nil && st != nil && out.Class != Canceled {
+			// A layer below saw the response: its verdict is better informed
+			// than the error the SDK made of it.
+			if inner, ok := st.take(); ok {
+				out = inner
+			}
+		}
 		if out.Class == Canceled && ctx.Err() == nil {
 			// A per-attempt timeout, not the caller's context: transient.
 			out.Class = Retryable
 		}
-		class := out.Class
-		if class == switchKey {
-			// One key of a pool was limited or rejected and another takes
-			// over: not a failure of the dependency.
-			class = Permanent
-		}
 		if p.br != nil {
-			p.br.record(now, class, probe)
+			p.br.record(now, out.Class, probe)
 		}
-		if out.Class != switchKey {
-			p.observe(class, now)
-		}
+		p.observe(out.Class, now)
 		switch out.Class {
 		case Success:
 			return nil
-		case switchKey:
-			last = err
-			if switches++; switches <= 64 {
-				n--
-				continue
-			}
 		case Canceled:
 			return ctxError(ctx.Err(), last)
 		case Permanent:
@@ -179,7 +210,7 @@ func (p *Policy) run(ctx context.Context, attempt attemptFunc) error {
 			}
 			wait = out.RetryAfter
 		}
-		now = clock.Now()
+		now = p.now()
 		wake := now.Add(wait)
 		if p.o.maxTotal > 0 && wake.Sub(start) > p.o.maxTotal {
 			return &Error{Dependency: p.name, Kind: ErrRetriesExhausted, Attempts: n, RetryAfter: out.RetryAfter, Err: err}
@@ -195,6 +226,64 @@ func (p *Policy) run(ctx context.Context, attempt attemptFunc) error {
 			return ctxError(err, last)
 		}
 	}
+}
+
+// runInner makes the one attempt of a layer that runs inside another
+// policy's attempt. Its own breaker guards the attempt (unless it is the
+// same policy, which already does), and its outcome is reported to the
+// outer policy.
+func (p *Policy) runInner(ctx context.Context, st *callState, attempt attemptFunc) error {
+	own := st.policy != p
+	now := p.now()
+	probe := false
+	if own && p.br != nil {
+		ok, until, pr := p.br.allow(now)
+		if !ok {
+			st.report(Outcome{Class: Retryable, RetryAfter: until.Sub(now)})
+			return &Error{Dependency: p.name, Kind: ErrCircuitOpen, RetryAfter: until.Sub(now)}
+		}
+		probe = pr
+	}
+	out, err := attempt(ctx)
+	if err != nil && out.Class != Canceled {
+		if inner, ok := st.take(); ok {
+			out = inner
+		}
+	}
+	if out.Class == Canceled && ctx.Err() == nil {
+		out.Class = Retryable
+	}
+	if own {
+		if p.br != nil {
+			p.br.record(now, out.Class, probe)
+		}
+		p.observe(out.Class, now)
+	}
+	var kind error
+	switch out.Class {
+	case Success:
+		return nil
+	case Canceled:
+		return ctx.Err()
+	case Permanent:
+		kind = ErrPermanent
+	case Quota:
+		kind = ErrQuotaExhausted
+	case Rejected:
+		kind = ErrCredentialRejected
+		if own && p.o.refresher != nil {
+			if changed, rerr := p.o.refresher.Refresh(ctx); rerr == nil && changed {
+				// The next attempt of the outer policy goes out with the new
+				// value.
+				out.Class = Retryable
+				kind = ErrRetriesExhausted
+			}
+		}
+	default:
+		kind = ErrRetriesExhausted
+	}
+	st.report(out)
+	return &Error{Dependency: p.name, Kind: kind, Attempts: 1, RetryAfter: out.RetryAfter, Err: err}
 }
 
 // backoff returns the full-jitter wait after attempt n.
@@ -235,27 +324,26 @@ func (p *Policy) observe(c Class, now time.Time) {
 		return
 	}
 	p.counts[c].Add(1)
-	var next Class
 	switch c {
-	case Success:
-		next = Success
-	case Rejected, Quota:
-		next = c
+	case Success, Rejected, Quota:
 	default:
 		return
 	}
+	if Class(p.credClass.Load()) == c {
+		return
+	}
 	p.mu.Lock()
-	prev := p.credClass
-	if prev == next {
+	if Class(p.credClass.Load()) == c {
 		p.mu.Unlock()
 		return
 	}
-	p.credClass, p.credSince = next, now
+	p.credClass.Store(int32(c))
+	p.credSince = now
 	p.mu.Unlock()
-	if next == Success {
+	if c == Success {
 		p.o.logger.Info("degrade: credential accepted again", "dependency", p.name)
 	} else {
-		p.o.logger.Error("degrade: credential failing", "dependency", p.name, "outcome", next.String())
+		p.o.logger.Error("degrade: credential failing", "dependency", p.name, "outcome", c.String())
 	}
 }
 
@@ -282,10 +370,7 @@ func (p *Policy) Check(ctx context.Context) error {
 			return err
 		}
 	}
-	p.mu.Lock()
-	c := p.credClass
-	p.mu.Unlock()
-	switch c {
+	switch Class(p.credClass.Load()) {
 	case Rejected:
 		return &Error{Dependency: p.name, Kind: ErrCredentialRejected}
 	case Quota:
@@ -319,7 +404,7 @@ func (p *Policy) Status() Status {
 		s.BreakerSince = p.br.Since()
 	}
 	p.mu.Lock()
-	s.Credential, s.CredentialSince = p.credClass, p.credSince
+	s.Credential, s.CredentialSince = Class(p.credClass.Load()), p.credSince
 	p.mu.Unlock()
 	return s
 }

@@ -3,9 +3,14 @@ package degrade_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,7 +35,14 @@ func TestClassifyResponse(t *testing.T) {
 		{"rate limit seconds", 429, map[string]string{"Retry-After": "7"}, `{"error":{"code":"rate_limit_exceeded"}}`, degrade.Retryable, 7 * time.Second},
 		{"rate limit http date", 429, map[string]string{"Retry-After": now.Add(90 * time.Second).Format(http.TimeFormat)}, "", degrade.Retryable, 90 * time.Second},
 		{"retry-after-ms wins", 429, map[string]string{"Retry-After": "7", "Retry-After-Ms": "1500"}, "", degrade.Retryable, 1500 * time.Millisecond},
-		{"openai reset headers", 429, map[string]string{"X-Ratelimit-Reset-Requests": "1s", "X-Ratelimit-Reset-Tokens": "6m0s"}, "", degrade.Retryable, 6 * time.Minute},
+		{"openai reset of the spent limit", 429, map[string]string{"X-Ratelimit-Remaining-Requests": "12", "X-Ratelimit-Reset-Requests": "1s",
+			"X-Ratelimit-Remaining-Tokens": "0", "X-Ratelimit-Reset-Tokens": "6m0s"}, "", degrade.Retryable, 6 * time.Minute},
+		{"anthropic reset of the spent limit", 429, map[string]string{"Anthropic-Ratelimit-Requests-Remaining": "0",
+			"Anthropic-Ratelimit-Requests-Reset": now.Add(20 * time.Second).Format(time.RFC3339)}, "", degrade.Retryable, 20 * time.Second},
+		// Regression: OpenAI sends its reset headers on every answer; a 503
+		// must not wait for the daily request limit to reset.
+		{"reset headers on a 503 are not a Retry-After", 503, map[string]string{"X-Ratelimit-Remaining-Requests": "0",
+			"X-Ratelimit-Reset-Requests": "6h0m0s"}, "", degrade.Retryable, 0},
 		{"insufficient quota", 429, nil, `{"error":{"type":"insufficient_quota","code":"insufficient_quota"}}`, degrade.Quota, 0},
 		{"anthropic credit", 400, nil, `{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low"}}`, degrade.Permanent, 0},
 		{"unauthorized", 401, nil, "", degrade.Rejected, 0},
@@ -75,11 +87,84 @@ func TestClassifyError(t *testing.T) {
 		{"revoked", credential.NewError("get", credential.ErrRevoked, "", "", nil), degrade.Rejected},
 		{"invalid", credential.ErrInvalid, degrade.Permanent},
 		{"unavailable", credential.ErrUnavailable, degrade.Retryable},
-		{"unknown", errors.New("boom"), degrade.Retryable},
+		{"connection reset", &net.OpError{Op: "read", Err: syscall.ECONNRESET}, degrade.Retryable},
+		{"url error", &url.Error{Op: "Post", URL: "https://api.invalid", Err: io.ErrUnexpectedEOF}, degrade.Retryable},
+		{"unexpected EOF", fmt.Errorf("reading: %w", io.ErrUnexpectedEOF), degrade.Retryable},
+		// An error raised before anything was sent (anthropic-sdk-go's "no
+		// Anthropic credentials found") would fail the same way again.
+		{"raised before sending", errors.New("no Anthropic credentials found"), degrade.Permanent},
+		{"sdk error 529", &sdkError{Status: 529}, degrade.Retryable},
+		{"sdk error 401", fmt.Errorf("wrapped: %w", &sdkError{Status: 401}), degrade.Rejected},
+		{"sdk error quota", &sdkError{Status: 429, Body: `{"error":{"code":"insufficient_quota"}}`}, degrade.Quota},
+		{"sdk error without response", &sdkError{}, degrade.Permanent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			assert.Equal(t, tt.want, degrade.ClassifyError(tt.err).Class)
+		})
+	}
+}
+
+// sdkError has the method set of openai-go v3's and anthropic-sdk-go v2's
+// *Error (internal/bench runs the real ones).
+type sdkError struct {
+	Status int
+	Header http.Header
+	Body   string
+}
+
+func (e *sdkError) Error() string   { return "API error" }
+func (e *sdkError) RawJSON() string { return e.Body }
+func (e *sdkError) DumpResponse(body bool) []byte {
+	if e.Status == 0 {
+		var r *http.Response
+		_ = r.StatusCode // panics like openai-go's with a nil Response
+	}
+	resp := &http.Response{StatusCode: e.Status, ProtoMajor: 1, ProtoMinor: 1, Header: e.Header, Body: http.NoBody}
+	b, _ := httputil.DumpResponse(resp, false)
+	return b
+}
+
+func TestClassifySDKErrorHeaders(t *testing.T) {
+	err := &sdkError{Status: 429, Header: http.Header{"Retry-After": {"3"}}}
+	assert.Equal(t, degrade.Outcome{Class: degrade.Retryable, RetryAfter: 3 * time.Second}, degrade.ClassifyError(err))
+}
+
+func TestParseRateLimit(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := []struct {
+		name      string
+		header    map[string]string
+		remaining int64
+		reset     time.Duration
+		exhausted bool
+	}{
+		{"none", nil, -1, 0, false},
+		{"openai", map[string]string{"X-Ratelimit-Remaining-Requests": "59", "X-Ratelimit-Reset-Requests": "1s",
+			"X-Ratelimit-Remaining-Tokens": "1200", "X-Ratelimit-Reset-Tokens": "20ms"}, 59, time.Second, false},
+		{"openai spent", map[string]string{"X-Ratelimit-Remaining-Requests": "0", "X-Ratelimit-Reset-Requests": "6m0s",
+			"X-Ratelimit-Remaining-Tokens": "1200", "X-Ratelimit-Reset-Tokens": "20ms"}, 0, 6 * time.Minute, true},
+		{"anthropic spent", map[string]string{"Anthropic-Ratelimit-Input-Tokens-Remaining": "0",
+			"Anthropic-Ratelimit-Input-Tokens-Reset": now.Add(30 * time.Second).Format(time.RFC3339),
+			"Anthropic-Ratelimit-Requests-Remaining": "49"}, 0, 30 * time.Second, true},
+		{"azure -1", map[string]string{"X-Ratelimit-Remaining-Requests": "-1", "X-Ms-Region": "East US"}, -1, 0, false},
+		{"azure 0 is unknown", map[string]string{"X-Ratelimit-Remaining-Tokens": "0", "X-Ratelimit-Reset-Tokens": "1s",
+			"Apim-Request-Id": "00000000-0000-0000-0000-000000000000"}, -1, 0, false},
+		{"0 without a reset is unknown", map[string]string{"X-Ratelimit-Remaining-Tokens": "0"}, -1, 0, false},
+		{"garbage", map[string]string{"X-Ratelimit-Remaining-Tokens": "many"}, -1, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			for k, v := range tt.header {
+				h.Set(k, v)
+			}
+			rl := degrade.ParseRateLimit(h, now)
+			assert.Equal(t, tt.remaining, rl.Remaining)
+			if tt.reset > 0 {
+				assert.Equal(t, now.Add(tt.reset), rl.Reset)
+			}
+			assert.Equal(t, tt.exhausted, rl.Exhausted(now))
 		})
 	}
 }
@@ -224,7 +309,7 @@ func TestRejectedCredentialRefreshesOnce(t *testing.T) {
 		calls := 0
 		require.NoError(t, p.Do(context.Background(), failing(&calls, rejected)))
 		assert.Equal(t, 2, calls)
-		assert.EqualValues(t, 1, cred.refreshes.Load())
+		assert.EqualValues(t, 1, cred.Refreshes.Load())
 		assert.NoError(t, p.Check(context.Background()))
 	})
 	t.Run("revoked", func(t *testing.T) {

@@ -3,11 +3,9 @@ package degrade
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/credkit/credkit/credential"
 )
@@ -15,17 +13,14 @@ import (
 // RoundTripper is an http.RoundTripper that applies a [Policy] (retry and
 // circuit breaker) to every request, for SDKs that take an *http.Client
 // (openai-go, anthropic-sdk-go, vector-database clients). Turn the SDK's own
-// retries off (option.WithMaxRetries(0)) so that attempts do not multiply.
+// retries off (option.WithMaxRetries(0)) so that one loop owns the attempts.
 //
-// Compose it outside the credential transport, so that every retry gets the
-// current key and the credential transport's own 401 refresh-and-retry runs
-// within one attempt:
+// Compose it outside the credential transport (or a keypool.Transport), so
+// that every retry gets the current key and the credential transport's own
+// 401 refresh-and-retry runs within one attempt:
 //
 //	client := &http.Client{Transport: degrade.NewRoundTripper(
 //		&credential.Transport{Credential: key}, policy)}
-//
-// With [WithPool] it injects the keys of a [Pool] itself and needs no
-// credential transport.
 //
 // Each attempt sends a clone of the request; a body is replayed with
 // Request.GetBody (set by http.NewRequest for in-memory bodies), and a body
@@ -34,29 +29,62 @@ import (
 // last response is returned as it came (a 503, a 401, a 400…), so that the
 // SDK builds its usual typed error; an error is returned only when no
 // response is left to give: an open breaker before any attempt, a context
-// that ended, an exhausted key pool, or a transport error.
+// that ended, or a transport error.
+//
+// # Stacking
+//
+// Inside another policy's attempt ([Policy.Do], [Call], or another
+// RoundTripper above it) it makes exactly one attempt and reports the
+// response's classification to the outer policy, which owns the retries.
+// A RoundTripper finds another one below it when it is its base, or the
+// Base of a credential.Transport, or below any transport with an
+// Unwrap() http.RoundTripper method (keypool.Transport has one); it then
+// marks its requests so that the lower one makes one attempt.
+//
+// # Streaming
+//
+// A streamed response (Content-Type text/event-stream) is retried only
+// before its first byte: the RoundTripper waits for that byte within the
+// attempt, so a stream that dies before it is another attempt. After it the
+// response is the caller's, and a failure while reading it is the caller's
+// too: nothing is replayed in the middle of a stream. A key rotated while a
+// stream is read does not touch it; the next request gets the new key.
 //
 // A RoundTripper is safe for concurrent use.
 type RoundTripper struct {
 	base   http.RoundTripper
 	policy *Policy
-	pool   *Pool
-	inject credential.Injector
+	mark   bool // another RoundTripper sits below: mark the requests
 }
 
 // NewRoundTripper returns a RoundTripper sending requests through base (nil
-// means http.DefaultTransport) under policy. It reads [WithPool].
-func NewRoundTripper(base http.RoundTripper, policy *Policy, opts ...Option) *RoundTripper {
-	o := build(opts)
+// means http.DefaultTransport) under policy.
+func NewRoundTripper(base http.RoundTripper, policy *Policy) *RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	inject := o.inject
-	if inject == nil {
-		inject = credential.Bearer()
-	}
-	return &RoundTripper{base: base, policy: policy, pool: o.pool, inject: inject}
+	return &RoundTripper{base: base, policy: policy, mark: below(base)}
 }
+
+// below reports whether a RoundTripper sits somewhere under base.
+func below(base http.RoundTripper) bool {
+	for i := 0; i < 32 && base != nil; i++ {
+		switch b := base.(type) {
+		case *RoundTripper:
+			return true
+		case *credential.Transport:
+			base = b.Base
+		case interface{ Unwrap() http.RoundTripper }:
+			base = b.Unwrap()
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// Unwrap returns the transport the RoundTripper sends requests through.
+func (t *RoundTripper) Unwrap() http.RoundTripper { return t.base }
 
 // RoundTrip implements http.RoundTripper.
 func (t *RoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -72,7 +100,7 @@ func (t *RoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	first := true
 	var resp *http.Response
-	err := t.policy.run(ctx, func(ctx context.Context) (Outcome, error) {
+	err := t.policy.run(ctx, t.mark, func(actx context.Context) (Outcome, error) {
 		if resp != nil {
 			discard(resp)
 			resp = nil
@@ -91,79 +119,44 @@ func (t *RoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		first = false
 		r := req
-		var key *poolKey
-		var sent credential.Secret
-		if t.pool != nil || body != req.Body {
-			r = req.Clone(ctx)
+		if body != req.Body || actx != ctx {
+			r = req.Clone(actx)
 			r.Body = body
-		}
-		if t.pool != nil {
-			var at error
-			key, _, at = t.pool.pick()
-			if at != nil {
-				closeReader(body)
-				var de *Error
-				if errors.As(at, &de) && de.Kind == ErrNoKey {
-					return Outcome{Class: Rejected}, at
-				}
-				return Outcome{Class: Retryable, RetryAfter: de.RetryAfter}, at
-			}
-			s, err := key.cred.Get(ctx)
-			if err != nil {
-				closeReader(body)
-				if ctx.Err() != nil {
-					return Outcome{Class: Canceled}, err
-				}
-				// The key has no usable value (expired, revoked, missing):
-				// take it out and let another key serve.
-				if t.pool.reject(ctx, key, credential.Secret{}, Rejected) {
-					return Outcome{Class: switchKey}, err // refreshed: try again
-				}
-				if ok, _ := t.pool.otherReady(key); ok {
-					return Outcome{Class: switchKey}, err
-				}
-				return ClassifyError(err), err
-			}
-			sent = s
-			t.inject(r, s)
 		}
 		res, err := t.base.RoundTrip(r)
 		if err != nil {
-			if ctx.Err() != nil {
+			if actx.Err() != nil {
 				return Outcome{Class: Canceled}, err
 			}
-			if badCertificate(err) {
-				return Outcome{Class: Permanent}, err
+			out := ClassifyError(err)
+			if out.Class == Permanent && !badCertificate(err) && credential.Kind(err) == nil {
+				// The transport failed the request on its way out or back
+				// (a closed idle connection, a broken HTTP/2 stream): the
+				// network, not the request.
+				out.Class = Retryable
 			}
-			return Outcome{Class: Retryable}, err
+			return out, err
 		}
-		out := ClassifyResponse(res, t.policy.o.clock.Now())
+		var out Outcome
+		if res.StatusCode >= 400 {
+			out = ClassifyResponse(res, t.policy.o.clock.Now())
+		} else {
+			out = classifyStatus(res.StatusCode, nil, "", time.Time{})
+		}
 		if out.Class == Success {
+			if isStream(res) {
+				if err := firstByte(res); err != nil {
+					if actx.Err() != nil {
+						return Outcome{Class: Canceled}, err
+					}
+					return Outcome{Class: Retryable}, err
+				}
+			}
 			resp = res
 			return out, nil
 		}
 		resp = res
-		serr := &StatusError{StatusCode: res.StatusCode}
-		if key != nil {
-			switch out.Class {
-			case Retryable:
-				if res.StatusCode == http.StatusTooManyRequests {
-					t.pool.cool(key, out.RetryAfter)
-					ok, wait := t.pool.otherReady(key)
-					if ok {
-						return Outcome{Class: switchKey}, serr
-					}
-					// Every key cools: wait for the first one.
-					out.RetryAfter = wait
-				}
-			case Rejected, Quota:
-				refreshed := t.pool.reject(ctx, key, sent, out.Class)
-				if ok, _ := t.pool.otherReady(key); refreshed || ok {
-					return Outcome{Class: switchKey}, serr
-				}
-			}
-		}
-		return out, serr
+		return out, &StatusError{StatusCode: res.StatusCode}
 	})
 	if err == nil {
 		return resp, nil
@@ -178,23 +171,77 @@ func (t *RoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	return nil, err
 }
 
-// badCertificate reports whether err is a TLS certificate failure: no retry
-// will fix it.
-func badCertificate(err error) bool {
-	var cv *tls.CertificateVerificationError
-	var ua x509.UnknownAuthorityError
-	var he x509.HostnameError
-	var ci x509.CertificateInvalidError
-	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci)
+func isStream(res *http.Response) bool {
+	ct := res.Header["Content-Type"] // canonical already: no canonicalising on the hot path
+	return len(ct) > 0 && len(ct[0]) >= 17 && equalFold(ct[0][:17], "text/event-stream") &&
+		res.Body != nil && res.Body != http.NoBody
 }
+
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// firstByte waits for a stream's first byte and puts it back; an error
+// means the stream failed before it (the body is closed then).
+func firstByte(res *http.Response) error {
+	var b [1]byte
+	n, err := io.ReadFull(res.Body, b[:])
+	if n == 1 {
+		res.Body = &prefixed{b: b[0], rc: res.Body}
+		return nil
+	}
+	if err == io.EOF {
+		// An empty stream: nothing to replay, nothing lost.
+		return nil
+	}
+	res.Body.Close()
+	return err
+}
+
+// prefixed is a body whose first byte was read ahead.
+type prefixed struct {
+	b    byte
+	done bool
+	rc   io.ReadCloser
+}
+
+func (p *prefixed) Read(buf []byte) (int, error) {
+	if !p.done {
+		if len(buf) == 0 {
+			return 0, nil
+		}
+		p.done = true
+		buf[0] = p.b
+		if len(buf) == 1 {
+			return 1, nil
+		}
+		n, err := p.rc.Read(buf[1:])
+		if err == io.EOF {
+			err = nil
+			if n == 0 {
+				return 1, nil
+			}
+		}
+		return n + 1, err
+	}
+	return p.rc.Read(buf)
+}
+
+func (p *prefixed) Close() error { return p.rc.Close() }
 
 func discard(resp *http.Response) {
 	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
 	resp.Body.Close()
-}
-
-func closeReader(b io.ReadCloser) {
-	if b != nil {
-		b.Close()
-	}
 }

@@ -19,10 +19,10 @@ import (
 
 var _ http.RoundTripper = (*degrade.RoundTripper)(nil)
 
-func client(clk credential.Clock, base http.RoundTripper, opts ...degrade.Option) (*http.Client, *degrade.Policy) {
-	popts := append([]degrade.Option{degrade.WithClock(clk), degrade.WithLogger(quiet), degrade.WithoutBreaker()}, opts...)
+func client(clk credential.Clock, base http.RoundTripper, opts ...degrade.PolicyOption) (*http.Client, *degrade.Policy) {
+	popts := append([]degrade.PolicyOption{degrade.WithClock(clk), degrade.WithLogger(quiet), degrade.WithoutBreaker()}, opts...)
 	p := degrade.NewPolicy("api", popts...)
-	return &http.Client{Transport: degrade.NewRoundTripper(base, p, opts...)}, p
+	return &http.Client{Transport: degrade.NewRoundTripper(base, p)}, p
 }
 
 func TestRoundTripperRetriesFaults(t *testing.T) {
@@ -33,13 +33,13 @@ func TestRoundTripperRetriesFaults(t *testing.T) {
 		wait  time.Duration
 	}{
 		{"429 burst with Retry-After", []step{
-			{status: 429, header: map[string]string{"Retry-After": "2"}},
-			{status: 429, header: map[string]string{"Retry-After": "3"}},
-			{status: 200},
+			{Status: 429, Header: map[string]string{"Retry-After": "2"}},
+			{Status: 429, Header: map[string]string{"Retry-After": "3"}},
+			{Status: 200},
 		}, 3, 5 * time.Second},
-		{"503 then ok", []step{{status: 503}, {status: 200}}, 2, 0},
-		{"overloaded 529", []step{{status: 529}, {status: 529}, {status: 200}}, 3, 0},
-		{"connection reset", []step{{reset: true}, {status: 200}}, 2, 0},
+		{"503 then ok", []step{{Status: 503}, {Status: 200}}, 2, 0},
+		{"overloaded 529", []step{{Status: 529}, {Status: 529}, {Status: 200}}, 3, 0},
+		{"connection reset", []step{{Reset: true}, {Status: 200}}, 2, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,7 +58,7 @@ func TestRoundTripperRetriesFaults(t *testing.T) {
 }
 
 func TestRoundTripperReturnsLastResponse(t *testing.T) {
-	fs := newFaultServer(t, step{status: 503, body: `{"error":"overloaded"}`})
+	fs := newFaultServer(t, step{Status: 503, Body: `{"error":"overloaded"}`})
 	clk := newClock()
 	c, p := client(clk, nil, degrade.WithRand(func() float64 { return 0 }), degrade.WithMaxAttempts(3))
 	var resp *http.Response
@@ -75,7 +75,7 @@ func TestRoundTripperReturnsLastResponse(t *testing.T) {
 	assert.Equal(t, int64(3), p.Counts()[degrade.Retryable])
 
 	// Permanent failures are not retried.
-	fs.script(step{status: 400})
+	fs.Script(step{Status: 400})
 	resp, err = get(t, c, fs.URL)
 	require.NoError(t, err)
 	assert.Equal(t, 400, resp.StatusCode)
@@ -101,7 +101,7 @@ func TestRoundTripperReplaysBody(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fs := newFaultServer(t, step{status: 503}, step{reset: true}, step{status: 200})
+			fs := newFaultServer(t, step{Status: 503}, step{Reset: true}, step{Status: 200})
 			clk := newClock()
 			c, _ := client(clk, nil, degrade.WithRand(func() float64 { return 0 }))
 			req := tt.make()
@@ -117,7 +117,7 @@ func TestRoundTripperReplaysBody(t *testing.T) {
 }
 
 func TestRoundTripperSlowPastTimeout(t *testing.T) {
-	fs := newFaultServer(t, step{delay: 5 * time.Second})
+	fs := newFaultServer(t, step{Delay: 5 * time.Second})
 	c, _ := client(credential.SystemClock, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -130,7 +130,7 @@ func TestRoundTripperSlowPastTimeout(t *testing.T) {
 
 	// A per-attempt timeout (http.Client.Timeout in front of the
 	// RoundTripper is per request; here the base enforces it) is retried.
-	fs.script(step{delay: 5 * time.Second}, step{status: 200})
+	fs.Script(step{Delay: 5 * time.Second}, step{Status: 200})
 	clk := newClock()
 	c2, _ := client(clk, perAttemptTimeout{50 * time.Millisecond}, degrade.WithRand(func() float64 { return 0 }))
 	resp, err := get(t, c2, fs.URL)
@@ -165,8 +165,8 @@ func TestRoundTripperOutsideCredentialTransport(t *testing.T) {
 	// An operator rotated the key: the server accepts only the new one. The
 	// credential transport refreshes and retries within one attempt; the
 	// degrade transport outside retries the 503 with the current key.
-	fs := newFaultServer(t, step{status: 503}, step{status: 200})
-	fs.valid.Store(ptr(keyNew))
+	fs := newFaultServer(t, step{Status: 503}, step{Status: 200})
+	fs.Valid.Store(ptr(keyNew))
 	cred := newRotating("openai", keyOld, keyNew)
 	clk := newClock()
 	c, p := client(clk, &credential.Transport{Credential: cred}, degrade.WithRand(func() float64 { return 0 }))
@@ -179,7 +179,7 @@ func TestRoundTripperOutsideCredentialTransport(t *testing.T) {
 	assert.NoError(t, p.Check(context.Background()))
 
 	// Revoked for good: the 401 comes back, health says so.
-	fs.valid.Store(ptr("sk-proj-FAKE9999999999999999999999999999"))
+	fs.Valid.Store(ptr("sk-proj-FAKE9999999999999999999999999999"))
 	resp, err = get(t, c, fs.URL)
 	require.NoError(t, err)
 	assert.Equal(t, 401, resp.StatusCode)
@@ -187,7 +187,7 @@ func TestRoundTripperOutsideCredentialTransport(t *testing.T) {
 }
 
 func TestRoundTripperCircuitOpen(t *testing.T) {
-	fs := newFaultServer(t, step{status: 503})
+	fs := newFaultServer(t, step{Status: 503})
 	clk := newClock()
 	p := degrade.NewPolicy("api", degrade.WithClock(clk), degrade.WithLogger(quiet), degrade.WithMaxAttempts(1),
 		degrade.WithBreaker(0.5, 2, time.Minute))
@@ -211,20 +211,4 @@ func TestRoundTripperDoesNotRetryBadCertificate(t *testing.T) {
 	require.Error(t, err)
 	assert.ErrorIs(t, err, degrade.ErrPermanent)
 	assert.Equal(t, int64(1), p.Counts()[degrade.Permanent])
-}
-
-func TestPoolSkipsKeyWithoutValue(t *testing.T) {
-	fs := newFaultServer(t)
-	clk := newClock()
-	empty := credential.NewStatic("empty", credential.Secret{}, credential.Metadata{})
-	good := credential.NewStatic("good", credential.NewSecret(keyNew), credential.Metadata{})
-	pool := poolOf(t, clk, []credential.Credential{empty, good})
-	c, _ := client(clk, nil, degrade.WithPool(pool, nil))
-	for i := 0; i < 3; i++ {
-		resp, err := get(t, c, fs.URL)
-		require.NoError(t, err)
-		assert.Equal(t, 200, resp.StatusCode)
-	}
-	assert.Equal(t, degrade.KeyQuarantined, pool.Keys()[0].Status)
-	assert.Equal(t, 3, fs.Calls())
 }

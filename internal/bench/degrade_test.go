@@ -2,13 +2,13 @@ package bench
 
 import (
 	"context"
-	"github.com/failsafe-go/failsafe-go/failsafehttp"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/failsafe-go/failsafe-go"
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
+	"github.com/failsafe-go/failsafe-go/failsafehttp"
 	"github.com/failsafe-go/failsafe-go/retrypolicy"
 
 	"github.com/credkit/credkit/health/degrade"
@@ -51,7 +51,10 @@ func BenchmarkDegradeCall(b *testing.B) {
 		}
 	})
 	b.Run("failsafe-go", func(b *testing.B) {
-		rp := retrypolicy.NewBuilder[int]().WithMaxRetries(2).WithBackoff(200*time.Millisecond, 10*time.Second).Build()
+		// AbortOnErrors(circuitbreaker.ErrOpen): an open breaker fails
+		// fast, as degrade's does, instead of being retried.
+		rp := retrypolicy.NewBuilder[int]().WithMaxRetries(2).WithBackoff(200*time.Millisecond, 10*time.Second).
+			AbortOnErrors(circuitbreaker.ErrOpen).Build()
 		cb := circuitbreaker.NewBuilder[int]().WithFailureRateThreshold(0.5, 10, time.Minute).WithDelay(30 * time.Second).Build()
 		ex := failsafe.With[int](rp, cb).WithContext(ctx)
 		fn := func() (int, error) { return benchCall(ctx) }
@@ -64,8 +67,9 @@ func BenchmarkDegradeCall(b *testing.B) {
 	})
 }
 
-// okTransport answers every request at once with a shared 200, so that the
-// benchmark measures the RoundTrippers, not the network.
+// okTransport answers every request at once with a new 200, so that the
+// benchmark measures the RoundTrippers, not the network: the bare
+// http.RoundTripper stub the others are measured against.
 type okTransport struct{}
 
 func (okTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -92,7 +96,8 @@ func BenchmarkDegradeRoundTrip(b *testing.B) {
 		run(b, degrade.NewRoundTripper(okTransport{}, p))
 	})
 	b.Run("failsafe-go-failsafehttp", func(b *testing.B) {
-		rp := failsafehttp.NewRetryPolicyBuilder().WithMaxRetries(2).WithBackoff(200*time.Millisecond, 10*time.Second).Build()
+		rp := failsafehttp.NewRetryPolicyBuilder().WithMaxRetries(2).WithBackoff(200*time.Millisecond, 10*time.Second).
+			AbortOnErrors(circuitbreaker.ErrOpen).Build()
 		cb := circuitbreaker.NewBuilder[*http.Response]().WithFailureRateThreshold(0.5, 10, time.Minute).WithDelay(30 * time.Second).Build()
 		run(b, failsafehttp.NewRoundTripper(okTransport{}, rp, cb))
 	})

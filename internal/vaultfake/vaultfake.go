@@ -2,6 +2,7 @@ package vaultfake
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -110,6 +111,7 @@ type token struct {
 	renewable    bool
 	revoked      bool
 	method       string
+	entity       string // identity entity ID; empty for tokens made without a login
 }
 
 // AppRole is an AppRole role: its credentials and the tokens it issues.
@@ -602,7 +604,7 @@ func (s *Server) tokenData(t *token, now time.Time) map[string]any {
 	d := map[string]any{
 		"accessor": t.accessor, "policies": t.policies, "renewable": t.renewable,
 		"creation_time": t.issued.Unix(), "creation_ttl": secs(t.ttl), "ttl": 0, "explicit_max_ttl": 0,
-		"expire_time": nil, "path": "auth/" + t.method + "/login", "meta": nil,
+		"expire_time": nil, "path": "auth/" + t.method + "/login", "meta": nil, "entity_id": t.entity,
 	}
 	if !t.expires.IsZero() {
 		d["ttl"] = secs(t.expires.Sub(now))
@@ -615,7 +617,17 @@ func authBody(t *token, now time.Time) map[string]any {
 	return map[string]any{"auth": map[string]any{
 		"client_token": t.id, "accessor": t.accessor, "policies": t.policies, "token_policies": t.policies,
 		"lease_duration": secs(t.expires.Sub(now)), "renewable": t.renewable, "metadata": map[string]string{"method": t.method},
+		"entity_id": t.entity,
 	}}
+}
+
+// EntityID is the identity entity ID the fake gives the tokens of a login
+// with method ("approle", "kubernetes", "jwt") as role: a UUID derived from
+// them, the same at every login, as Vault's entity of an alias is.
+func EntityID(method, role string) string {
+	h := sha256.Sum256([]byte(method + "/" + role))
+	x := hex.EncodeToString(h[:16])
+	return x[:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32]
 }
 
 func (s *Server) renewSelf(w http.ResponseWriter, t *token, body map[string]any, now time.Time) {
@@ -656,13 +668,13 @@ func (s *Server) renewLease(w http.ResponseWriter, body map[string]any, now time
 func (s *Server) login(w http.ResponseWriter, path string, body map[string]any) {
 	str := func(k string) string { v, _ := body[k].(string); return v }
 	var ttl, maxTTL time.Duration
-	var method string
+	var method, who string
 	switch path {
 	case "auth/approle/login":
 		ok := false
-		for _, r := range s.approles {
+		for name, r := range s.approles {
 			if r.RoleID != "" && r.RoleID == str("role_id") && r.SecretID == str("secret_id") {
-				ok, ttl, maxTTL = true, r.TokenTTL, r.TokenMaxTTL
+				ok, ttl, maxTTL, who = true, r.TokenTTL, r.TokenMaxTTL, name
 			}
 		}
 		if !ok {
@@ -681,12 +693,13 @@ func (s *Server) login(w http.ResponseWriter, path string, body map[string]any) 
 			replyErr(w, http.StatusForbidden, "permission denied")
 			return
 		}
-		ttl, maxTTL = r.TokenTTL, r.TokenMaxTTL
+		ttl, maxTTL, who = r.TokenTTL, r.TokenMaxTTL, str("role")
 	default:
 		replyErr(w, http.StatusNotFound)
 		return
 	}
 	t := s.issue(method, ttl, maxTTL, true)
+	t.entity = EntityID(method, who)
 	reply(w, 200, authBody(t, t.issued))
 }
 

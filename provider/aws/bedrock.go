@@ -169,14 +169,31 @@ func (b *BedrockKeys) Fetch(ctx context.Context, region string) (credential.Vers
 	return credential.Version{Secret: s, ID: s.Fingerprint(), Created: now, Expires: now.Add(life)}, nil
 }
 
-// Describe reports the key as short-lived ("short_lived" tag), its issuer
-// ("issuer": https://bedrock.amazonaws.com) and region ("region"). It does
-// no I/O.
-func (b *BedrockKeys) Describe(_ context.Context, region string) (credential.Description, error) {
-	return credential.Description{Metadata: credential.Metadata{
-		System: "bedrock-runtime." + region + ".amazonaws.com",
-		Tags:   map[string]string{"short_lived": "true", "issuer": "https://" + bedrockHost, "region": region},
-	}}, nil
+// Describe reports the key as short-lived (Metadata.ShortLived), its
+// issuer (https://bedrock.amazonaws.com, the service the key is presigned
+// for), its subject — the access key ID of the AWS credentials that sign
+// it, AWS's public identifier of the principal as CloudTrail logs it, never
+// the secret key — its System (bedrock-runtime.REGION.amazonaws.com) and
+// region ("region" tag). It calls nothing but the credential provider,
+// whose credentials the next Fetch needs anyway (config.LoadDefaultConfig
+// caches them); when they cannot be had, the subject is left empty.
+func (b *BedrockKeys) Describe(ctx context.Context, region string) (credential.Description, error) {
+	d := credential.Description{
+		Metadata: credential.Metadata{
+			ShortLived: true,
+			System:     "bedrock-runtime." + region + ".amazonaws.com",
+			Tags:       map[string]string{"region": region},
+		},
+		Issuer: "https://" + bedrockHost,
+	}
+	if b.creds != nil {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if c, err := b.creds.Retrieve(ctx); err == nil && c.HasKeys() {
+			d.Subject = c.AccessKeyID
+		}
+	}
+	return d, nil
 }
 
 // BedrockOpener opens bedrock-key:// URLs for a provider.URLMux:

@@ -3,6 +3,7 @@ package aws_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -223,8 +224,8 @@ func TestBedrockOpener(t *testing.T) {
 		t.Fatalf("%v %q %v", err, region, exp)
 	}
 	d, _ := p.(credential.Describer).Describe(ctx, ref)
-	if d.Metadata.Tags["short_lived"] != "true" {
-		t.Fatalf("tags %v", d.Metadata.Tags)
+	if !d.Metadata.ShortLived || d.Issuer != "https://bedrock.amazonaws.com" || d.Subject != fakeCreds.AccessKeyID || d.Metadata.Tags["region"] != "ap-southeast-2" {
+		t.Fatalf("Describe = %+v", d)
 	}
 	for _, u := range []string{
 		"bedrock-key://us-east-1?expiry=SECRETVALUE1",
@@ -243,5 +244,49 @@ func TestBedrockOpener(t *testing.T) {
 	}
 	if _, _, err := mux.Resolve(ctx, "bedrock-key://us-east-1?expiry=1h"); err == nil || !strings.Contains(err.Error(), `"expiry"`) {
 		t.Errorf("the error does not name the unknown setting: %v", err)
+	}
+}
+
+// Issue 17: a Bedrock key in a rotate.Set shows in the inventory as
+// short-lived, with its TTL, issuer and subject (the signing access key
+// ID), and no rotation noise: its expiry is no rotation due date and no
+// "no rotation period" finding is raised. Neither the row nor the
+// inventory's JSON holds the key or the secret access key.
+func TestBedrockInventory(t *testing.T) {
+	clk := fakeclock.New(bedrockT0)
+	mux := provider.NewURLMux()
+	if err := mux.Register("bedrock-key", aws.NewBedrockOpener(aws.WithBedrockCredentials(static(fakeCreds)), aws.WithBedrockOptions(aws.WithBedrockClock(clk)))); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	set, err := rotate.Open(ctx, mux, []rotate.Config{{
+		Name: "bedrock", URL: "bedrock-key://us-east-1?expires=1h",
+		Metadata: credential.Metadata{Owner: "ml-team", Purpose: "claude on bedrock", Environment: "production"},
+	}}, rotate.WithClock(clk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Close()
+	it, _ := set.Item("bedrock")
+	if !it.ShortLived || it.TTL != time.Hour || it.Issuer != "https://bedrock.amazonaws.com" || it.Subject != fakeCreds.AccessKeyID {
+		t.Fatalf("row: short_lived=%v ttl=%v issuer=%q subject=%q", it.ShortLived, it.TTL, it.Issuer, it.Subject)
+	}
+	if it.Metadata.System != "bedrock-runtime.us-east-1.amazonaws.com" || !it.Expires.Equal(bedrockT0.Add(time.Hour)) {
+		t.Fatalf("row: system=%q expires=%v", it.Metadata.System, it.Expires)
+	}
+	if !it.RotationDue.IsZero() || it.DueSoon || it.Overdue || len(it.Findings) != 0 {
+		t.Fatalf("rotation noise for a key living an hour: due=%v due_soon=%v findings=%v", it.RotationDue, it.DueSoon, it.Findings)
+	}
+	c, err := set.Credential("bedrock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := c.Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(set.Inventory())
+	if strings.Contains(string(b), key.Reveal()) || strings.Contains(string(b), fakeCreds.SecretAccessKey) {
+		t.Fatal("the inventory holds the key or the secret access key")
 	}
 }

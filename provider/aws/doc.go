@@ -1,5 +1,5 @@
-// Package aws is the credkit backend for AWS Secrets Manager, on the AWS
-// SDK for Go v2.
+// Package aws is the credkit backend for AWS Secrets Manager, and the
+// source of Amazon Bedrock short-term API keys, on the AWS SDK for Go v2.
 //
 // # Refs and URLs
 //
@@ -44,4 +44,35 @@
 // failures credential.ErrPermission; throttling, 5xx and network errors
 // credential.ErrUnavailable. Errors name the AWS error code, not AWS's
 // message. The SDK's retryer is kept; credkit does not retry on top of it.
+//
+// # Bedrock short-term API keys
+//
+// [BedrockKeys] mints Amazon Bedrock short-term API keys from the AWS
+// credentials of the default chain (environment, shared files, SSO, web
+// identity, ECS or EC2 roles): each key is a SigV4-presigned
+// CallWithBearerToken URL, signed locally, base64-encoded and prefixed
+// "bedrock-api-key-", as AWS's own token generators build it. It lives up
+// to 12 hours, never past the AWS credentials that signed it, and works
+// only in its region. Its URL, for a provider.URLMux with
+// [NewBedrockOpener] registered as "bedrock-key", names the region:
+//
+//	bedrock-key://us-east-1
+//	bedrock-key://eu-central-1?expires=1h&profile=bedrock
+//
+// The Version's Expires is the key's expiry, so rotate refreshes it ahead
+// (at 80% of its life) and never serves it expired; credential.Transport
+// sends it as "Authorization: Bearer", which is how bedrock-runtime and its
+// OpenAI-compatible API take API keys. In a rotate.Set's inventory the key
+// is short-lived, with its TTL, its issuer (https://bedrock.amazonaws.com)
+// and subject (the signing access key ID), and no rotation due date; health
+// warns only when its refresh fails or is late, and fails once it expired.
+//
+// Where a bearer key does not fit — Bedrock operations API keys do not
+// cover (agents, data automation, bidirectional streaming) and every other
+// AWS API — let the AWS SDK sign each request with SigV4: build the
+// bedrockruntime client from the same aws.Config, whose credential cache
+// refreshes role credentials ahead of their expiry, and put credkit's
+// policies in its HTTP client (config.WithHTTPClient with a
+// health/degrade RoundTripper), never a credential.Transport, which would
+// overwrite the signed Authorization header. [BedrockKeys] has the code.
 package aws

@@ -2,6 +2,8 @@ package azure
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -44,11 +46,15 @@ type TokenProvider struct {
 }
 
 type firstSeen struct {
-	fp string
-	at time.Time
+	fp     string
+	at     time.Time
+	claims tokenClaims
 }
 
-var _ credential.Provider = (*TokenProvider)(nil)
+var (
+	_ credential.Provider  = (*TokenProvider)(nil)
+	_ credential.Describer = (*TokenProvider)(nil)
+)
 
 // TokenOption configures a TokenProvider.
 type TokenOption interface{ applyToken(*TokenProvider) }
@@ -124,11 +130,93 @@ func (p *TokenProvider) Fetch(ctx context.Context, scope string) (credential.Ver
 	p.mu.Lock()
 	f, ok := p.seen[scope]
 	if !ok || f.fp != fp {
-		f = firstSeen{fp: fp, at: now}
+		f = firstSeen{fp: fp, at: now, claims: claimsOf(tok.Token)}
 		p.seen[scope] = f
 	}
 	p.mu.Unlock()
 	return credential.Version{Secret: s, ID: fp, Created: f.at, Expires: tok.ExpiresOn}, nil
+}
+
+// entraAuthority is Entra ID's public-cloud authority, the issuer reported
+// when a token's own "iss" claim cannot be read.
+const entraAuthority = "https://login.microsoftonline.com/"
+
+// Describe reports the token as short-lived (Metadata.ShortLived), for the
+// scope's resource as System ("cognitiveservices.azure.com"), with its
+// issuer and subject from the token's claims: Description.Issuer is its
+// "iss" (https://sts.windows.net/TENANT/ or
+// https://login.microsoftonline.com/TENANT/v2.0), Description.Subject the
+// principal it was issued to: the application (client) ID of the app or
+// managed identity ("appid", or "azp" in v2.0 tokens), else its object ID
+// ("oid"), else "sub". Before the first Fetch it asks the TokenCredential
+// for a token (azidentity's credentials cache it: the next Fetch gets the
+// same one without a request); a token that is not a readable JWT gives
+// the Entra ID authority, with the tenant when one is set, as issuer and no
+// subject. Describe never fails the opening of a credential.
+func (p *TokenProvider) Describe(ctx context.Context, scope string) (credential.Description, error) {
+	d := credential.Description{Metadata: credential.Metadata{ShortLived: true}}
+	if u, err := url.Parse(scope); err == nil && u.Host != "" {
+		d.Metadata.System = u.Host
+	}
+	p.mu.Lock()
+	f, ok := p.seen[scope]
+	p.mu.Unlock()
+	c := f.claims
+	if !ok && p.cred != nil && validScope(scope) {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		tok, err := p.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}, TenantID: p.tenant})
+		cancel()
+		if err == nil {
+			c = claimsOf(tok.Token)
+		}
+	}
+	d.Issuer, d.Subject = c.Iss, c.principal()
+	if d.Issuer == "" {
+		d.Issuer = entraAuthority + p.tenant
+	}
+	return d, nil
+}
+
+// tokenClaims are the identifying claims of an Entra ID access token.
+type tokenClaims struct {
+	Iss   string `json:"iss"`
+	AppID string `json:"appid"`
+	Azp   string `json:"azp"`
+	Oid   string `json:"oid"`
+	Sub   string `json:"sub"`
+}
+
+func (c tokenClaims) principal() string {
+	for _, s := range []string{c.AppID, c.Azp, c.Oid, c.Sub} {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// claimsOf reads the identifying claims of a JWT access token, without
+// verifying it (they are only reported); anything else gives none. Claims
+// longer than an identifier, or holding control bytes, are dropped.
+func claimsOf(tok string) tokenClaims {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 || len(parts[1]) > 16<<10 {
+		return tokenClaims{}
+	}
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return tokenClaims{}
+	}
+	var c tokenClaims
+	if json.Unmarshal(b, &c) != nil {
+		return tokenClaims{}
+	}
+	for _, s := range []*string{&c.Iss, &c.AppID, &c.Azp, &c.Oid, &c.Sub} {
+		if len(*s) > 256 || strings.ContainsFunc(*s, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+			*s = ""
+		}
+	}
+	return c
 }
 
 // tokenErr maps a TokenCredential error, keeping it as the cause (Entra

@@ -2,6 +2,7 @@ package azure_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -236,4 +237,56 @@ func TestTokenFromRealAzidentityAgainstFakeEntra(t *testing.T) {
 	assert.True(t, errors.Is(err, credential.ErrPermission), "invalid_client: %v", err)
 	assert.Equal(t, -1, providertest.Leak(err.Error(), "Wj~PqZvXwJkYzQvWxKjZyPqRx"))
 	assert.Equal(t, -1, providertest.Leak(err.Error(), clientSecret))
+}
+
+// fakeJWT returns an obviously fake unsigned JWT with claims.
+func fakeJWT(claims map[string]any) string {
+	h := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"RS256","typ":"JWT"}`))
+	b, _ := json.Marshal(claims)
+	return h + "." + base64.RawURLEncoding.EncodeToString(b) + ".FAKEsignatureFAKE"
+}
+
+// Issue 17: an Entra ID token in a rotate.Set shows in the inventory as
+// short-lived, with its TTL, its issuer (the token's "iss") and subject
+// (the app's client ID), and no rotation noise (no due date, no "no
+// rotation period" finding). A token that is not a readable JWT gives the
+// authority with the tenant as issuer. The inventory holds no token.
+func TestTokenInventory(t *testing.T) {
+	clk := fakeclock.New(start)
+	const iss, appID = "https://sts.windows.net/00000000-0000-0000-0000-0000000fa4e0/", "00000000-0000-0000-0000-0000000fa4e1"
+	cred := &fakeTokens{clk: clk, life: time.Hour, token: fakeJWT(map[string]any{"iss": iss, "appid": appID, "oid": "00000000-0000-0000-0000-0000000fa4e2", "aud": "https://cognitiveservices.azure.com"})}
+	other := &fakeTokens{clk: clk, life: time.Hour}
+	mux := provider.NewURLMux()
+	require.NoError(t, mux.Register("azure-token", azure.NewTokenOpener(azure.WithTokenCredential(cred), azure.WithTokenProviderOptions(azure.WithTokenClock(clk)))))
+	require.NoError(t, mux.Register("other-token", azure.NewTokenOpener(azure.WithTokenCredential(other), azure.WithTokenProviderOptions(azure.WithTokenClock(clk)))))
+	meta := credential.Metadata{Owner: "ml-team", Purpose: "chat", Environment: "production"}
+	ctx := context.Background()
+	set, err := rotate.Open(ctx, mux, []rotate.Config{
+		{Name: "azure-openai", URL: "azure-token://", Metadata: meta},
+		{Name: "opaque", URL: "other-token://?tenant=contoso.onmicrosoft.com", Metadata: meta},
+	}, rotate.WithClock(clk))
+	require.NoError(t, err)
+	defer set.Close()
+
+	it, ok := set.Item("azure-openai")
+	require.True(t, ok)
+	assert.True(t, it.ShortLived)
+	assert.Equal(t, time.Hour, it.TTL)
+	assert.Equal(t, iss, it.Issuer)
+	assert.Equal(t, appID, it.Subject)
+	assert.Equal(t, "cognitiveservices.azure.com", it.Metadata.System)
+	assert.True(t, it.Expires.Equal(start.Add(time.Hour)))
+	assert.Zero(t, it.RotationDue, "a token's expiry is no rotation due date")
+	assert.False(t, it.DueSoon)
+	assert.Empty(t, it.Findings)
+
+	op, _ := set.Item("opaque")
+	assert.True(t, op.ShortLived)
+	assert.Equal(t, "https://login.microsoftonline.com/contoso.onmicrosoft.com", op.Issuer)
+	assert.Empty(t, op.Subject)
+
+	b, err := json.Marshal(set.Inventory())
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), cred.token)
+	assert.NotContains(t, string(b), "FAKEsignature")
 }

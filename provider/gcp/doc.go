@@ -77,7 +77,8 @@
 // rotate refreshes it ahead and never serves it expired. Its URL, with
 // [NewTokenOpener] registered as "gcp-token", is
 // gcp-token://?scope=https://www.googleapis.com/auth/cloud-platform (the
-// default scope).
+// default scope). [TokenProvider.Describe] marks it short-lived and names
+// its issuer and service account for the inventory.
 //
 // # Errors
 //

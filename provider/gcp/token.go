@@ -35,9 +35,13 @@ type TokenProvider struct {
 	find   func(ctx context.Context, scopes ...string) (oauth2.TokenSource, error)
 	clock  credential.Clock
 	client *http.Client
+	custom bool // WithTokenSource: not Application Default Credentials
 }
 
-var _ credential.Provider = (*TokenProvider)(nil)
+var (
+	_ credential.Provider  = (*TokenProvider)(nil)
+	_ credential.Describer = (*TokenProvider)(nil)
+)
 
 // TokenOption configures a [TokenProvider].
 type TokenOption func(*TokenProvider)
@@ -48,6 +52,7 @@ type TokenOption func(*TokenProvider)
 func WithTokenSource(ts oauth2.TokenSource) TokenOption {
 	return func(p *TokenProvider) {
 		p.find = func(context.Context, ...string) (oauth2.TokenSource, error) { return ts, nil }
+		p.custom = true
 	}
 }
 

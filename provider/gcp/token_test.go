@@ -234,3 +234,72 @@ func ExampleNewTokenOpener() {
 	_ = client
 	// Output: [REDACTED] 1h0m0s
 }
+
+// Issue 17: a Google access token in a rotate.Set shows in the inventory
+// as short-lived, with its TTL, its issuer (the ADC key's token endpoint)
+// and subject (the service account), its scopes, and no rotation noise (no
+// due date, no "no rotation period" finding); neither the row nor the
+// inventory's JSON holds the token or the key. Workload identity
+// federation names the impersonated service account; a token source of the
+// caller's has no issuer or subject.
+func TestTokenInventory(t *testing.T) {
+	te := newTokenEndpoint(t)
+	keyPEM := serviceAccountADC(t, te.URL+"/token")
+	ctx := context.Background()
+	clk := fakeclock.New(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+	mux := provider.NewURLMux()
+	require.NoError(t, mux.Register("gcp-token", gcp.NewTokenOpener(gcp.WithTokenClock(clk))))
+	require.NoError(t, mux.Register("own-token", gcp.NewTokenOpener(gcp.WithTokenSource(&mintingSource{}), gcp.WithTokenClock(clk))))
+	meta := credential.Metadata{Owner: "ml-team", Purpose: "gemini on vertex", Environment: "production", System: "aiplatform.googleapis.com"}
+	set, err := rotate.Open(ctx, mux, []rotate.Config{
+		{Name: "vertex", URL: "gcp-token://", Metadata: meta},
+		{Name: "own", URL: "own-token://", Metadata: meta},
+	}, rotate.WithClock(clk))
+	require.NoError(t, err)
+	defer set.Close()
+
+	it, ok := set.Item("vertex")
+	require.True(t, ok)
+	assert.True(t, it.ShortLived)
+	assert.Equal(t, time.Hour, it.TTL)
+	assert.Equal(t, te.URL+"/token", it.Issuer)
+	assert.Equal(t, "vertex-caller@credkit-test.iam.gserviceaccount.com", it.Subject)
+	assert.Equal(t, []string{gcp.CloudPlatformScope}, it.Metadata.Scopes)
+	assert.Zero(t, it.RotationDue)
+	assert.False(t, it.DueSoon)
+	assert.Empty(t, it.Findings)
+
+	own, _ := set.Item("own")
+	assert.True(t, own.ShortLived)
+	assert.Empty(t, own.Issuer)
+	assert.Empty(t, own.Subject)
+
+	c, err := set.Credential("vertex")
+	require.NoError(t, err)
+	tok, err := c.Get(ctx)
+	require.NoError(t, err)
+	b, err := json.Marshal(set.Inventory())
+	require.NoError(t, err)
+	assert.False(t, strings.Contains(string(b), tok.Reveal()), "the inventory holds the token")
+	body := strings.Join(strings.Fields(keyPEM), "")
+	for i := 0; i+12 <= len(body); i++ {
+		require.False(t, strings.Contains(string(b), body[i:i+12]), "the inventory holds a run of the key at %d", i)
+	}
+
+	// Workload identity federation: the STS endpoint and the impersonated
+	// service account.
+	wif, _ := json.Marshal(map[string]any{
+		"type": "external_account", "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/aws",
+		"subject_token_type": "urn:ietf:params:aws:token-type:aws4_request", "token_url": "https://sts.googleapis.com/v1/token",
+		"service_account_impersonation_url": "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/vertex-caller@credkit-test.iam.gserviceaccount.com:generateAccessToken",
+		"credential_source":                 map[string]any{"environment_id": "aws1", "regional_cred_verification_url": "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15"},
+	})
+	path := filepath.Join(t.TempDir(), "wif.json")
+	require.NoError(t, os.WriteFile(path, wif, 0o600))
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", path)
+	d, err := gcp.NewTokenProvider().Describe(ctx, "")
+	require.NoError(t, err)
+	assert.Equal(t, "https://sts.googleapis.com/v1/token", d.Issuer)
+	assert.Equal(t, "vertex-caller@credkit-test.iam.gserviceaccount.com", d.Subject)
+	assert.True(t, d.Metadata.ShortLived)
+}

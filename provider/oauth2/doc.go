@@ -104,11 +104,12 @@
 //
 // # Inventory
 //
-// [Provider.Describe] reports, in credential.Metadata.Tags, that the
-// credential is short-lived ([TagShortLived]), its issuer ([TagIssuer]: the
-// token endpoint), its grant ([TagGrant]) and its subject where known
-// ([TagSubject]: the client id, or the "sub" claim of the subject token),
-// and the requested scopes in Metadata.Scopes. A rotate.Set merges them
-// into the credential's metadata, so its inventory lists them; the token's
-// expiry is the inventory's Expires.
+// [Provider.Describe] reports that the credential is short-lived
+// (credential.Metadata.ShortLived), its issuer (credential.Description.Issuer:
+// the token endpoint) and its subject where known (Description.Subject: the
+// client id, or the "sub" claim of the subject token), its grant in
+// Metadata.Tags ([TagGrant]) and the requested scopes in Metadata.Scopes. A
+// rotate.Set's inventory row then shows short_lived, the token's TTL,
+// issuer and subject; the token's expiry is the row's Expires but not a
+// rotation due date, and no "no rotation period" finding is raised.
 package oauth2

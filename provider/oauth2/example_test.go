@@ -98,7 +98,7 @@ func Example_openAI() {
 	}
 	defer tok.Close()
 	d, _ := p.Describe(ctx, "")
-	fmt.Println("short-lived:", d.Metadata.Tags[oauth2.TagShortLived], "subject:", d.Metadata.Tags[oauth2.TagSubject])
+	fmt.Println("short-lived:", d.Metadata.ShortLived, "subject:", d.Subject)
 
 	srv := api(fake)
 	defer srv.Close()

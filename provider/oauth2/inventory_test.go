@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/credkit/credkit/credential"
 	"github.com/credkit/credkit/internal/fakeclock"
 	"github.com/credkit/credkit/provider/oauth2"
 	"github.com/credkit/credkit/redact"
@@ -15,7 +16,8 @@ import (
 )
 
 // A minted token in a rotate.Set: the inventory lists it as short-lived,
-// with its issuer, subject and expiry, and a redactor tracking the Set
+// with its TTL, issuer, subject, grant and expiry, no rotation due date
+// and no "no rotation period" finding, and a redactor tracking the Set
 // removes the token from log text; neither the inventory nor the status
 // holds the token or the subject token.
 func TestInventoryAndRedaction(t *testing.T) {
@@ -28,8 +30,9 @@ func TestInventoryAndRedaction(t *testing.T) {
 	mux := newMux(t, oauth2.WithProviderOptions(oauth2.WithClock(fc)))
 	ctx := context.Background()
 	set, err := rotate.Open(ctx, mux, []rotate.Config{{
-		Name: "openai",
-		URL:  "oauth2://" + hostPath(fake) + "?grant=token_exchange&preset=openai&subject=file://" + path + "&param.identity_provider_id=idp_FAKE123&param.service_account_id=svc_FAKE456",
+		Name:     "openai",
+		Metadata: credential.Metadata{Owner: "ml-team", Purpose: "support bot", Environment: "production", System: "api.openai.com"},
+		URL:      "oauth2://" + hostPath(fake) + "?grant=token_exchange&preset=openai&subject=file://" + path + "&param.identity_provider_id=idp_FAKE123&param.service_account_id=svc_FAKE456",
 	}}, rotate.WithClock(fc), rotate.WithInterval(time.Hour, 0.1))
 	if err != nil {
 		t.Fatal(err)
@@ -37,9 +40,11 @@ func TestInventoryAndRedaction(t *testing.T) {
 	defer set.Close()
 	inv := set.Inventory()
 	it := inv.Credentials[0]
-	tags := it.Metadata.Tags
-	if tags[oauth2.TagShortLived] != "true" || tags[oauth2.TagIssuer] != fake.TokenURL() || tags[oauth2.TagSubject] != "system:serviceaccount:ml:rag" || tags[oauth2.TagGrant] != oauth2.GrantTokenExchange {
-		t.Fatalf("inventory tags = %v", tags)
+	if !it.ShortLived || it.TTL != time.Hour || it.Issuer != fake.TokenURL() || it.Subject != "system:serviceaccount:ml:rag" || it.Metadata.Tags[oauth2.TagGrant] != oauth2.GrantTokenExchange {
+		t.Fatalf("inventory row: short_lived=%v ttl=%v issuer=%q subject=%q tags=%v", it.ShortLived, it.TTL, it.Issuer, it.Subject, it.Metadata.Tags)
+	}
+	if !it.RotationDue.IsZero() || it.DueSoon || len(it.Findings) != 0 {
+		t.Fatalf("a token raises rotation noise: due=%v due_soon=%v findings=%v", it.RotationDue, it.DueSoon, it.Findings)
 	}
 	if !it.Expires.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("inventory Expires = %v, want the token's expiry %v", it.Expires, t0.Add(time.Hour))

@@ -33,18 +33,10 @@ const (
 	TokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
 )
 
-// Tag names the Describer fills in credential.Metadata.Tags.
-const (
-	// TagShortLived is "true" for every credential this package mints.
-	TagShortLived = "short_lived"
-	// TagIssuer is the token endpoint (scheme, host and path).
-	TagIssuer = "issuer"
-	// TagSubject is who the token is minted for, where known: the client
-	// id, or the "sub" claim of the subject token or assertion last presented.
-	TagSubject = "subject"
-	// TagGrant is the grant type.
-	TagGrant = "grant"
-)
+// TagGrant is the credential.Metadata.Tags key under which the Describer
+// reports the grant type (the issuer and subject have fields of their own
+// in credential.Description).
+const TagGrant = "grant"
 
 // maxToken bounds an access token, a subject token or an assertion: honest
 // tokens are far smaller, and a runaway file or response must not become a
@@ -118,9 +110,10 @@ type Provider struct {
 }
 
 type call struct {
-	done chan struct{}
-	v    credential.Version
-	err  error
+	done    chan struct{}
+	v       credential.Version
+	err     error
+	waiters int // callers that joined it; under Provider.mu
 }
 
 var (
@@ -324,6 +317,7 @@ func (p *Provider) Fetch(ctx context.Context, ref string) (credential.Version, e
 			close(f.done)
 			return f.v, f.err
 		}
+		f.waiters++
 		p.mu.Unlock()
 		select {
 		case <-f.done:
@@ -471,26 +465,21 @@ func jwtClaims(tok string) (claims, bool) {
 	return c, true
 }
 
-// Describe reports the token as short-lived, with its issuer, grant and
-// subject where known, in Metadata.Tags ([TagShortLived], [TagIssuer],
-// [TagGrant], [TagSubject]) and the requested scopes in Metadata.Scopes.
+// Describe reports the token as short-lived (Metadata.ShortLived), its
+// issuer (Description.Issuer: the token endpoint, scheme, host and path),
+// its subject where known (Description.Subject: the client id, or the "sub"
+// claim of the subject token or assertion last presented), its grant in
+// Metadata.Tags ([TagGrant]) and the requested scopes in Metadata.Scopes.
 // Before the first grant, it learns the subject from the "sub" claim of the
 // subject token of a [File], [GCPIdentity] or [AzureManagedIdentity] (a
 // local read or one metadata-service request); it never calls the token
 // endpoint.
 func (p *Provider) Describe(ctx context.Context, ref string) (credential.Description, error) {
-	tags := map[string]string{TagShortLived: "true", TagGrant: p.grant}
-	if p.issuer != "" {
-		tags[TagIssuer] = p.issuer
-	}
-	if sub := p.subjectName(ctx); sub != "" {
-		tags[TagSubject] = sub
-	}
-	md := credential.Metadata{Tags: tags}
+	md := credential.Metadata{ShortLived: true, Tags: map[string]string{TagGrant: p.grant}}
 	if len(p.cfg.Scopes) > 0 {
 		md.Scopes = append([]string(nil), p.cfg.Scopes...)
 	}
-	return credential.Description{Metadata: md}, nil
+	return credential.Description{Metadata: md, Issuer: p.issuer, Subject: p.subjectName(ctx)}, nil
 }
 
 func (p *Provider) subjectName(ctx context.Context) string {

@@ -63,7 +63,7 @@ func TestOpenerClientCredentials(t *testing.T) {
 		t.Fatalf("not shared: %v", err)
 	}
 	d, _ := p.(credential.Describer).Describe(ctx, ref)
-	if d.Metadata.Tags[oauth2.TagSubject] != "svc-rag" || len(d.Metadata.Scopes) != 2 {
+	if d.Subject != "svc-rag" || len(d.Metadata.Scopes) != 2 {
 		t.Fatalf("Describe = %+v", d.Metadata)
 	}
 }
@@ -106,8 +106,8 @@ func TestOpenerFederation(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, _ := p.(credential.Describer).Describe(ctx, ref)
-	if d.Metadata.Tags[oauth2.TagSubject] != "1122334455" {
-		t.Fatalf("subject before the first grant = %q", d.Metadata.Tags[oauth2.TagSubject])
+	if d.Subject != "1122334455" {
+		t.Fatalf("subject before the first grant = %q", d.Subject)
 	}
 	v, err = p.Fetch(ctx, ref)
 	if err != nil {

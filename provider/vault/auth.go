@@ -129,7 +129,8 @@ func (a *TokenAuth) Login(ctx context.Context, c *api.Client) (*api.SecretAuth, 
 		return nil, &credential.Error{Op: "login", Ref: "auth/token/lookup-self", Kind: credential.ErrUnavailable, Reason: "Vault's lookup answer is malformed"}
 	}
 	renewable, _ := sec.Data["renewable"].(bool)
-	return &api.SecretAuth{ClientToken: tok, Accessor: "", LeaseDuration: intOf(sec.Data["ttl"]), Renewable: renewable}, nil
+	entity, _ := sec.Data["entity_id"].(string)
+	return &api.SecretAuth{ClientToken: tok, Accessor: "", LeaseDuration: intOf(sec.Data["ttl"]), Renewable: renewable, EntityID: entity}, nil
 }
 
 // AppRoleAuth logs in with AppRole: a role_id and a secret_id, each inline,
@@ -226,7 +227,8 @@ type tokenState struct {
 	expires   time.Time // zero: no TTL
 	ttl       time.Duration
 	renewable bool
-	capped    bool // renewal no longer extends it: log in again before expiry
+	capped    bool   // renewal no longer extends it: log in again before expiry
+	entity    string // the Vault identity entity the token belongs to, if any
 }
 
 // AuthStatus is the state of the provider's Vault token. It holds no token.
@@ -250,6 +252,9 @@ type AuthStatus struct {
 	LastError string
 	// FailingSince is when the current run of failures began.
 	FailingSince time.Time
+	// EntityID is the Vault identity entity the token belongs to (empty
+	// when Vault gives none, as for a root token).
+	EntityID string
 }
 
 type loginCall struct {
@@ -333,7 +338,7 @@ func (m *tokenManager) doLogin(f *loginCall) {
 		m.failed(now, err)
 	} else {
 		m.gen++
-		st = &tokenState{token: a.ClientToken, gen: m.gen, issued: now, renewed: now, renewable: a.Renewable, ttl: time.Duration(a.LeaseDuration) * time.Second}
+		st = &tokenState{token: a.ClientToken, gen: m.gen, issued: now, renewed: now, renewable: a.Renewable, ttl: time.Duration(a.LeaseDuration) * time.Second, entity: identifier(a.EntityID)}
 		if st.ttl > 0 {
 			st.expires = now.Add(st.ttl)
 		}
@@ -539,6 +544,7 @@ func (m *tokenManager) statusNow() AuthStatus {
 	s.Method = m.auth.Method()
 	if st := m.cur.Load(); st != nil {
 		s.Issued, s.Expires, s.Renewable, s.MaxTTLReached = st.issued, st.expires, st.renewable, st.capped
+		s.EntityID = st.entity
 		s.Authenticated = st.expires.IsZero() || m.p.now().Before(st.expires)
 	}
 	return s
@@ -563,7 +569,11 @@ func (m *tokenManager) version(ctx context.Context, r ref) (credential.Version, 
 
 func (m *tokenManager) describe() credential.Description {
 	s := m.statusNow()
-	d := credential.Description{RotationEnabled: true, LastRotated: s.Issued}
+	d := credential.Description{RotationEnabled: true, LastRotated: s.Issued,
+		Issuer: m.p.vaultURL("auth/" + authMount(m.auth)), Subject: m.subject(s)}
+	// A token with a TTL is minted and replaced by the provider: a
+	// short-lived credential. A token without one (root) is a key.
+	d.Metadata.ShortLived = !s.Expires.IsZero()
 	tags := map[string]string{"vault_auth_method": s.Method, "vault_token_renewable": strconv.FormatBool(s.Renewable)}
 	if !s.Expires.IsZero() {
 		tags["vault_token_expires"] = s.Expires.UTC().Format(time.RFC3339)

@@ -94,6 +94,21 @@
 // itself as a short-lived credential, so that a rotate.Set holding it shows
 // its expiry in the inventory and its redactor knows it.
 //
+// # Inventory
+//
+// [Provider.Describe] marks a dynamic secret under a lease, and a token
+// with a TTL, short-lived (credential.Metadata.ShortLived), like the other
+// minted credentials: a rotate.Set's inventory row shows short_lived, the
+// lease's or token's TTL, its issuer (the Vault URL of the secrets engine
+// path, such as https://vault:8200/v1/database/creds/readonly, or of the
+// auth mount, such as .../v1/auth/kubernetes) and its subject (the Vault
+// identity entity of the provider's token, [AuthStatus].EntityID, or
+// "role:NAME" for a Kubernetes or JWT login when Vault gives no entity).
+// Neither the lease's expiry nor its replacement at the max TTL is a
+// rotation due date — the provider renews and replaces it — and no "no
+// rotation period" finding is raised, whatever the lease's length. A KV
+// secret, and a token without a TTL (root), are keys.
+//
 // # Errors
 //
 // 404 is credential.ErrNotFound; 401 and 403 credential.ErrPermission; 400

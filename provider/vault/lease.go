@@ -368,6 +368,12 @@ func (m *leaseManager) describe(ctx context.Context, r ref) (credential.Descript
 	if s.id == "" {
 		return d, nil
 	}
+	// A dynamic secret under a lease is minted, renewed and replaced by
+	// the provider: a short-lived credential, issued by its secrets
+	// engine's path for the provider's Vault identity.
+	d.Metadata.ShortLived = true
+	d.Issuer = m.p.vaultURL(nsPath(r.ns, r.path))
+	d.Subject = m.p.auth.subject(m.p.auth.statusNow())
 	if s.capped {
 		d.NextRotation = s.replaceAt
 	}

@@ -1,7 +1,8 @@
-package degrade_test
+package fallback_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -10,7 +11,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"go.uber.org/goleak"
+
 	"github.com/credkit/credkit/health/degrade"
+	"github.com/credkit/credkit/health/degrade/fallback"
+	"github.com/credkit/credkit/health/degrade/internal/degradetest"
+	"github.com/credkit/credkit/health/degrade/queue"
 )
 
 // fakeEmbedder returns vectors of dim derived from the input, and fails
@@ -22,7 +28,7 @@ type fakeEmbedder struct {
 	calls [][]string
 }
 
-func (f *fakeEmbedder) Embed(ctx context.Context, model string, inputs []string) ([][]float32, error) {
+func (f *fakeEmbedder) embed(ctx context.Context, model string, inputs []string) ([][]float32, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, append([]string(nil), inputs...))
@@ -52,14 +58,21 @@ func (f *fakeEmbedder) callCount() int {
 	return len(f.calls)
 }
 
-func quickPolicy(name string, opts ...degrade.Option) *degrade.Policy {
-	return degrade.NewPolicy(name, append([]degrade.Option{degrade.WithLogger(quiet), degrade.WithMaxAttempts(1)}, opts...)...)
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var (
+	newClock = degradetest.NewClock
+	drive    = degradetest.Drive
+)
+
+func quickPolicy(name string, opts ...degrade.PolicyOption) *degrade.Policy {
+	return degrade.NewPolicy(name, append([]degrade.PolicyOption{degrade.WithMaxAttempts(1)}, opts...)...)
 }
 
 func TestEmbeddingsReadThroughAndStale(t *testing.T) {
 	clk := newClock()
 	f := &fakeEmbedder{dim: 4}
-	e := degrade.NewEmbeddings(f, quickPolicy("embeddings"), degrade.WithClock(clk), degrade.WithLogger(quiet), degrade.WithCache(100, time.Hour))
+	e := fallback.NewEmbeddings(quickPolicy("embeddings"), f.embed, fallback.WithClock(clk), fallback.WithSize(100), fallback.WithTTL(time.Hour))
 	ctx := context.Background()
 
 	r, err := e.Embed(ctx, "text-embedding-3-small", []string{"a", "bb"})
@@ -93,7 +106,7 @@ func TestEmbeddingsReadThroughAndStale(t *testing.T) {
 
 func TestEmbeddingsNeverCrossModelsOrDimensions(t *testing.T) {
 	f := &fakeEmbedder{dim: 4}
-	e := degrade.NewEmbeddings(f, quickPolicy("embeddings"), degrade.WithLogger(quiet))
+	e := fallback.NewEmbeddings(quickPolicy("embeddings"), f.embed)
 	ctx := context.Background()
 	_, err := e.Embed(ctx, "model-a", []string{"hello"})
 	require.NoError(t, err)
@@ -106,7 +119,7 @@ func TestEmbeddingsNeverCrossModelsOrDimensions(t *testing.T) {
 
 	// The model's dimension changed (a new version behind the same name):
 	// vectors of the old dimension are never served again.
-	e2 := degrade.NewEmbeddings(f, quickPolicy("embeddings"), degrade.WithLogger(quiet))
+	e2 := fallback.NewEmbeddings(quickPolicy("embeddings"), f.embed)
 	f.set(false, 4)
 	_, err = e2.Embed(ctx, "model-a", []string{"old"})
 	require.NoError(t, err)
@@ -124,7 +137,7 @@ func TestEmbeddingsNeverCrossModelsOrDimensions(t *testing.T) {
 
 func TestEmbeddingsCanceledIsNotHidden(t *testing.T) {
 	f := &fakeEmbedder{dim: 2}
-	e := degrade.NewEmbeddings(f, quickPolicy("embeddings"), degrade.WithLogger(quiet))
+	e := fallback.NewEmbeddings(quickPolicy("embeddings"), f.embed)
 	_, err := e.Embed(context.Background(), "m", []string{"x"})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -133,170 +146,212 @@ func TestEmbeddingsCanceledIsNotHidden(t *testing.T) {
 	assert.ErrorIs(t, err, context.Canceled)
 }
 
+// query is a vector query of the caller's own type.
+type query struct {
+	Collection string
+	Vector     []float32
+	K          int
+}
+
+func (q query) key() (string, bool) { return fmt.Sprint(q.Collection, q.Vector, q.K), true }
+
+type match struct {
+	ID    string
+	Score float32
+}
+
 type fakeSearcher struct {
 	down bool
 	n    int
 }
 
-func (f *fakeSearcher) Search(ctx context.Context, req degrade.SearchRequest) ([]degrade.Match, error) {
+func (f *fakeSearcher) search(ctx context.Context, q query) ([]match, error) {
 	f.n++
 	if f.down {
 		return nil, &degrade.StatusError{StatusCode: 503}
 	}
-	return []degrade.Match{{ID: req.Collection + "-doc-" + string(rune('0'+f.n)), Score: 0.9}}, nil
+	return []match{{ID: q.Collection + "-doc-" + string(rune('0'+f.n)), Score: 0.9}}, nil
 }
 
-func TestSearchServesLastGoodMarkedStale(t *testing.T) {
+func TestCacheServesLastGoodMarkedStale(t *testing.T) {
 	f := &fakeSearcher{}
-	s := degrade.NewSearch(f, quickPolicy("qdrant"), degrade.WithLogger(quiet))
+	s := fallback.NewCache(quickPolicy("qdrant"), f.search, query.key)
 	ctx := context.Background()
-	q := degrade.SearchRequest{Collection: "tickets", Vector: []float32{0.1, 0.2}, K: 3}
-	r, err := s.Search(ctx, q)
+	q := query{Collection: "tickets", Vector: []float32{0.1, 0.2}, K: 3}
+	r, err := s.Do(ctx, q)
 	require.NoError(t, err)
 	assert.Equal(t, degrade.Fresh, r.Marker)
-	r, err = s.Search(ctx, q)
+	r, err = s.Do(ctx, q)
 	require.NoError(t, err)
-	assert.Equal(t, "tickets-doc-2", r.Value[0].ID, "not served from the cache while up")
+	assert.Equal(t, "tickets-doc-2", r.Value[0].ID, "not served from the cache while up (no TTL)")
 
 	f.down = true
-	r, err = s.Search(ctx, q)
+	r, err = s.Do(ctx, q)
 	require.NoError(t, err)
 	assert.Equal(t, degrade.Stale, r.Marker)
 	assert.Equal(t, "tickets-doc-2", r.Value[0].ID)
 
-	for _, other := range []degrade.SearchRequest{
+	for _, other := range []query{
 		{Collection: "tickets", Vector: []float32{0.1, 0.2}, K: 4},
 		{Collection: "docs", Vector: []float32{0.1, 0.2}, K: 3},
 		{Collection: "tickets", Vector: []float32{0.1, 0.3}, K: 3},
 	} {
-		_, err = s.Search(ctx, other)
+		_, err = s.Do(ctx, other)
 		assert.Error(t, err, "no last-good result for another query: an error, never an empty result")
 	}
 }
 
+// chatRequest stands for an SDK's own request type: everything in it
+// reaches the link, nothing is lost on the way.
+type chatRequest struct {
+	Model       string
+	System      string
+	Messages    []string
+	Temperature float64
+	Tools       []string
+	Stream      bool
+}
+
+type chatResponse struct {
+	Model   string
+	Content string
+	Seen    chatRequest
+}
+
 type fakeModel struct {
+	mu   sync.Mutex
 	name string
 	err  error
 	n    int
 }
 
-func (m *fakeModel) Chat(ctx context.Context, req degrade.ChatRequest) (degrade.ChatResponse, error) {
+func (m *fakeModel) call(ctx context.Context, req chatRequest) (chatResponse, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.n++
 	if m.err != nil {
-		return degrade.ChatResponse{}, m.err
+		return chatResponse{}, m.err
 	}
-	return degrade.ChatResponse{Model: req.Model, Content: m.name + " answers"}, nil
+	return chatResponse{Model: req.Model, Content: m.name + " answers", Seen: req}, nil
 }
 
-func TestChatFallbackChain(t *testing.T) {
+func (m *fakeModel) set(err error) {
+	m.mu.Lock()
+	m.err = err
+	m.mu.Unlock()
+}
+
+func TestChainOverTheCallersTypes(t *testing.T) {
 	primary := &fakeModel{name: "openai", err: &degrade.StatusError{StatusCode: 503}}
 	second := &fakeModel{name: "anthropic"}
-	c, err := degrade.NewChat([]degrade.Link{
-		{Name: "openai", Model: primary, Policy: quickPolicy("openai")},
-		{Name: "anthropic", Model: second, Policy: quickPolicy("anthropic"), Rewrite: func(r degrade.ChatRequest) degrade.ChatRequest {
-			r.Model = "claude-haiku"
-			return r
+	c, err := fallback.NewChain([]fallback.Link[chatRequest, chatResponse]{
+		{Name: "openai", Call: primary.call, Policy: quickPolicy("openai")},
+		{Name: "anthropic", Policy: quickPolicy("anthropic"), Call: func(ctx context.Context, r chatRequest) (chatResponse, error) {
+			r.Model = "claude-haiku-4-5"
+			return second.call(ctx, r)
 		}},
-	}, degrade.WithLogger(quiet))
+	})
 	require.NoError(t, err)
 	ctx := context.Background()
-	r, err := c.Chat(ctx, degrade.ChatRequest{Model: "gpt-4o-mini", Messages: []degrade.Message{{Role: "user", Content: "hi"}}})
+	req := chatRequest{Model: "gpt-4o-mini", System: "You are terse.", Messages: []string{"hi"},
+		Temperature: 0.2, Tools: []string{"search_tickets"}, Stream: true}
+	r, err := c.Do(ctx, req)
 	require.NoError(t, err)
 	assert.Equal(t, degrade.Fallback, r.Marker)
 	assert.Equal(t, "anthropic", r.Source)
-	assert.Equal(t, "claude-haiku", r.Value.Model)
+	assert.Equal(t, "claude-haiku-4-5", r.Value.Model)
+	want := req
+	want.Model = "claude-haiku-4-5"
+	assert.Equal(t, want, r.Value.Seen, "system prompt, temperature, tools and streaming reach the fallback")
 
 	// A bad request stops the chain: another provider would refuse it too.
-	primary.err = &degrade.StatusError{StatusCode: 400}
+	primary.set(&degrade.StatusError{StatusCode: 400})
 	second.n = 0
-	_, err = c.Chat(ctx, degrade.ChatRequest{Model: "gpt-4o-mini"})
+	_, err = c.Do(ctx, req)
 	assert.ErrorIs(t, err, degrade.ErrPermanent)
 	assert.Zero(t, second.n)
 
 	// Every link out: the first error comes back.
-	primary.err = &degrade.StatusError{StatusCode: 503}
-	second.err = &degrade.StatusError{StatusCode: 401}
-	_, err = c.Chat(ctx, degrade.ChatRequest{Model: "gpt-4o-mini"})
+	primary.set(&degrade.StatusError{StatusCode: 503})
+	second.set(&degrade.StatusError{StatusCode: 401})
+	_, err = c.Do(ctx, req)
 	assert.ErrorIs(t, err, degrade.ErrRetriesExhausted)
 	assert.Equal(t, int64(1), c.Counts()[degrade.Fallback])
 
-	_, err = degrade.NewChat(nil)
+	_, err = fallback.NewChain[chatRequest, chatResponse](nil)
 	assert.Error(t, err)
 }
 
-func TestChatPromptCacheOnlyForDeterministic(t *testing.T) {
+// A read-through cache over a chain's link keeps only the requests the key
+// function allows (deterministic ones).
+func TestCacheReadThroughOnlyWhatTheKeyAllows(t *testing.T) {
 	m := &fakeModel{name: "openai"}
-	c, err := degrade.NewChat([]degrade.Link{{Name: "openai", Model: m, Policy: quickPolicy("openai")}},
-		degrade.WithLogger(quiet), degrade.WithCache(10, time.Hour))
-	require.NoError(t, err)
+	key := func(r chatRequest) (string, bool) {
+		return fmt.Sprint(r.Model, r.System, r.Messages, r.Tools), r.Temperature == 0
+	}
+	c := fallback.NewCache(quickPolicy("openai"), m.call, key, fallback.WithTTL(time.Hour), fallback.WithSize(10))
 	ctx := context.Background()
-	req := degrade.ChatRequest{Model: "gpt-4o-mini", Messages: []degrade.Message{{Role: "user", Content: "2+2?"}}, Deterministic: true}
-	r, err := c.Chat(ctx, req)
+	req := chatRequest{Model: "gpt-4o-mini", Messages: []string{"2+2?"}}
+	r, err := c.Do(ctx, req)
 	require.NoError(t, err)
 	assert.Equal(t, degrade.Fresh, r.Marker)
-	r, err = c.Chat(ctx, req)
+	r, err = c.Do(ctx, req)
 	require.NoError(t, err)
 	assert.Equal(t, degrade.Cached, r.Marker)
 	assert.Equal(t, 1, m.n)
 
 	other := req
 	other.Model = "gpt-4o"
-	_, _ = c.Chat(ctx, other)
-	assert.Equal(t, 2, m.n, "another model is another prompt")
+	_, _ = c.Do(ctx, other)
+	assert.Equal(t, 2, m.n, "another model is another key")
 
-	req.Deterministic = false
-	_, _ = c.Chat(ctx, req)
-	_, _ = c.Chat(ctx, req)
-	assert.Equal(t, 4, m.n, "non-deterministic requests are never cached")
+	req.Temperature = 0.7
+	_, _ = c.Do(ctx, req)
+	_, _ = c.Do(ctx, req)
+	assert.Equal(t, 4, m.n, "requests the key refuses are never cached")
 }
 
-func TestChatQueuesWhenEveryLinkIsDown(t *testing.T) {
+func TestChainQueuesWhenEveryLinkIsDown(t *testing.T) {
 	clk := newClock()
 	m := &fakeModel{name: "openai", err: &degrade.StatusError{StatusCode: 503}}
-	var mu sync.Mutex
-	qp := degrade.NewPolicy("openai", degrade.WithClock(clk), degrade.WithLogger(quiet), degrade.WithMaxAttempts(1), degrade.WithBackoff(time.Second, time.Second))
-	q := degrade.NewQueue(qp, func(ctx context.Context, r degrade.ChatRequest) (degrade.ChatResponse, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return m.Chat(ctx, r)
-	}, nil, degrade.WithClock(clk), degrade.WithLogger(quiet))
+	qp := degrade.NewPolicy("openai", degrade.WithClock(clk), degrade.WithMaxAttempts(1), degrade.WithBackoff(time.Second, time.Second))
+	q, err := queue.New(qp, func(ctx context.Context, it queue.Item[chatRequest]) (chatResponse, error) {
+		return m.call(ctx, it.Value)
+	}, nil, queue.WithClock(clk))
+	require.NoError(t, err)
 	defer q.Close()
-	c, err := degrade.NewChat([]degrade.Link{{Name: "openai", Model: lockedModel{m, &mu}, Policy: quickPolicy("openai", degrade.WithClock(clk))}},
-		degrade.WithLogger(quiet), degrade.WithClock(clk), degrade.WithChatQueue(q))
+	c, err := fallback.NewChain([]fallback.Link[chatRequest, chatResponse]{
+		{Name: "openai", Call: m.call, Policy: quickPolicy("openai", degrade.WithClock(clk))},
+		fallback.QueueLink("queue", q),
+	}, fallback.WithClock(clk))
 	require.NoError(t, err)
 
-	var r degrade.Result[degrade.ChatResponse]
+	var r degrade.Result[chatResponse]
 	var cerr error
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		r, cerr = c.Chat(context.Background(), degrade.ChatRequest{Model: "gpt-4o-mini"})
+		r, cerr = c.Do(context.Background(), chatRequest{Model: "gpt-4o-mini"})
 	}()
 	require.True(t, clk.WaitTimers(context.Background(), 1), "queued and waiting on the outage")
-	mu.Lock()
-	m.err = nil
-	mu.Unlock()
+	m.set(nil)
 	drive(clk, done)
 	require.NoError(t, cerr)
 	assert.Equal(t, degrade.Queued, r.Marker)
 	assert.Equal(t, "openai answers", r.Value.Content)
-}
 
-type lockedModel struct {
-	m  *fakeModel
-	mu *sync.Mutex
-}
-
-func (l lockedModel) Chat(ctx context.Context, r degrade.ChatRequest) (degrade.ChatResponse, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.m.Chat(ctx, r)
+	// A bad request is not queued.
+	m.set(&degrade.StatusError{StatusCode: 400})
+	_, err = c.Do(context.Background(), chatRequest{Model: "gpt-4o-mini"})
+	assert.ErrorIs(t, err, degrade.ErrPermanent)
+	n, _ := q.Len(context.Background())
+	assert.Zero(t, n)
 }
 
 func TestDegradedStateLoggedOncePerChange(t *testing.T) {
 	var logs strings.Builder
 	f := &fakeEmbedder{dim: 2}
-	e := degrade.NewEmbeddings(f, quickPolicy("embeddings"), degrade.WithLogger(newTextLogger(&logs)), degrade.WithCache(10, time.Nanosecond))
+	e := fallback.NewEmbeddings(quickPolicy("embeddings"), f.embed, fallback.WithLogger(degradetest.NewTextLogger(&logs)), fallback.WithSize(10), fallback.WithTTL(time.Nanosecond))
 	ctx := context.Background()
 	_, err := e.Embed(ctx, "m", []string{"x"})
 	require.NoError(t, err)

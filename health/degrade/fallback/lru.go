@@ -1,4 +1,4 @@
-package degrade
+package fallback
 
 import (
 	"container/list"

@@ -1,4 +1,4 @@
-package degrade
+package fallback
 
 import (
 	"context"
@@ -7,26 +7,26 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/credkit/credkit/health/degrade"
 )
 
-// Embedder is the embedding service a wrapper calls: one vector per input,
-// in order. Implementations must be safe for concurrent use and must not
-// keep or modify inputs; the vectors they return become the caller's (and
-// the cache's) and must not be modified afterwards.
-type Embedder interface {
-	Embed(ctx context.Context, model string, inputs []string) ([][]float32, error)
-}
+// EmbedFunc calls the embedding service: one vector per input, in order. It
+// must be safe for concurrent use and must not keep or modify inputs; the
+// vectors it returns become the caller's (and the cache's) and must not be
+// modified afterwards.
+type EmbedFunc func(ctx context.Context, model string, inputs []string) ([][]float32, error)
 
 type embedKey struct {
 	model string
 	sum   [sha256.Size]byte
 }
 
-// Embeddings wraps an [Embedder] with a [Policy] and a cache keyed by model
+// Embeddings wraps an [EmbedFunc] with a [degrade.Policy] and a cache keyed by model
 // and input hash (a bounded LRU with a TTL). It reads through the cache:
 // inputs cached within the TTL are not sent (saving cost and latency), and
 // when the service fails every input found in the cache, even past its TTL,
-// is served marked [Stale]. A cached vector of another model, or whose
+// is served marked Stale. A cached vector of another model, or whose
 // dimension differs from the model's latest answer, is never served.
 //
 // Vectors returned are shared with the cache: do not modify them.
@@ -34,8 +34,8 @@ type embedKey struct {
 // An Embeddings is safe for concurrent use.
 type Embeddings struct {
 	tracker
-	emb    Embedder
-	policy *Policy
+	emb    EmbedFunc
+	policy *degrade.Policy
 	cache  *lru[embedKey, []float32]
 	ttl    time.Duration
 	clock  interface{ Now() time.Time }
@@ -44,16 +44,23 @@ type Embeddings struct {
 	dims map[string]int // model → dimension of its latest fresh answer
 }
 
-// NewEmbeddings returns the wrapper. It reads [WithClock], [WithLogger] and
-// [WithCache] (10000 vectors, 24 h).
-func NewEmbeddings(e Embedder, policy *Policy, opts ...Option) *Embeddings {
-	o := build(opts)
+// NewEmbeddings returns the wrapper of embed, run under policy (required).
+// Options and their defaults: [WithClock] (credential.SystemClock),
+// [WithLogger] (nowhere), [WithSize] (10000 vectors) and [WithTTL] (24 h).
+func NewEmbeddings(policy *degrade.Policy, embed EmbedFunc, opts ...EmbeddingsOption) *Embeddings {
+	o := options{size: 10000, ttl: 24 * time.Hour}
+	for _, f := range opts {
+		if f != nil {
+			f.applyEmbeddings(&o)
+		}
+	}
+	finish(&o)
 	w := &Embeddings{
 		tracker: tracker{name: policy.Name(), logger: o.logger},
-		emb:     e, policy: policy, ttl: o.ttl, clock: o.clock, dims: map[string]int{},
+		emb:     embed, policy: policy, ttl: o.ttl, clock: o.clock, dims: map[string]int{},
 	}
-	if o.cacheSize > 0 {
-		w.cache = newLRU[embedKey, []float32](o.cacheSize)
+	if o.size > 0 {
+		w.cache = newLRU[embedKey, []float32](o.size)
 	}
 	return w
 }
@@ -88,11 +95,11 @@ func (w *Embeddings) lookup(model string, keys []embedKey, out [][]float32, anyA
 	return missing
 }
 
-// Embed returns one vector per input, marked [Fresh] when the service was
-// called, [Cached] when every input was a fresh cache hit, or [Stale] when
+// Embed returns one vector per input, marked Fresh when the service was
+// called, Cached when every input was a fresh cache hit, or Stale when
 // the service failed and the cache had every input. Otherwise it returns the
 // policy's error.
-func (w *Embeddings) Embed(ctx context.Context, model string, inputs []string) (Result[[][]float32], error) {
+func (w *Embeddings) Embed(ctx context.Context, model string, inputs []string) (degrade.Result[[][]float32], error) {
 	out := make([][]float32, len(inputs))
 	var kbuf [8]embedKey
 	keys := kbuf[:0]
@@ -101,17 +108,17 @@ func (w *Embeddings) Embed(ctx context.Context, model string, inputs []string) (
 	}
 	missing := w.lookup(model, keys, out, false, nil)
 	if len(missing) == 0 {
-		w.mark(Cached, "cache")
-		return Result[[][]float32]{Value: out, Marker: Cached, Source: "cache"}, nil
+		w.mark(degrade.Cached, "cache")
+		return degrade.Result[[][]float32]{Value: out, Marker: degrade.Cached, Source: "cache"}, nil
 	}
 	ask := make([]string, len(missing))
 	for j, i := range missing {
 		ask[j] = inputs[i]
 	}
-	vecs, err := Call(ctx, w.policy, func(ctx context.Context) ([][]float32, error) {
-		v, err := w.emb.Embed(ctx, model, ask)
+	vecs, err := degrade.Call(ctx, w.policy, func(ctx context.Context) ([][]float32, error) {
+		v, err := w.emb(ctx, model, ask)
 		if err == nil && len(v) != len(ask) {
-			return nil, &Error{Dependency: w.policy.Name(), Kind: ErrPermanent,
+			return nil, &degrade.Error{Dependency: w.policy.Name(), Kind: degrade.ErrPermanent,
 				Err: fmt.Errorf("embedder returned %d vectors for %d inputs", len(v), len(ask))}
 		}
 		return v, err
@@ -127,23 +134,23 @@ func (w *Embeddings) Embed(ctx context.Context, model string, inputs []string) (
 			out[i] = vecs[j]
 			w.cache.put(keys[i], vecs[j], now)
 		}
-		w.mark(Fresh, w.policy.Name())
-		return Result[[][]float32]{Value: out, Marker: Fresh, Source: w.policy.Name()}, nil
+		w.mark(degrade.Fresh, w.policy.Name())
+		return degrade.Result[[][]float32]{Value: out, Marker: degrade.Fresh, Source: w.policy.Name()}, nil
 	}
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
-		return Result[[][]float32]{}, err
+		return degrade.Result[[][]float32]{}, err
 	}
 	if w.cache != nil {
 		if still := w.lookup(model, keys, out, true, missing); len(still) == 0 {
-			w.mark(Stale, "cache")
-			return Result[[][]float32]{Value: out, Marker: Stale, Source: "cache"}, nil
+			w.mark(degrade.Stale, "cache")
+			return degrade.Result[[][]float32]{Value: out, Marker: degrade.Stale, Source: "cache"}, nil
 		}
 	}
-	return Result[[][]float32]{}, err
+	return degrade.Result[[][]float32]{}, err
 }
 
 // Counts returns how many answers carried each marker.
-func (w *Embeddings) Counts() map[Marker]int64 { return w.tracker.Counts() }
+func (w *Embeddings) Counts() map[degrade.Marker]int64 { return w.snapshot() }
 
 // Len returns the number of cached vectors.
 func (w *Embeddings) Len() int { return w.cache.len() }

@@ -1,4 +1,4 @@
-package degrade_test
+package keypool_test
 
 import (
 	"context"
@@ -10,26 +10,45 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/credkit/credkit/credential"
+	"go.uber.org/goleak"
+
 	"github.com/credkit/credkit/health/degrade"
+	"github.com/credkit/credkit/health/degrade/internal/degradetest"
+	"github.com/credkit/credkit/health/degrade/keypool"
 	"github.com/credkit/credkit/internal/fakeclock"
 )
 
-func poolOf(t *testing.T, clk *fakeclock.Clock, keys []credential.Credential, opts ...degrade.Option) *degrade.Pool {
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const (
+	keyOld = degradetest.KeyOld
+	keyNew = degradetest.KeyNew
+	keyC   = degradetest.KeyC
+)
+
+type step = degradetest.Step
+
+var (
+	newFaultServer = degradetest.NewServer
+	newClock       = degradetest.NewClock
+	async          = degradetest.Async
+	get            = degradetest.Get
+	statics        = degradetest.Statics
+)
+
+func poolOf(t *testing.T, clk *fakeclock.Clock, keys []credential.Credential, opts ...keypool.Option) *keypool.Pool {
 	t.Helper()
-	p, err := degrade.NewPool("openai", keys, append([]degrade.Option{degrade.WithClock(clk), degrade.WithLogger(quiet)}, opts...)...)
+	p, err := keypool.New("openai", keys, append([]keypool.Option{keypool.WithClock(clk)}, opts...)...)
 	require.NoError(t, err)
 	return p
 }
 
-func statics(values ...string) []credential.Credential {
-	var out []credential.Credential
-	for i, v := range values {
-		out = append(out, credential.NewStatic("key"+itoa(i), credential.NewSecret(v), credential.Metadata{}))
-	}
-	return out
+// client is the documented wiring: a degrade.RoundTripper over the pool's
+// Transport.
+func client(clk *fakeclock.Clock, pool *keypool.Pool, opts ...degrade.PolicyOption) (*http.Client, *degrade.Policy) {
+	p := degrade.NewPolicy("openai", append([]degrade.PolicyOption{degrade.WithClock(clk), degrade.WithoutBreaker()}, opts...)...)
+	return &http.Client{Transport: degrade.NewRoundTripper(keypool.NewTransport(nil, pool, nil), p)}, p
 }
-
-func itoa(i int) string { return string(rune('a' + i)) }
 
 func countKeys(keys []string) map[string]int {
 	m := map[string]int{}
@@ -42,19 +61,19 @@ func countKeys(keys []string) map[string]int {
 func TestPoolSpreadsLoad(t *testing.T) {
 	tests := []struct {
 		name string
-		opts []degrade.Option
+		opts []keypool.Option
 		n    int
 		want []int
 	}{
 		{"round robin", nil, 9, []int{3, 3, 3}},
-		{"weighted", []degrade.Option{degrade.WithWeights(2, 1, 1)}, 8, []int{4, 2, 2}},
+		{"weighted", []keypool.Option{keypool.WithWeights(2, 1, 1)}, 8, []int{4, 2, 2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fs := newFaultServer(t)
 			clk := newClock()
 			pool := poolOf(t, clk, statics(keyOld, keyNew, keyC), tt.opts...)
-			c, _ := client(clk, nil, degrade.WithPool(pool, nil))
+			c, _ := client(clk, pool)
 			for i := 0; i < tt.n; i++ {
 				resp, err := get(t, c, fs.URL)
 				require.NoError(t, err)
@@ -65,24 +84,24 @@ func TestPoolSpreadsLoad(t *testing.T) {
 				"uses per key: %d %d %d", got[keyOld], got[keyNew], got[keyC])
 			for i, k := range pool.Keys() {
 				assert.EqualValues(t, tt.want[i], k.Uses)
-				assert.Equal(t, degrade.KeyReady, k.Status)
+				assert.Equal(t, keypool.Ready, k.Status)
 			}
 		})
 	}
 }
 
 func TestPoolSkipsCoolingKey(t *testing.T) {
-	fs := newFaultServer(t, step{byKey: map[string]int{keyOld: 429}, header: map[string]string{"Retry-After": "30"}})
+	fs := newFaultServer(t, step{ByKey: map[string]int{keyOld: 429}, Header: map[string]string{"Retry-After": "30"}})
 	clk := newClock()
 	pool := poolOf(t, clk, statics(keyOld, keyNew))
-	c, p := client(clk, nil, degrade.WithPool(pool, nil))
+	c, p := client(clk, pool)
 
 	resp, err := get(t, c, fs.URL)
 	require.NoError(t, err)
 	assert.Equal(t, 200, resp.StatusCode, "the 429 moved the request to the other key at once")
 	assert.Equal(t, int64(0), p.Counts()[degrade.Rejected])
 	ks := pool.Keys()
-	assert.Equal(t, degrade.KeyCooling, ks[0].Status)
+	assert.Equal(t, keypool.Cooling, ks[0].Status)
 	assert.Equal(t, clk.Now().Add(30*time.Second), ks[0].Until)
 
 	// Across requests, the cooling key is skipped until its wait is over.
@@ -94,8 +113,8 @@ func TestPoolSkipsCoolingKey(t *testing.T) {
 	assert.True(t, got[keyOld] == 1 && got[keyNew] == 5, "cooling key skipped: %d %d", got[keyOld], got[keyNew])
 
 	clk.Advance(30 * time.Second)
-	assert.Equal(t, degrade.KeyReady, pool.Keys()[0].Status)
-	fs.script(step{status: 200})
+	assert.Equal(t, keypool.Ready, pool.Keys()[0].Status)
+	fs.Script(step{Status: 200})
 	_, _ = get(t, c, fs.URL)
 	_, _ = get(t, c, fs.URL)
 	got = countKeys(fs.Keys())
@@ -103,10 +122,10 @@ func TestPoolSkipsCoolingKey(t *testing.T) {
 }
 
 func TestPoolAllKeysCoolingWaitsForTheFirst(t *testing.T) {
-	fs := newFaultServer(t, step{status: 429, header: map[string]string{"Retry-After": "5"}}, step{status: 429, header: map[string]string{"Retry-After": "9"}}, step{status: 200})
+	fs := newFaultServer(t, step{Status: 429, Header: map[string]string{"Retry-After": "5"}}, step{Status: 429, Header: map[string]string{"Retry-After": "9"}}, step{Status: 200})
 	clk := newClock()
 	pool := poolOf(t, clk, statics(keyOld, keyNew))
-	c, _ := client(clk, nil, degrade.WithPool(pool, nil), degrade.WithRand(func() float64 { return 0 }))
+	c, _ := client(clk, pool, degrade.WithRand(func() float64 { return 0 }))
 	var resp *http.Response
 	var err error
 	elapsed := async(clk, func() { resp, err = get(t, c, fs.URL) })
@@ -116,10 +135,10 @@ func TestPoolAllKeysCoolingWaitsForTheFirst(t *testing.T) {
 }
 
 func TestPoolQuarantinesRejectedKey(t *testing.T) {
-	fs := newFaultServer(t, step{byKey: map[string]int{keyOld: 401}})
+	fs := newFaultServer(t, step{ByKey: map[string]int{keyOld: 401}})
 	clk := newClock()
-	pool := poolOf(t, clk, statics(keyOld, keyNew), degrade.WithQuarantine(time.Hour))
-	c, p := client(clk, nil, degrade.WithPool(pool, nil))
+	pool := poolOf(t, clk, statics(keyOld, keyNew), keypool.WithQuarantine(time.Hour))
+	c, p := client(clk, pool)
 	for i := 0; i < 5; i++ {
 		resp, err := get(t, c, fs.URL)
 		require.NoError(t, err)
@@ -128,7 +147,7 @@ func TestPoolQuarantinesRejectedKey(t *testing.T) {
 	got := countKeys(fs.Keys())
 	assert.Equal(t, 1, got[keyOld], "quarantined across requests after one 401")
 	ks := pool.Keys()
-	assert.Equal(t, degrade.KeyQuarantined, ks[0].Status)
+	assert.Equal(t, keypool.Quarantined, ks[0].Status)
 	assert.Equal(t, degrade.Rejected, ks[0].Reason)
 	assert.ErrorIs(t, pool.KeyCheck("keya")(context.Background()), degrade.ErrCredentialRejected)
 	assert.NoError(t, pool.KeyCheck("keyb")(context.Background()))
@@ -137,18 +156,18 @@ func TestPoolQuarantinesRejectedKey(t *testing.T) {
 
 	// Every key rejected: the last 401 goes back to the SDK, then the pool
 	// reports no usable key.
-	fs.script(step{status: 401})
+	fs.Script(step{Status: 401})
 	resp, err := get(t, c, fs.URL)
 	require.NoError(t, err)
 	assert.Equal(t, 401, resp.StatusCode)
 	assert.ErrorIs(t, p.Check(context.Background()), degrade.ErrCredentialRejected)
 	_, err = get(t, c, fs.URL)
-	assert.ErrorIs(t, err, degrade.ErrNoKey)
-	assert.ErrorIs(t, pool.Check(context.Background()), degrade.ErrNoKey)
+	assert.ErrorIs(t, err, keypool.ErrNoKey)
+	assert.ErrorIs(t, pool.Check(context.Background()), keypool.ErrNoKey)
 
 	// After the quarantine the keys are tried again.
 	clk.Advance(time.Hour)
-	fs.script(step{status: 200})
+	fs.Script(step{Status: 200})
 	resp, err = get(t, c, fs.URL)
 	require.NoError(t, err)
 	assert.Equal(t, 200, resp.StatusCode)
@@ -156,27 +175,28 @@ func TestPoolQuarantinesRejectedKey(t *testing.T) {
 
 func TestPoolRefreshesRejectedKey(t *testing.T) {
 	fs := newFaultServer(t)
-	fs.valid.Store(ptr(keyNew))
+	v := keyNew
+	fs.Valid.Store(&v)
 	clk := newClock()
-	rot := newRotating("rotating", keyOld, keyNew)
+	rot := degradetest.NewRotating("rotating", keyOld, keyNew)
 	pool := poolOf(t, clk, []credential.Credential{rot})
-	c, _ := client(clk, nil, degrade.WithPool(pool, nil))
+	c, _ := client(clk, pool)
 	resp, err := get(t, c, fs.URL)
 	require.NoError(t, err)
 	assert.Equal(t, 200, resp.StatusCode)
-	assert.EqualValues(t, 1, rot.refreshes.Load())
-	assert.Equal(t, degrade.KeyReady, pool.Keys()[0].Status)
+	assert.EqualValues(t, 1, rot.Refreshes.Load())
+	assert.Equal(t, keypool.Ready, pool.Keys()[0].Status)
 }
 
 func TestPoolQuotaQuarantine(t *testing.T) {
-	fs := newFaultServer(t, step{byKey: map[string]int{keyOld: 429}, body: `{"error":{"code":"insufficient_quota"}}`})
+	fs := newFaultServer(t, step{ByKey: map[string]int{keyOld: 429}, Body: `{"error":{"code":"insufficient_quota"}}`})
 	clk := newClock()
 	pool := poolOf(t, clk, statics(keyOld, keyNew))
-	c, _ := client(clk, nil, degrade.WithPool(pool, nil))
+	c, _ := client(clk, pool)
 	_, err := get(t, c, fs.URL)
 	require.NoError(t, err)
 	ks := pool.Keys()
-	assert.Equal(t, degrade.KeyQuarantined, ks[0].Status)
+	assert.Equal(t, keypool.Quarantined, ks[0].Status)
 	assert.Equal(t, degrade.Quota, ks[0].Reason)
 	assert.ErrorIs(t, pool.KeyCheck("keya")(context.Background()), degrade.ErrQuotaExhausted)
 }
@@ -192,18 +212,18 @@ func TestPoolAsCredential(t *testing.T) {
 	assert.False(t, a.Equal(b), "round robin")
 	assert.Equal(t, "openai", pool.Name())
 
-	_, err = degrade.NewPool("empty", nil)
+	_, err = keypool.New("empty", nil)
 	assert.ErrorIs(t, err, credential.ErrInvalid)
-	_, err = degrade.NewPool("bad", statics(keyOld), degrade.WithWeights(1, 2))
+	_, err = keypool.New("bad", statics(keyOld), keypool.WithWeights(1, 2))
 	assert.ErrorIs(t, err, credential.ErrInvalid)
 }
 
 func TestPoolKeySwitchDoesNotOpenBreaker(t *testing.T) {
-	fs := newFaultServer(t, step{byKey: map[string]int{keyOld: 429}, header: map[string]string{"Retry-After": "1"}})
+	fs := newFaultServer(t, step{ByKey: map[string]int{keyOld: 429}, Header: map[string]string{"Retry-After": "1"}})
 	clk := newClock()
 	pool := poolOf(t, clk, statics(keyOld, keyNew))
-	p := degrade.NewPolicy("openai", degrade.WithClock(clk), degrade.WithLogger(quiet), degrade.WithBreaker(0.5, 2, time.Minute))
-	c := &http.Client{Transport: degrade.NewRoundTripper(nil, p, degrade.WithPool(pool, nil))}
+	p := degrade.NewPolicy("openai", degrade.WithClock(clk), degrade.WithBreaker(0.5, 2, time.Minute))
+	c := &http.Client{Transport: degrade.NewRoundTripper(keypool.NewTransport(nil, pool, nil), p)}
 	for i := 0; i < 6; i++ {
 		clk.Advance(time.Second) // the limited key is tried again every time
 		resp, err := get(t, c, fs.URL)

@@ -1,40 +1,43 @@
-package degrade
+package keypool
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/credkit/credkit/credential"
+	"github.com/credkit/credkit/health/degrade"
 )
 
-// KeyStatus is the state of one key of a [Pool].
-type KeyStatus int
+// Status is the state of one key of a [Pool].
+type Status int
 
 const (
-	// KeyReady: the key takes requests.
-	KeyReady KeyStatus = iota
-	// KeyCooling: the provider answered 429 with this key; it is skipped until
-	// its Retry-After has passed.
-	KeyCooling
-	// KeyQuarantined: the provider rejected the key (401/403) or said its
+	// Ready: the key takes requests.
+	Ready Status = iota
+	// Cooling: the provider answered 429 with this key, or its rate-limit
+	// headers said its remaining budget is 0; it is skipped until its
+	// Retry-After or reset has passed.
+	Cooling
+	// Quarantined: the provider rejected the key (401/403) or said its
 	// quota is exhausted, and a refresh gave no new value; it is skipped
 	// until the quarantine ends or a refresh changes it.
-	KeyQuarantined
+	Quarantined
 )
 
 // String returns "ready", "cooling" or "quarantined".
-func (s KeyStatus) String() string {
+func (s Status) String() string {
 	switch s {
-	case KeyReady:
+	case Ready:
 		return "ready"
-	case KeyCooling:
+	case Cooling:
 		return "cooling"
-	case KeyQuarantined:
+	case Quarantined:
 		return "quarantined"
 	}
-	return "status(" + itoa(int(s)) + ")"
+	return "status(" + strconv.Itoa(int(s)) + ")"
 }
 
 // KeyState describes one key for health and dashboards. It holds no secret.
@@ -42,10 +45,11 @@ type KeyState struct {
 	// Name is the key credential's name.
 	Name string
 	// Status and, when not ready, Until: when it is tried again; Reason: the
-	// outcome that took it out (Retryable for a 429, Rejected, Quota).
-	Status KeyStatus
+	// outcome that took it out (Retryable for a 429 or a spent budget,
+	// Rejected, Quota).
+	Status Status
 	Until  time.Time
-	Reason Class
+	Reason degrade.Class
 	// Uses counts the requests sent with the key.
 	Uses int64
 }
@@ -55,18 +59,19 @@ type poolKey struct {
 	weight int
 	cur    int // smooth weighted round robin
 	until  time.Time
-	status KeyStatus
-	reason Class
+	status Status
+	reason degrade.Class
 	uses   atomic.Int64
 }
 
 // Pool is a [credential.Credential] made of several keys for one provider
-// (several API keys raise a rate limit). Used through a [RoundTripper] with
-// [WithPool], it picks a key per request (round robin, or weighted with
-// [WithWeights]), skips a key after a 429 until its Retry-After has passed,
-// quarantines a key after a 401, 403 or quota error across requests (asking
-// the key to refresh first, when it implements credential.Refresher), and
-// reports every key's state ([Pool.Keys], [Pool.Check], [Pool.KeyCheck]).
+// (several API keys raise a rate limit). Used through a [Transport], it
+// picks a key per request (round robin, or weighted with [WithWeights]),
+// skips a key after a 429 until its Retry-After has passed and a key whose
+// rate-limit headers say its budget is spent until the reset, quarantines a
+// key after a 401, 403 or quota error across requests (asking the key to
+// refresh first, when it implements credential.Refresher), and reports
+// every key's state ([Pool.Keys], [Pool.Check], [Pool.KeyCheck]).
 //
 // Used as a plain Credential (Get), it hands out the next usable key without
 // feedback.
@@ -76,17 +81,19 @@ type Pool struct {
 	name string
 	o    options
 	mu   sync.Mutex
+	logs []func() // run by unlock, after the lock is released
 	keys []*poolKey
 	next int
 }
 
 var _ credential.Credential = (*Pool)(nil)
 
-// NewPool returns a pool of keys named name. It reads [WithClock],
-// [WithLogger], [WithWeights] (round robin) and [WithQuarantine] (10 min).
-// It fails with credential.ErrInvalid when keys is empty or the weights do
-// not match the keys.
-func NewPool(name string, keys []credential.Credential, opts ...Option) (*Pool, error) {
+// New returns a pool of keys named name. Options and their defaults:
+// [WithClock] (credential.SystemClock), [WithLogger] (nowhere),
+// [WithWeights] (plain round robin) and [WithQuarantine] (10 min). It fails
+// with credential.ErrInvalid when keys is empty or the weights do not match
+// the keys.
+func New(name string, keys []credential.Credential, opts ...Option) (*Pool, error) {
 	o := build(opts)
 	if len(keys) == 0 {
 		return nil, credential.NewError("pool", credential.ErrInvalid, "", "no keys", nil)
@@ -132,23 +139,23 @@ func (p *Pool) Get(ctx context.Context) (credential.Secret, error) {
 func (p *Pool) pick() (*poolKey, time.Time, error) {
 	now := p.o.clock.Now()
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer p.unlock()
 	var earliest time.Time
 	quarantined := 0
 	ready := 0
 	for _, k := range p.keys {
-		if k.status != KeyReady && !now.Before(k.until) {
-			p.setStatusLocked(k, KeyReady, Success, time.Time{})
+		if k.status != Ready && !now.Before(k.until) {
+			p.setStatusLocked(k, Ready, degrade.Success, time.Time{})
 		}
 		switch k.status {
-		case KeyReady:
+		case Ready:
 			ready++
-		case KeyQuarantined:
+		case Quarantined:
 			quarantined++
 			if earliest.IsZero() || k.until.Before(earliest) {
 				earliest = k.until
 			}
-		case KeyCooling:
+		case Cooling:
 			if earliest.IsZero() || k.until.Before(earliest) {
 				earliest = k.until
 			}
@@ -156,15 +163,15 @@ func (p *Pool) pick() (*poolKey, time.Time, error) {
 	}
 	if ready == 0 {
 		if quarantined == len(p.keys) {
-			return nil, earliest, &Error{Dependency: p.name, Kind: ErrNoKey}
+			return nil, earliest, &degrade.Error{Dependency: p.name, Kind: ErrNoKey}
 		}
-		return nil, earliest, &Error{Dependency: p.name, Kind: ErrRateLimited, RetryAfter: earliest.Sub(now)}
+		return nil, earliest, &degrade.Error{Dependency: p.name, Kind: degrade.ErrRateLimited, RetryAfter: earliest.Sub(now)}
 	}
 	var k *poolKey
 	if p.o.weights == nil {
 		for i := 0; i < len(p.keys); i++ {
 			c := p.keys[(p.next+i)%len(p.keys)]
-			if c.status == KeyReady {
+			if c.status == Ready {
 				k = c
 				p.next = (p.next + i + 1) % len(p.keys)
 				break
@@ -173,7 +180,7 @@ func (p *Pool) pick() (*poolKey, time.Time, error) {
 	} else {
 		total := 0
 		for _, c := range p.keys {
-			if c.status != KeyReady {
+			if c.status != Ready {
 				continue
 			}
 			c.cur += c.weight
@@ -193,12 +200,12 @@ func (p *Pool) pick() (*poolKey, time.Time, error) {
 func (p *Pool) otherReady(k *poolKey) (ok bool, wait time.Duration) {
 	now := p.o.clock.Now()
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer p.unlock()
 	for _, c := range p.keys {
-		if c != k && (c.status == KeyReady || !now.Before(c.until)) {
+		if c != k && (c.status == Ready || !now.Before(c.until)) {
 			return true, 0
 		}
-		if c.status == KeyCooling && (wait == 0 || c.until.Sub(now) < wait) {
+		if c.status == Cooling && (wait == 0 || c.until.Sub(now) < wait) {
 			wait = c.until.Sub(now)
 		}
 	}
@@ -210,20 +217,24 @@ func (p *Pool) cool(k *poolKey, d time.Duration) {
 	if d <= 0 {
 		d = time.Second
 	}
-	until := p.o.clock.Now().Add(d)
+	p.coolUntil(k, p.o.clock.Now().Add(d))
+}
+
+// coolUntil takes k out until the time given (a 429, or a spent budget).
+func (p *Pool) coolUntil(k *poolKey, until time.Time) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if k.status == KeyQuarantined || (k.status == KeyCooling && !until.After(k.until)) {
+	defer p.unlock()
+	if k.status == Quarantined || (k.status == Cooling && !until.After(k.until)) {
 		return
 	}
-	p.setStatusLocked(k, KeyCooling, Retryable, until)
+	p.setStatusLocked(k, Cooling, degrade.Retryable, until)
 }
 
 // reject handles a 401/403/quota answer for k: it asks the key to refresh;
 // when the value changed the key stays in rotation and reject returns true.
 // Otherwise the key is quarantined.
-func (p *Pool) reject(ctx context.Context, k *poolKey, sent credential.Secret, c Class) bool {
-	if c == Rejected {
+func (p *Pool) reject(ctx context.Context, k *poolKey, sent credential.Secret, c degrade.Class) bool {
+	if c == degrade.Rejected {
 		// Another request may have refreshed the key already.
 		if s, err := k.cred.Get(ctx); err == nil && !s.Equal(sent) {
 			return true
@@ -236,24 +247,38 @@ func (p *Pool) reject(ctx context.Context, k *poolKey, sent credential.Secret, c
 	}
 	until := p.o.clock.Now().Add(p.o.quarantine)
 	p.mu.Lock()
-	p.setStatusLocked(k, KeyQuarantined, c, until)
-	p.mu.Unlock()
+	p.setStatusLocked(k, Quarantined, c, until)
+	p.unlock()
 	return false
 }
 
-func (p *Pool) setStatusLocked(k *poolKey, s KeyStatus, reason Class, until time.Time) {
+func (p *Pool) setStatusLocked(k *poolKey, s Status, reason degrade.Class, until time.Time) {
 	prev := k.status
 	k.status, k.reason, k.until = s, reason, until
 	if prev == s {
 		return
 	}
+	l, name := p.o.logger, k.cred.Name()
 	switch s {
-	case KeyQuarantined:
-		p.o.logger.Error("degrade: key quarantined", "pool", p.name, "key", k.cred.Name(), "outcome", reason.String(), "until", until)
-	case KeyCooling:
-		p.o.logger.Warn("degrade: key cooling down", "pool", p.name, "key", k.cred.Name(), "until", until)
+	case Quarantined:
+		p.logs = append(p.logs, func() {
+			l.Error("keypool: key quarantined", "pool", p.name, "key", name, "outcome", reason.String(), "until", until)
+		})
+	case Cooling:
+		p.logs = append(p.logs, func() { l.Warn("keypool: key cooling down", "pool", p.name, "key", name, "until", until) })
 	default:
-		p.o.logger.Info("degrade: key back in rotation", "pool", p.name, "key", k.cred.Name())
+		p.logs = append(p.logs, func() { l.Info("keypool: key back in rotation", "pool", p.name, "key", name) })
+	}
+}
+
+// unlock releases the lock, then logs the key state changes made under it:
+// no lock is held across a call into the logger's handler.
+func (p *Pool) unlock() {
+	logs := p.logs
+	p.logs = nil
+	p.mu.Unlock()
+	for _, f := range logs {
+		f()
 	}
 }
 
@@ -261,11 +286,11 @@ func (p *Pool) setStatusLocked(k *poolKey, s KeyStatus, reason Class, until time
 func (p *Pool) Keys() []KeyState {
 	now := p.o.clock.Now()
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	defer p.unlock()
 	out := make([]KeyState, len(p.keys))
 	for i, k := range p.keys {
-		if k.status != KeyReady && !now.Before(k.until) {
-			p.setStatusLocked(k, KeyReady, Success, time.Time{})
+		if k.status != Ready && !now.Before(k.until) {
+			p.setStatusLocked(k, Ready, degrade.Success, time.Time{})
 		}
 		out[i] = KeyState{Name: k.cred.Name(), Status: k.status, Until: k.until, Reason: k.reason, Uses: k.uses.Load()}
 	}
@@ -276,12 +301,25 @@ func (p *Pool) Keys() []KeyState {
 // key is quarantined, nil otherwise (cooling keys are a normal condition).
 func (p *Pool) Check(ctx context.Context) error {
 	for _, k := range p.Keys() {
-		if k.Status != KeyQuarantined {
+		if k.Status != Quarantined {
 			return nil
 		}
 	}
-	return &Error{Dependency: p.name, Kind: ErrNoKey}
+	return &degrade.Error{Dependency: p.name, Kind: ErrNoKey}
 }
+
+// sentinel is an error value that also matches a credential sentinel.
+type sentinel struct {
+	msg  string
+	kind error
+}
+
+func (s *sentinel) Error() string        { return s.msg }
+func (s *sentinel) Is(target error) bool { return target == s.kind }
+
+// ErrNoKey: every key of a [Pool] is quarantined. It is the Kind of a
+// [*degrade.Error] and matches credential.ErrPermission.
+var ErrNoKey error = &sentinel{"no usable key", credential.ErrPermission}
 
 // KeyCheck returns the health check of the named key: an error matching
 // [ErrCredentialRejected] or [ErrQuotaExhausted] while it is quarantined,
@@ -289,14 +327,14 @@ func (p *Pool) Check(ctx context.Context) error {
 func (p *Pool) KeyCheck(name string) func(context.Context) error {
 	return func(ctx context.Context) error {
 		for _, k := range p.Keys() {
-			if k.Name != name || k.Status != KeyQuarantined {
+			if k.Name != name || k.Status != Quarantined {
 				continue
 			}
-			kind := ErrCredentialRejected
-			if k.Reason == Quota {
-				kind = ErrQuotaExhausted
+			kind := degrade.ErrCredentialRejected
+			if k.Reason == degrade.Quota {
+				kind = degrade.ErrQuotaExhausted
 			}
-			return &Error{Dependency: p.name + "/" + name, Kind: kind, RetryAfter: k.Until.Sub(p.o.clock.Now())}
+			return &degrade.Error{Dependency: p.name + "/" + name, Kind: kind, RetryAfter: k.Until.Sub(p.o.clock.Now())}
 		}
 		return nil
 	}
