@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/credkit/credkit v0.0.0
 	go.uber.org/goleak v1.3.0
+	go.yaml.in/yaml/v3 v3.0.6
 )
 
 require (

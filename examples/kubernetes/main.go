@@ -56,28 +56,11 @@ func main() {
 // serve runs the service on addr until ctx ends, then drains for up to
 // 10 s (the Deployment's terminationGracePeriodSeconds is longer).
 func serve(ctx context.Context, addr string) error {
-	cfg := Config{
-		APIKeyURL:         os.Getenv("MODEL_API_KEY_URL"),
-		ModelAPI:          os.Getenv("MODEL_API_URL"),
-		FederatedTokenURL: os.Getenv("OPENAI_FEDERATION_URL"),
-		OpenAIAPI:         os.Getenv("OPENAI_API_URL"),
-		Logger:            slog.New(slog.NewJSONHandler(os.Stderr, nil)),
+	cfg, err := configFromEnv(ctx, os.Getenv)
+	if err != nil {
+		return err
 	}
-	if cfg.APIKeyURL == "" || cfg.ModelAPI == "" || cfg.FederatedTokenURL == "" || cfg.OpenAIAPI == "" {
-		return errors.New("set MODEL_API_KEY_URL, MODEL_API_URL, OPENAI_FEDERATION_URL and OPENAI_API_URL (see deployment.yaml)")
-	}
-	if u := os.Getenv("HEALTH_TOKEN_URL"); u != "" {
-		// The health token is a credential too: read once at start.
-		p, ref, err := provider.NewURLMux().Resolve(ctx, u)
-		if err != nil {
-			return err
-		}
-		v, err := p.Fetch(ctx, ref)
-		if err != nil {
-			return err
-		}
-		cfg.HealthToken = v.Secret.Reveal()
-	}
+	cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	svc, err := NewService(ctx, cfg)
 	if err != nil {
 		return err
@@ -94,4 +77,30 @@ func serve(ctx context.Context, addr string) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
+}
+
+// configFromEnv reads the Config from the Deployment's environment, and
+// the health token from HEALTH_TOKEN_URL (once, at start).
+func configFromEnv(ctx context.Context, getenv func(string) string) (Config, error) {
+	cfg := Config{
+		APIKeyURL:         getenv("MODEL_API_KEY_URL"),
+		ModelAPI:          getenv("MODEL_API_URL"),
+		FederatedTokenURL: getenv("OPENAI_FEDERATION_URL"),
+		OpenAIAPI:         getenv("OPENAI_API_URL"),
+	}
+	if cfg.APIKeyURL == "" || cfg.ModelAPI == "" || cfg.FederatedTokenURL == "" || cfg.OpenAIAPI == "" {
+		return cfg, errors.New("set MODEL_API_KEY_URL, MODEL_API_URL, OPENAI_FEDERATION_URL and OPENAI_API_URL (see deployment.yaml)")
+	}
+	if u := getenv("HEALTH_TOKEN_URL"); u != "" {
+		p, ref, err := provider.NewURLMux().Resolve(ctx, u)
+		if err != nil {
+			return cfg, err
+		}
+		v, err := p.Fetch(ctx, ref)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.HealthToken = v.Secret.Reveal()
+	}
+	return cfg, nil
 }

@@ -116,15 +116,13 @@ func NewService(ctx context.Context, c Config) (*Service, error) {
 		set.Close()
 		return nil, errors.New("kubernetes example: credentials missing from the set")
 	}
-	// One check per credential, from its rotate status (no backend call).
-	// Not health.SetChecks: its inventory counts an expiring token's
-	// expiry as a rotation due date, so the exchanged token (which rotate
-	// renews on its own) would always warn "rotation due".
-	co := health.CredentialOptions{Interval: c.CheckInterval, Clock: c.Clock,
+	// One check per credential, from the set's status and inventory (no
+	// backend call).
+	s.Monitor = health.NewMonitor(health.SetChecks(set, health.CredentialOptions{
+		Interval: c.CheckInterval, Clock: c.Clock,
 		// The exchanged token lives an hour: warn only in its last minutes.
-		ExpiryWindow: 5 * time.Minute}
-	s.Monitor = health.NewMonitor([]health.Check{health.CredentialCheck(key, co), health.CredentialCheck(fed, co)},
-		health.WithSanitizer(r.String), health.WithLogger(logger))
+		ExpiryWindow: 5 * time.Minute,
+	}), health.WithSanitizer(r.String), health.WithLogger(logger))
 	hh := health.NewHandler(s.Monitor, health.WithToken(c.HealthToken), health.WithServiceID("rag-api"))
 
 	modelClient := &http.Client{Timeout: c.Client.Timeout, Transport: &credential.Transport{Credential: key, Base: c.Client.Transport}}
