@@ -191,7 +191,6 @@ func parseManifest(t *testing.T) manifest {
 	return m
 }
 
-
 // TestDeploymentEnvironment runs the program with the Deployment's own
 // environment, its volumes laid out as the kubelet lays them out (under a
 // temporary root) with their files' mode, and the upstreams replaced by
