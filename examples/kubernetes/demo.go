@@ -175,6 +175,12 @@ func Demo(ctx context.Context, c DemoConfig) (st Stats, err error) {
 		}
 	})()
 
+	// The checks start pending: like the kubelet, send no traffic and count
+	// no probe before the pod is ready.
+	if err := waitReady(ctx, web.Client(), web.URL, svc); err != nil {
+		return st, err
+	}
+
 	// Workers: chat (API key) and embed (exchanged token), alternately.
 	var requests, failed, probes, probeFailed atomic.Int64
 	done := make([]atomic.Int64, c.Workers)
@@ -211,20 +217,33 @@ func Demo(ctx context.Context, c DemoConfig) (st Stats, err error) {
 	}
 	// The kubelet's probes: no token, so the bare status.
 	var probeBodies syncBuffer
+	var firstProbeFailure atomic.Value
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		for !stopping.Load() {
 			for _, p := range []string{"/livez", "/readyz"} {
 				resp, err := client.Get(web.URL + p)
+				var body []byte
 				if err == nil {
-					_, _ = io.Copy(&probeBodies, resp.Body)
+					body, _ = io.ReadAll(resp.Body)
+					_, _ = probeBodies.Write(body)
 					resp.Body.Close()
 				}
 				if err == nil && resp.StatusCode == http.StatusOK {
 					probes.Add(1)
 				} else {
 					probeFailed.Add(1)
+					logger.Error("probe failed", "path", p, "err", err, "body", string(body))
+					// What the checks said then, for the failure message.
+					if n := probeFailed.Load(); n == 1 {
+						var b strings.Builder
+						fmt.Fprintf(&b, "%s answered %s", p, body)
+						for _, v := range svc.Monitor.Results() {
+							fmt.Fprintf(&b, "; %s: %s %s", v.Check.Name, v.Result.Status, v.Result.Output)
+						}
+						firstProbeFailure.Store(b.String())
+					}
 				}
 			}
 		}
@@ -403,7 +422,38 @@ func Demo(ctx context.Context, c DemoConfig) (st Stats, err error) {
 	printf(c.Out, "projected token: %d swaps over %v of fake time, %d exchanges, new token presented after %d, new access token used after %d\n",
 		st.TokenSwaps, st.FakeTime, st.Exchanges, st.NewSubjectAfterSwap, st.TokenAfterSwap)
 	printf(c.Out, "values in the service's log or the probes' bodies: %d\n", st.Leaks)
+	if f, ok := firstProbeFailure.Load().(string); ok {
+		printf(c.Out, "first failed probe: %s\n", f)
+	}
 	return st, nil
+}
+
+// waitReady waits (10 s at most) until /readyz answers 200.
+func waitReady(ctx context.Context, client *http.Client, base string, svc *Service) error {
+	for _, n := range []string{apiKeyName, federatedName} {
+		svc.Monitor.RunNow(n + ":credential")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		resp, err := client.Get(base + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("/readyz still answers %d after 10 s", resp.StatusCode)
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // federatedURL is the oauth2:// URL of OpenAI's workload identity

@@ -261,6 +261,10 @@ func TestDeploymentEnvironment(t *testing.T) {
 	defer svc.Close()
 	web := httptest.NewServer(svc.Handler)
 	defer web.Close()
+	// The checks start pending: /readyz answers 503 until they have run.
+	if err := waitReady(ctx, web.Client(), web.URL, svc); err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range []string{"/livez", "/readyz"} {
 		resp, err := web.Client().Get(web.URL + p)
 		if err != nil {
