@@ -171,17 +171,19 @@ func poolConfig(c PoolConfig) (*pgxpool.Config, error) {
 }
 
 // AuthFailed reports whether err is PostgreSQL refusing the login
-// (SQLSTATE 28P01 invalid_password, or 28000): the lease was revoked
-// behind the service's back, or its user dropped.
+// (SQLSTATE 28P01 invalid_password, or 28000): the user of the lease is
+// not (or no longer) in the database.
 func AuthFailed(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && (pe.Code == "28P01" || pe.Code == "28000")
 }
 
 // WithRetryOnRotation runs f, and when it fails because the server refused
-// the login — the lease was revoked, the provider has not replaced it yet —
-// refreshes both credentials and runs f again, for at most wait in all.
-// It returns the number of refusals it absorbed.
+// the login, refreshes both credentials (a new lease the pool has not been
+// told of yet) and runs f again, for at most wait in all. It returns the
+// number of refusals it absorbed. A lease revoked behind the provider's
+// back is only replaced when its next renewal is refused: until then the
+// refresh brings nothing new and f fails after wait.
 func WithRetryOnRotation(ctx context.Context, l Login, wait time.Duration, f func(context.Context) error) (absorbed int, err error) {
 	deadline := time.Now().Add(wait)
 	backoff := 5 * time.Millisecond
