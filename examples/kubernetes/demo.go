@@ -33,9 +33,9 @@ type DemoConfig struct {
 	Swaps   int // kubelet swaps of each volume; 10 when zero
 	// Mode is the volumes' defaultMode; 0400 when zero.
 	Mode os.FileMode
-	// KeyURLSuffix is appended to the API key's file:// URL (a setting).
-	KeyURLSuffix string
-	Out          io.Writer // the summary; nil prints nothing
+	// KeyURLQuery is the query of the API key's file:// URL ("?setting=value"), or "".
+	KeyURLQuery string
+	Out         io.Writer // the summary; nil prints nothing
 }
 
 // Stats is what [Demo] measured.
@@ -154,7 +154,7 @@ func Demo(ctx context.Context, c DemoConfig) (st Stats, err error) {
 	const healthToken = "FAKE-health-token-0123456789abcdef"
 	values = append(values, healthToken)
 	svc, err := NewService(ctx, Config{
-		APIKeyURL: "file://" + filepath.Join(keyVol.Dir) + "#api-key" + c.KeyURLSuffix,
+		APIKeyURL: "file://" + keyVol.Dir + c.KeyURLQuery + "#api-key",
 		ModelAPI:  api.URL, FederatedTokenURL: fedURL, OpenAIAPI: api.URL,
 		HealthToken: healthToken, Logger: logger, Clock: clk,
 		Client:        &http.Client{Timeout: 10 * time.Second},

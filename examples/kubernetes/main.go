@@ -43,7 +43,7 @@ func main() {
 		err = serve(ctx, addr)
 	} else {
 		var st Stats
-		st, err = Demo(ctx, DemoConfig{Workers: 8, Swaps: 5, Mode: demoMode, KeyURLSuffix: demoKeySetting, Out: os.Stdout})
+		st, err = Demo(ctx, DemoConfig{Workers: 8, Swaps: 5, Mode: demoMode, KeyURLQuery: demoKeyQuery, Out: os.Stdout})
 		if err == nil {
 			err = st.Check()
 		}

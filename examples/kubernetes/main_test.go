@@ -19,7 +19,7 @@ func TestKubeletSwapsUnderLoad(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	st, err := Demo(ctx, DemoConfig{Workers: 8, Swaps: 10, Mode: demoMode, KeyURLSuffix: demoKeySetting, Out: &out})
+	st, err := Demo(ctx, DemoConfig{Workers: 8, Swaps: 10, Mode: demoMode, KeyURLQuery: demoKeyQuery, Out: &out})
 	t.Logf("\n%s", out.String())
 	if err != nil {
 		t.Fatal(err)

@@ -245,7 +245,7 @@ func TestDeploymentEnvironment(t *testing.T) {
 			v = strings.Replace(v, "oauth2://"+fu.Host, "oauth2://"+strings.TrimPrefix(tokens.URL, "http://"), 1)
 			return strings.Replace(v, "subject=file:///", "subject=file://"+url.QueryEscape(root)+"/", 1)
 		case "MODEL_API_KEY_URL", "HEALTH_TOKEN_URL":
-			v = strings.Replace(v, "file://", "file://"+root, 1) + manifestKeySetting
+			v = strings.Replace(v, "file://", "file://"+root, 1)
 		}
 		return v
 	}

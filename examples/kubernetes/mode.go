@@ -7,10 +7,8 @@ import "os"
 // told otherwise; until it has a setting that accepts 0440 alone (and not
 // 0444), the tests lay the files out 0400.
 const (
-	demoMode       os.FileMode = 0o400
-	demoKeySetting             = ""
-	// manifestKeySetting is appended to the Deployment's file:// URLs.
-	manifestKeySetting = ""
+	demoMode     os.FileMode = 0o400
+	demoKeyQuery             = ""
 )
 
 // manifestFileMode is the mode the tests give the files of a volume whose
