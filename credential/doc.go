@@ -8,7 +8,17 @@
 // encoding.TextMarshaler all show [Redacted]; encoding/gob refuses it.
 // [Secret.Reveal] is the only way out. [Secret.Fingerprint] is a short keyed
 // hash that is safe to log: it tells versions apart and finds shared keys
-// without showing them.
+// without showing them. [ContentID] is the version ID of backends without
+// versions, keyed the same way.
+//
+// # Fingerprint key
+//
+// Fingerprints and content IDs are keyed per process by default: the same
+// value shows different fingerprints on two replicas. An operator who wants
+// them equal across a fleet gives a key of their own with
+// [SetFingerprintKey], once, first thing in main; it refuses to change a key
+// that a fingerprint or ID was already computed with, so there is no state
+// a library can change under a running service.
 //
 // # Credentials and providers
 //
@@ -33,7 +43,8 @@
 // problem, so errors.Is works across packages. Context errors stay visible
 // to errors.Is. No error text holds a secret value or any part of one:
 // reasons describe the shape of the input, never its content, and URLs are
-// printed through [SafeRef].
+// printed through [SafeRef], which drops user info whatever it holds and
+// every setting value not known to be harmless.
 //
 // # Calling APIs
 //
@@ -43,6 +54,12 @@
 // asks a [Refresher] credential to refresh and retries once if the key
 // changed, so a request that meets a rotation succeeds. Its Observe hook
 // reports each use, for audit.
+//
+// A key goes only to the host it was meant for: when an http.Client follows
+// a redirect, [InjectAllowed] decides whether the new request may carry the
+// key — the same host or a subdomain of it, never from https to plain http,
+// net/http's own rule for a caller's Authorization — and a redirect
+// elsewhere goes out without it, whatever the injection style.
 //
 // # Time
 //

@@ -8,10 +8,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Redacted is what every printed or encoded form of a [Secret] shows.
@@ -79,32 +82,117 @@ func (s Secret) Equal(t Secret) bool {
 	return subtle.ConstantTimeCompare([]byte(s.Reveal()), []byte(t.Reveal())) == 1
 }
 
-// fingerprintKey is the per-process key of [Secret.Fingerprint]. A random key
-// means a fingerprint in a log cannot be checked against a guessed value
-// offline, nor correlated across processes.
-var fingerprintKey = func() []byte {
-	k := make([]byte, 32)
-	if _, err := rand.Read(k); err != nil {
-		panic("credential: no randomness for the fingerprint key")
-	}
-	return k
-}()
+// fpKey is the key of fingerprints and content IDs.
+type fpKey struct {
+	key      []byte
+	operator bool // given by SetFingerprintKey, not drawn at random
+}
 
-// Fingerprint returns a short keyed hash of the value (HMAC-SHA-256 under a
-// random per-process key, 16 hex digits), safe to log and to show in an
-// inventory: equal values have equal fingerprints within one process, so it
-// tells versions apart and finds shared keys without showing them. The zero
+// fingerprintKey is set once: by SetFingerprintKey, or by the first
+// fingerprint or content ID, which draws a random per-process key.
+var fingerprintKey atomic.Pointer[fpKey]
+
+func currentKey() []byte {
+	if k := fingerprintKey.Load(); k != nil {
+		return k.key
+	}
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read does not fail (Go 1.24+)
+	fingerprintKey.CompareAndSwap(nil, &fpKey{key: b})
+	return fingerprintKey.Load().key
+}
+
+// MinFingerprintKeyLen is the least number of bytes a fingerprint key
+// given to [SetFingerprintKey] must hold.
+const MinFingerprintKeyLen = 16
+
+// SetFingerprintKey makes key the key of every [Secret.Fingerprint] and
+// [ContentID] of this process, instead of a random per-process key, so
+// that the replicas of a fleet that share the key show the same
+// fingerprint (and the same content version IDs) for the same value, and
+// keep them across restarts: on-call can then tell whether replicas hold
+// the same version.
+//
+// The key is set once, in main, before anything computes a fingerprint or
+// a content ID (opening or watching a credential does): the key of a
+// process never changes under its fingerprints. Called after that, or with
+// another key than one already set, it changes nothing and returns an error
+// wrapping [ErrInvalid]; setting the same key again is allowed. A key
+// shorter than [MinFingerprintKeyLen] bytes is refused too.
+//
+// The key is a secret of the operator's own, not one of the credentials it
+// fingerprints: anyone holding it can check a guessed value against a
+// fingerprint. Read it before opening credentials, from a source that does
+// not compute version IDs itself — os.Getenv, os.ReadFile, or a backend
+// with versions of its own (the env and file providers hash what they
+// read, which would fix the random key first):
+//
+//	key, ok := os.LookupEnv("CREDKIT_FINGERPRINT_KEY")
+//	if ok {
+//		if err := credential.SetFingerprintKey(credential.NewSecret(key)); err != nil {
+//			log.Fatal(err)
+//		}
+//	}
+//
+// Without it, the default, each process draws its own random key: a
+// fingerprint cannot be checked against a guess offline nor correlated
+// across processes.
+func SetFingerprintKey(key Secret) error {
+	if key.Len() < MinFingerprintKeyLen {
+		return &Error{Op: "set fingerprint key", Kind: ErrInvalid, Reason: "the key must hold at least " + strconv.Itoa(MinFingerprintKeyLen) + " bytes"}
+	}
+	k := &fpKey{key: []byte(key.Reveal()), operator: true}
+	if fingerprintKey.CompareAndSwap(nil, k) {
+		return nil
+	}
+	if cur := fingerprintKey.Load(); cur.operator && hmac.Equal(cur.key, k.key) {
+		return nil
+	}
+	return &Error{Op: "set fingerprint key", Kind: ErrInvalid, Reason: "a fingerprint or content ID was already computed, or another key set: set the key first thing in main"}
+}
+
+// Fingerprint returns a short keyed hash of the value (HMAC-SHA-256, 16 hex
+// digits), safe to log and to show in an inventory: equal values have
+// equal fingerprints within one process, so it tells versions apart and
+// finds shared keys without showing them. The key is random per process,
+// or the operator's own across a fleet (see [SetFingerprintKey]). The zero
 // Secret's fingerprint is "". The result is computed once per Secret.
 func (s Secret) Fingerprint() string {
 	if s.p == nil {
 		return ""
 	}
-	s.p.fpOnce.Do(func() {
-		m := hmac.New(sha256.New, fingerprintKey)
-		m.Write([]byte(*s.p.value))
-		s.p.fp = hex.EncodeToString(m.Sum(nil)[:8])
-	})
+	s.p.fpOnce.Do(func() { s.p.fp = keyedSum("", *s.p.value) })
 	return s.p.fp
+}
+
+// contentIDLabel separates content IDs from fingerprints under one key.
+const contentIDLabel = "credkit content id\x00"
+
+// ContentID returns the version ID of a backend without versions of its
+// own (env, file): 16 hex digits of HMAC-SHA-256 of content under the
+// fingerprint key (see [SetFingerprintKey]). Like a fingerprint, it tells
+// versions apart without letting anyone confirm a guessed value offline,
+// and it is stable across a fleet exactly when fingerprints are.
+func ContentID(content string) string { return keyedSum(contentIDLabel, content) }
+
+// macs pools HMAC-SHA-256 states under the fingerprint key. The key is
+// fixed by the first Get (New calls currentKey), and never changes after.
+var macs = sync.Pool{New: func() any { return hmac.New(sha256.New, currentKey()) }}
+
+// keyedSum returns 16 hex digits of HMAC-SHA-256(key, label+value).
+func keyedSum(label, value string) string {
+	m := macs.Get().(hash.Hash)
+	m.Reset()
+	if label != "" {
+		_, _ = io.WriteString(m, label)
+	}
+	_, _ = io.WriteString(m, value)
+	var buf [sha256.Size]byte
+	sum := m.Sum(buf[:0])
+	macs.Put(m)
+	var out [16]byte
+	hex.Encode(out[:], sum[:8])
+	return string(out[:])
 }
 
 // String returns [Redacted].

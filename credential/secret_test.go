@@ -16,8 +16,11 @@ import (
 	"github.com/credkit/credkit/credential"
 )
 
-// fakeKey has the shape of a modern OpenAI project key and is obviously fake.
-const fakeKey = "sk-proj-FAKE0123456789abcdefFAKE0123456789abcdef"
+// fakeKey has the shape of a modern OpenAI project key and is obviously
+// fake. It holds no decimal or lower-case hex digit: fmt prints pointers
+// as addresses (%d in decimal, %x in hex), which would contain 4 bytes of a
+// key such as "...6789..." by chance now and then.
+const fakeKey = "sk-proj-FAKEghijklmnopqrstuvwxyzFAKEGHIJKLMNOPQRSTUVWXYZ"
 
 // leak reports the first substring of secret of at least 4 bytes found in
 // out, as an offset into the secret (never the substring itself), or -1.

@@ -84,6 +84,16 @@ type Use struct {
 //
 // The caller's request is never modified: the credential is set on a clone.
 //
+// # Redirects
+//
+// A key goes only to the host it was meant for. When an http.Client follows
+// a redirect, the request for the new location passes through the Transport
+// too; the credential is put on it only when [InjectAllowed] says so — the
+// same host or a subdomain of it, never from https to plain http — and a
+// redirect elsewhere goes out without it, whatever the Injector (Bearer,
+// Header, HeaderPrefix or Query). This is net/http's rule for an
+// Authorization header set by the caller.
+//
 // When a response is 401 Unauthorized and the body can be replayed (no body,
 // or Request.GetBody set, as http.NewRequest does for in-memory bodies),
 // Transport looks for a newer value: the credential's current one, and if
@@ -107,16 +117,20 @@ type Transport struct {
 	Observe func(Use)
 }
 
-var errNoCredential = errors.New("credential: Transport has no Credential")
-
 // errNoRefresh marks a credential that cannot refresh.
 var errNoRefresh = errors.New("credential: no refresh")
 
-// RoundTrip implements http.RoundTripper.
+// RoundTrip implements http.RoundTripper. With no Credential it returns an
+// *[Error] wrapping [ErrInvalid]. A request that [InjectAllowed] refuses (a
+// redirect to another host, or from https to http) is handed to Base as it
+// is, without the credential, and is not observed.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.Credential == nil {
 		closeBody(req)
-		return nil, errNoCredential
+		return nil, &Error{Op: "round trip", Kind: ErrInvalid, Reason: "the Transport has no Credential"}
+	}
+	if !InjectAllowed(req) {
+		return t.base().RoundTrip(req)
 	}
 	ctx := req.Context()
 	s, err := t.Credential.Get(ctx)
@@ -173,10 +187,7 @@ func (t *Transport) attempt(ctx context.Context, req *http.Request, body io.Read
 		inject = bearer
 	}
 	inject(r, s)
-	base := t.Base
-	if base == nil {
-		base = http.DefaultTransport
-	}
+	base := t.base()
 	var start time.Time
 	if t.Observe != nil {
 		start = time.Now()
@@ -198,6 +209,13 @@ func (t *Transport) attempt(ctx context.Context, req *http.Request, body io.Read
 		t.Observe(u)
 	}
 	return resp, err
+}
+
+func (t *Transport) base() http.RoundTripper {
+	if t.Base == nil {
+		return http.DefaultTransport
+	}
+	return t.Base
 }
 
 // bearer is Bearer() without an allocation per call.

@@ -233,8 +233,11 @@ func TestTransportCredentialErrorClosesBody(t *testing.T) {
 	assert.True(t, errors.Is(err, credential.ErrNotFound))
 	assert.True(t, body.closed, "RoundTrip must close the body on error")
 
+	// Misuse is a typed error: a Transport without a Credential.
+	body.closed = false
 	_, err = (&credential.Transport{}).RoundTrip(req)
-	assert.Error(t, err)
+	assert.True(t, errors.Is(err, credential.ErrInvalid), "got %v", err)
+	assert.True(t, body.closed)
 }
 
 // BenchmarkTransport compares a request through Transport with one through

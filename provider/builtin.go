@@ -37,36 +37,7 @@ func (s *shared[P]) get(key string, make func() P) P {
 }
 
 func openError(u *url.URL, reason string) error {
-	return &credential.Error{Op: "open", Ref: credential.SafeRef(u.String()), Kind: credential.ErrInvalid, Reason: reason}
-}
-
-// settings reads u's query, refusing keys outside allowed (a misspelt
-// setting must not be ignored silently) and repeated keys.
-func settings(u *url.URL, allowed ...string) (map[string]string, error) {
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		return nil, openError(u, "malformed query")
-	}
-	out := map[string]string{}
-	for k, vs := range q {
-		if !contains(allowed, k) {
-			return nil, openError(u, "unknown setting "+strconv.Quote(k)+" (known: "+strings.Join(allowed, ", ")+")")
-		}
-		if len(vs) != 1 {
-			return nil, openError(u, "setting "+strconv.Quote(k)+" is repeated")
-		}
-		out[k] = vs[0]
-	}
-	return out, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	return OpenError(u, credential.ErrInvalid, reason)
 }
 
 // EnvOpener opens env:// URLs:
@@ -85,7 +56,7 @@ func EnvOpener() Opener {
 		if name == "" || strings.Contains(name, "/") {
 			return nil, "", openError(u, "env:// takes a variable name (env://NAME)")
 		}
-		set, err := settings(u, "prefix")
+		set, err := Settings(u, "prefix")
 		if err != nil {
 			return nil, "", err
 		}
@@ -101,6 +72,7 @@ func EnvOpener() Opener {
 //	file:///etc/app/keys.json#openai
 //	file:///var/run/secrets/llm#api-key
 //	file:///srv/app/secrets.txt#OPENAI_API_KEY?format=dotenv
+//	file:///run/secrets/openai?allow_group_readable=true
 //	file:///run/secrets/openai?allow_insecure_mode=true
 //	file:///srv/app/keys/openai?root=/srv/app/keys
 //
@@ -108,9 +80,12 @@ func EnvOpener() Opener {
 // URL rules "relative" would be a host name, and a path relative to the
 // working directory would make a config file mean different secrets
 // depending on where the program was started. Settings: format (auto,
-// plain, json, dotenv; [file.WithFormat]), allow_insecure_mode (true or
-// false; [file.WithInsecureMode]) and root (an absolute folder the path
-// must stay in; [file.WithRoot]). URLs with the same settings share one
+// plain, json, dotenv; [file.WithFormat]), allow_group_readable (true or
+// false; [file.WithGroupReadable]: a file its group may read, as a
+// Kubernetes volume with defaultMode: 0440 has), allow_insecure_mode (true
+// or false; [file.WithInsecureMode]: any mode) and root (an absolute folder
+// the path must stay in; [file.WithRoot]). Any other setting, or one given
+// twice, is refused ([Settings]). URLs with the same settings share one
 // [file.Provider], and so its per-folder watchers.
 func FileOpener() Opener {
 	var cache shared[*file.Provider]
@@ -122,7 +97,7 @@ func FileOpener() Opener {
 		if u.Path == "" || !filepath.IsAbs(filepath.FromSlash(u.Path)) {
 			return nil, "", openError(u, "file:// needs an absolute path")
 		}
-		set, err := settings(u, "format", "allow_insecure_mode", "root")
+		set, err := Settings(u, "format", "allow_insecure_mode", "allow_group_readable", "root")
 		if err != nil {
 			return nil, "", err
 		}
@@ -130,22 +105,30 @@ func FileOpener() Opener {
 		if !ok {
 			return nil, "", openError(u, "format must be auto, plain, json or dotenv")
 		}
-		insecure := false
+		insecure, group := false, false
 		if v, ok := set["allow_insecure_mode"]; ok {
 			if insecure, err = strconv.ParseBool(v); err != nil {
 				return nil, "", openError(u, "allow_insecure_mode must be true or false")
+			}
+		}
+		if v, ok := set["allow_group_readable"]; ok {
+			if group, err = strconv.ParseBool(v); err != nil {
+				return nil, "", openError(u, "allow_group_readable must be true or false")
 			}
 		}
 		root := set["root"]
 		if root != "" && !filepath.IsAbs(root) {
 			return nil, "", openError(u, "root must be an absolute folder")
 		}
-		keys := []string{"format=" + strconv.Itoa(int(format)), "insecure=" + strconv.FormatBool(insecure), "root=" + root}
+		keys := []string{"format=" + strconv.Itoa(int(format)), "insecure=" + strconv.FormatBool(insecure), "group=" + strconv.FormatBool(group), "root=" + root}
 		sort.Strings(keys)
 		p := cache.get(strings.Join(keys, "&"), func() *file.Provider {
 			opts := []file.Option{file.WithFormat(format)}
 			if insecure {
 				opts = append(opts, file.WithInsecureMode())
+			}
+			if group {
+				opts = append(opts, file.WithGroupReadable())
 			}
 			if root != "" {
 				opts = append(opts, file.WithRoot(root))

@@ -25,15 +25,18 @@
 // passes settings to the opener (region, stage, endpoint...). The field may
 // come before or after the query — credkit's docs write it first
 // ("aws-sm://name#field?region=x"), URL parsers expect it last — and both
-// are accepted. An opener refuses settings it does not know, so a typo is an
-// error rather than a silently different configuration. Errors print URLs
-// through [credential.SafeRef]: user info and the values of unknown query
-// parameters are dropped.
+// are accepted. Every opener follows one rule, [Settings]: a setting it
+// does not know, or one given twice, is [credential.ErrInvalid] naming the
+// setting and never its value, so a typo is an error rather than a silently
+// different configuration. Errors print URLs through [credential.SafeRef]
+// (openers report through [OpenError]): user info, whatever it holds, and
+// the values of settings not known to be harmless are dropped.
 //
 // # Built-in schemes
 //
 // [EnvOpener] serves env://NAME (setting: prefix) and [FileOpener] serves
-// file:///absolute/path (settings: format, allow_insecure_mode, root).
+// file:///absolute/path (settings: format, allow_group_readable,
+// allow_insecure_mode, root).
 // "file://relative/path" is refused: by URL rules "relative" is a host, and
 // a path relative to the working directory would make one config file name
 // different secrets depending on where the program starts. Each opener

@@ -50,3 +50,13 @@ func (s staticProvider) Fetch(ctx context.Context, _ string) (credential.Version
 	v, err := s.c.Get(ctx)
 	return credential.Version{Secret: v, ID: "1"}, err
 }
+
+// Settings is the one rule of every opener: a setting the opener does not
+// know, or one given twice, is refused, naming the setting, never its value.
+func ExampleSettings() {
+	u, _ := url.Parse("vault://secret/data/openai?mount=kv&regoin=FAKEvalue")
+	_, err := provider.Settings(u, "mount", "namespace")
+	fmt.Println(err)
+	// Output:
+	// credential: open vault://secret/data/openai?mount=_&regoin=_: invalid: unknown setting "regoin" (known: mount, namespace)
+}

@@ -142,3 +142,26 @@ func TestOpenerSettings(t *testing.T) {
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "FAKEtoken", "query values are dropped from errors")
 }
+
+// Settings is the one rule of every opener: unknown or repeated settings
+// are ErrInvalid, named (when they look like names) and never valued.
+func TestSettingsRule(t *testing.T) {
+	const v = "FAKEvalQzXvKwJqYzPxWv"
+	u := func(q string) *url.URL { return &url.URL{Scheme: "x", Host: "h", RawQuery: q} }
+	got, err := provider.Settings(u("region=eu-west-1&stage=AWSCURRENT"), "region", "stage")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"region": "eu-west-1", "stage": "AWSCURRENT"}, got)
+	for q, says := range map[string]string{
+		"regoin=" + v:                  `unknown setting "regoin" (known: region, stage)`,
+		"stage=A&stage=" + v:           `setting "stage" is given 2 times`,
+		"region=" + v + "&region=" + v: `setting "region" is given 2 times`,
+		v + "%2F%2B%3D=1":              "an unknown setting (known",
+		"a=%zz" + v:                    "malformed",
+	} {
+		_, err := provider.Settings(u(q), "region", "stage")
+		require.Error(t, err, q)
+		assert.True(t, errors.Is(err, credential.ErrInvalid), q)
+		assert.Contains(t, err.Error(), says, q)
+		assert.NotContains(t, err.Error(), v[4:12], "%s: no value in the error", q)
+	}
+}

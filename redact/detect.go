@@ -3,6 +3,7 @@ package redact
 import (
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Detector finds a well-known token format in text, for secrets credkit was
@@ -29,72 +30,22 @@ type Detector struct {
 	Group    int
 	Before   int
 	MaxLen   int
+
+	fn finder // a built-in detector: a hand-written linear scanner
 }
 
 // b is a left word boundary for tokens that start with letters: the start
 // of the text or a byte that cannot be part of a token.
 const b = `(?:^|[^A-Za-z0-9_-])`
 
-func det(name, re string, group int, keywords ...string) Detector {
-	return Detector{Name: name, Keywords: keywords, Pattern: regexp.MustCompile(re), Group: group}
-}
-
-// around sets how far before its keyword a detector's match may start, and
-// how long it may be.
-func around(d Detector, before, maxLen int) Detector {
-	d.Before, d.MaxLen = before, maxLen
-	return d
-}
-
-// DefaultDetectors returns the built-in detectors, written from the vendors'
-// documented key formats. Each call returns new values, which a caller may
-// filter ([WithoutDetectors]) or extend ([WithDetectors]).
-func DefaultDetectors() []Detector {
-	list := []Detector{
-		det("anthropic", b+`(sk-ant-(?:api|admin|oat|sid)\d{2}-[A-Za-z0-9_-]{20,})`, 1, "sk-ant-"),
-		det("openrouter", b+`(sk-or-v1-[A-Za-z0-9]{32,})`, 1, "sk-or-v1-"),
-		det("openai", b+`(sk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{20,})`, 1, "sk-"),
-		around(det("openai", `[A-Za-z0-9_-]{8,}T3BlbkFJ[A-Za-z0-9_-]{8,}`, 0, "T3BlbkFJ"), 256, 512),
-		det("google", b+`(AIza[0-9A-Za-z_-]{35})`, 1, "AIza"),
-		det("huggingface", b+`((?:hf_|api_org_)[A-Za-z0-9]{30,})`, 1, "hf_", "api_org_"),
-		det("groq", b+`(gsk_[A-Za-z0-9]{40,})`, 1, "gsk_"),
-		det("replicate", b+`(r8_[A-Za-z0-9]{30,})`, 1, "r8_"),
-		det("perplexity", b+`(pplx-[A-Za-z0-9]{40,})`, 1, "pplx-"),
-		det("xai", b+`(xai-[A-Za-z0-9]{40,})`, 1, "xai-"),
-		det("pinecone", b+`(pcsk_[A-Za-z0-9_]{40,})`, 1, "pcsk_"),
-		det("together", b+`(tgp_v1_[A-Za-z0-9_-]{30,})`, 1, "tgp_v1_"),
-		det("nvidia", b+`(nvapi-[A-Za-z0-9_-]{40,})`, 1, "nvapi-"),
-		det("langsmith", b+`(lsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10})`, 1, "lsv2_"),
-		det("aws", b+`((?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z2-7]{16})\b`, 1,
-			"AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AIPA", "ANPA", "ANVA", "AROA", "APKA", "ASCA"),
-		det("aws-bedrock", b+`(ABSK[A-Za-z0-9+/]{20,}={0,2})`, 1, "ABSK"),
-		det("github", b+`((?:ghp|gho|ghs|ghu|ghr)_[A-Za-z0-9]{36,})`, 1, "ghp_", "gho_", "ghs_", "ghu_", "ghr_"),
-		det("github", b+`(github_pat_[A-Za-z0-9_]{22,})`, 1, "github_pat_"),
-		det("slack", b+`(xox[baprs]-[A-Za-z0-9-]{10,})`, 1, "xoxb-", "xoxa-", "xoxp-", "xoxr-", "xoxs-"),
-		det("slack", b+`(xapp-\d-[A-Za-z0-9-]{10,})`, 1, "xapp-"),
-		around(det("slack-webhook", `https://hooks\.slack\.com/services/[A-Za-z0-9_/-]+`, 0, "://hooks.slack.com"), 5, 256),
-		det("stripe", b+`((?:sk|rk)_(?:live|test)_[A-Za-z0-9]{20,})`, 1, "sk_live_", "sk_test_", "rk_live_", "rk_test_"),
-		det("jwt", b+`(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})`, 1, "eyJ"),
-		around(det("private-key", `-----BEGIN[A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END[A-Z ]*PRIVATE KEY-----|\z)`, 0, "-----BEGIN"), 0, 32<<10),
-		around(det("authorization", `(?i)authorization["']?\s*[:=]\s*["']?(?:bearer|basic|token|digest|apikey)?\s*([A-Za-z0-9._~+/=:-]{8,})`, 1,
-			"uthorization", "UTHORIZATION"), 7, 1024),
-		// Keywords are case-sensitive and each is found from its rarest
-		// byte. An all-lowercase word has none ("bearer" stops at every
-		// 'b' of a prompt), so the lowercase forms are left to the
-		// authorization detector ("authorization: bearer ...", as HTTP/2
-		// dumps print it) or keyed on the separator that follows them.
-		det("bearer", `(?:Bearer|BEARER)\s+([A-Za-z0-9._~+/-]{20,}=*)`, 1, "Bearer", "BEARER"),
-		around(det("api-key-header", `(?i)(?:x-api-key|api-key|x-goog-api-key|x-auth-token|apikey)["']?\s*[:=]\s*["']?([A-Za-z0-9._~+/-]{8,})`, 1,
-			"pi-key", "PI-KEY", "pi-Key", "piKey", "PIKEY", "pikey:", "pikey=", `pikey":`, "pikey':",
-			"uth-token", "uth-Token", "UTH-TOKEN"), 12, 1024),
-		around(det("url-password", `[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@"'<>]*:([^\s/@"'<>]+)@`, 1, "://"), 32, 1024),
-		// Keyed on "=", a byte rare in prose that a SIMD scan finds fast; the
-		// window reaches back over the longest parameter name.
-		det("query-secret", `(?i)[?&;](?:key|api_key|apikey|api-key|token|access_token|refresh_token|id_token|auth|password|passwd|pwd|secret|client_secret|sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential)=([^&#\s"'<>;]+)`, 1, "="),
-	}
-	list[len(list)-1] = around(list[len(list)-1], 24, 1024)
-	return list
-}
+// DefaultDetectors returns the built-in detectors: the vendors' token
+// formats, private key blocks, JWTs, Authorization and Bearer values,
+// passwords in URLs, DSNs and command lines, and the value after any
+// sensitive name ("AWS_SECRET_ACCESS_KEY=", `"api_key":`, "Password:").
+// The package README has the table of every format. Each call returns new
+// values, which a caller may filter ([WithoutDetectors]) or extend
+// ([WithDetectors]).
+func DefaultDetectors() []Detector { return builtin() }
 
 // detectors is the compiled form: a keyword pre-filter shared by every
 // detector, then the detectors' own patterns.
@@ -124,6 +75,17 @@ type detectors struct {
 	// lone marks anchor bytes that are a whole keyword ("="): their
 	// candidates skip the neighbour test.
 	lone [256]bool
+	// byNeighbour[c] splits the keywords anchored on c by the byte next to
+	// the anchor (the one before it, or after it for a keyword that starts
+	// with its anchor): at an occurrence only the keywords whose neighbour
+	// is there are compared. Lone keywords are in loneKW.
+	byNeighbour [256]*neighbours
+	loneKW      [256][]anchoredKW
+}
+
+// neighbours is the keywords of one anchor byte, grouped by neighbour.
+type neighbours struct {
+	before, after [256][]anchoredKW
 }
 
 // anchoredKW is a keyword whose byte at off is its anchor. head holds its
@@ -145,8 +107,8 @@ func newAnchoredKW(text string, det, off int) anchoredKW {
 	return k
 }
 
-// byteFreq estimates how often c occurs per 10,000 bytes of English prose
-// and log text, the text a logger carries most. Keywords are anchored on
+// byteFreq estimates how often c occurs per 10,000 bytes of the text a
+// logger carries: English prose, and the code, URLs and JSON prompts hold. Keywords are anchored on
 // their least frequent byte.
 func byteFreq(c byte) int {
 	const lower = "etaoinshrdlcumwfgypbvkjxqz"
@@ -164,14 +126,18 @@ func byteFreq(c byte) int {
 	switch c {
 	case ' ':
 		return 1800
-	case '.', ',':
+	case '.':
+		return 1000 // sentences, and every URL, path and method call
+	case '/', '"':
+		return 150 // URLs and paths; JSON
+	case ',':
 		return 100
-	case '\n', '"', '\'':
-		return 50
-	case '-', '/', ':', '(', ')':
-		return 20
-	case '_', '=', '&', '?', '@', '#', '%', '+', ';':
-		return 5
+	case '\n', '\'', ':':
+		return 60
+	case '-', '(', ')', '=', '_', '{', '}':
+		return 40
+	case '&', '?', '@', '#', '%', '+', ';':
+		return 10
 	}
 	return 1
 }
@@ -245,10 +211,24 @@ func (d *detectors) anchorKeywords() {
 		for _, k := range left {
 			if off := strings.IndexByte(k.text, c); off >= 0 {
 				d.flag[c] = 1
-				d.at[c] = append(d.at[c], newAnchoredKW(k.text, k.det, off))
+				kw := newAnchoredKW(k.text, k.det, off)
+				d.at[c] = append(d.at[c], kw)
+				if len(k.text) > 1 && d.byNeighbour[c] == nil {
+					d.byNeighbour[c] = &neighbours{}
+				}
 				switch {
 				case len(k.text) == 1:
 					d.lone[c] = true
+					d.loneKW[c] = append(d.loneKW[c], kw)
+				case off > 0:
+					nb := d.byNeighbour[c]
+					nb.before[k.text[off-1]] = append(nb.before[k.text[off-1]], kw)
+				default:
+					nb := d.byNeighbour[c]
+					nb.after[k.text[off+1]] = append(nb.after[k.text[off+1]], kw)
+				}
+				switch {
+				case len(k.text) == 1:
 				case off > 0:
 					n := k.text[off-1]
 					d.near[c][0][n>>6] |= 1 << (n & 63)
@@ -269,37 +249,58 @@ func (d *detectors) anchorKeywords() {
 // the start of the keyword it last ran on.
 type detState struct {
 	covered, last []int
+	// stamp[i] is the pass covered[i] and last[i] belong to; an older
+	// stamp reads as a fresh start, so a new pass costs nothing.
+	stamp []int
+	pass  int
 }
 
+// detStates recycles the bookkeeping of scans: a String call allocates
+// nothing for it.
+var detStates sync.Pool
+
 func newDetState(n int) *detState {
-	b := make([]int, 2*n)
-	st := &detState{covered: b[:n], last: b[n:]}
-	for i := range st.last {
-		st.last[i] = -1
+	st, _ := detStates.Get().(*detState)
+	if st == nil || cap(st.covered) < n {
+		b := make([]int, 3*n)
+		st = &detState{covered: b[:n:n], last: b[n : 2*n : 2*n], stamp: b[2*n:]}
 	}
+	st.covered, st.last, st.stamp = st.covered[:n], st.last[:n], st.stamp[:n]
+	clear(st.stamp)
+	st.pass = 1
 	return st
+}
+
+func (st *detState) free() {
+	if st != nil {
+		detStates.Put(st)
+	}
+}
+
+func (st *detState) reset() {
+	st.pass++
 }
 
 // keywords runs the detectors whose keywords are anchored on the byte at p
 // and occur there.
 func (d *detectors) keywords(s string, p int, st **detState, out []span) []span {
 	c := s[p]
-	if !d.lone[c] {
-		nr := &d.near[c]
-		ok := false
+	out = d.try(s, p, d.loneKW[c], st, out)
+	if nb := d.byNeighbour[c]; nb != nil {
 		if p > 0 {
-			n := s[p-1]
-			ok = nr[0][n>>6]&(1<<(n&63)) != 0
+			out = d.try(s, p, nb.before[s[p-1]], st, out)
 		}
-		if !ok && p+1 < len(s) {
-			n := s[p+1]
-			ok = nr[1][n>>6]&(1<<(n&63)) != 0
-		}
-		if !ok {
-			return out
+		if p+1 < len(s) {
+			out = d.try(s, p, nb.after[s[p+1]], st, out)
 		}
 	}
-	for _, k := range d.at[c] {
+	return out
+}
+
+// try runs the detectors of the keywords kws anchored at p that occur
+// there.
+func (d *detectors) try(s string, p int, kws []anchoredKW, st **detState, out []span) []span {
+	for _, k := range kws {
 		start := p - k.off
 		if start < 0 || start+len(k.text) > len(s) {
 			continue
@@ -316,10 +317,24 @@ func (d *detectors) keywords(s string, p int, st **detState, out []span) []span 
 		t := *st
 		// Keywords are met in the order of their anchors, so a keyword of a
 		// detector can start before the one it last ran on: run it then too.
+		if t.stamp[k.det] != t.pass {
+			t.stamp[k.det], t.covered[k.det], t.last[k.det] = t.pass, 0, -1
+		}
 		if start < t.covered[k.det] && start >= t.last[k.det] {
 			continue
 		}
 		t.last[k.det] = start
+		if fn := d.list[k.det].fn; fn != nil {
+			var end int
+			out, end = fn(s, start, k.text, out, d.list[k.det].Name, k.det)
+			if end <= start {
+				end = start + 1
+			}
+			if end > t.covered[k.det] {
+				t.covered[k.det] = end
+			}
+			continue
+		}
 		out = d.window(s, start, k.det, t.covered, out)
 	}
 	return out

@@ -21,33 +21,38 @@
 //
 //   - Known values: the exact values credkit holds ([Redactor.Add],
 //     [Redactor.AddAll], [Redactor.Track] of a credential.SecretSource),
-//     raw and in the encodings they travel in: base64 (standard and URL,
-//     padded or not, also inside the encoding of a longer text), hex (both
-//     cases), URL query and path escaping, JSON string escaping. Values
-//     under 8 bytes are refused with [ErrTooShort]: they would match words.
-//   - Well-known token formats ([DefaultDetectors]): OpenAI, Anthropic,
-//     Google, Hugging Face, Groq, Replicate, Perplexity, xAI, OpenRouter,
-//     Pinecone, Together, NVIDIA, LangSmith, AWS access keys and Bedrock API
-//     keys, GitHub, Slack, Stripe, JWTs, PEM private keys, Authorization and
-//     API-key headers, passwords in URLs and connection strings, secret
-//     query parameters. Each can be switched off ([WithoutDetectors]); add
-//     your own with [WithDetectors].
-//   - Sensitive keys, in the Handler: the value of an attribute whose key
-//     is "password", "api_key", "authorization"... ([DefaultSensitiveKeys])
-//     is replaced whatever it is.
+//     raw, in fragments of 16 bytes or more, and in the encodings they
+//     travel in: base64 (standard and URL, padded or not, wrapped at 64 or
+//     76 columns, inside the encoding of a longer text), hex (either case),
+//     URL escaping (either hex case), JSON string escaping (once or twice,
+//     \u escapes). Values under 8 bytes are refused with [ErrTooShort]:
+//     they would match words.
+//   - Secrets nobody registered ([DefaultDetectors]): the token formats of
+//     the AI providers, clouds and developer services, private key blocks,
+//     JWTs, Bearer and Authorization values, passwords in URLs, DSNs and
+//     command lines, and the value after any sensitive name
+//     ("AWS_SECRET_ACCESS_KEY=", `"api_key":`, "AccessToken:"). The package
+//     README has the table of every format. Each detector can be switched
+//     off ([WithoutDetectors]); add your own with [WithDetectors].
+//   - Sensitive keys, in the Handler: the value of an attribute, map key or
+//     struct field whose name is sensitive ([DefaultSensitiveKeys]) is
+//     replaced whatever it is, at every depth.
+//
+// Placeholders ("<token>", "${API_KEY}", "xxx", "your-api-key-here") are
+// not secrets, and a count or a cursor ("max_tokens", "next_page_token")
+// is not a sensitive name.
 //
 // [WithReasons] makes replacements say what was there: "[REDACTED:openai]",
 // "[REDACTED:known:openai-prod]", "[REDACTED:key]".
 //
 // # Cost
 //
-// The known values are found by a scan whose cost per byte does not grow
-// with their number (an 8-byte-anchored filter, not a loop or an
-// alternation), and the detectors' patterns run only on short windows
-// around a keyword, found from its rarest byte by strings.IndexByte.
-// Keywords are case-sensitive, and an all-lowercase word such as "bearer"
-// has no rare byte to be found by, so lowercase header forms are caught by
-// the "authorization" detector or keyed on their separator ("apikey:"). A record with nothing to redact is
-// handed on as it is, with no allocation by the Handler. The README has the
-// measured numbers.
+// Every built-in detector is a hand-written scanner that starts at its
+// keyword (found from a rare byte by strings.IndexByte) and reads forward
+// over its token's characters: linear time in the text, whatever the text,
+// and no window that cuts a long token. The known values are found by a
+// scan whose cost per byte does not grow with their number (an 8-byte
+// filter probe every 9 bytes), and their encodings by decoding the runs of
+// the text that are encoded. A record with nothing to redact is handed on
+// as it is. The README has the measured numbers.
 package redact

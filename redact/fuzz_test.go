@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"sort"
 	"strings"
 	"testing"
 
@@ -113,3 +115,80 @@ func check(t *testing.T, out, secret string) {
 		t.Fatalf("the secret leaked in its %s form", f)
 	}
 }
+
+// allLeakCases is every class of unregistered secret of the table tests,
+// flattened, in a fixed order.
+func allLeakCases() (names []string, cases []leakCase) {
+	classes := vendorCases()
+	for k, v := range shapeCases() {
+		classes[k] = v
+	}
+	classes["long-token"] = longCases()
+	keys := make([]string, 0, len(classes))
+	for k := range classes {
+		keys = append(keys, k)
+	}
+	sortStrings(keys)
+	for _, k := range keys {
+		for _, c := range classes[k] {
+			names = append(names, k)
+			cases = append(cases, c)
+		}
+	}
+	return names, cases
+}
+
+// FuzzUnregisteredClasses hunts each class of secret nobody registered:
+// it picks an instance of a class, puts it between fuzzed text, sends it
+// through String, the Handler (message, attribute, map) or the Writer
+// (split at fuzzed offsets), and fails if the secret comes out.
+func FuzzUnregisteredClasses(f *testing.F) {
+	names, cases := allLeakCases()
+	for i := 0; i < len(cases); i += 7 {
+		f.Add(uint16(i), uint8(i), "before ", " after", uint16(i*13))
+	}
+	r := redact.New()
+	f.Fuzz(func(t *testing.T, pick uint16, via uint8, pre, post string, split uint16) {
+		c := cases[int(pick)%len(cases)]
+		// Keep the fuzzed text from gluing onto the token, or from opening a
+		// key block that would swallow it legitimately.
+		text := pre + "\n" + c.text + "\n" + post
+		var out string
+		switch via % 4 {
+		case 0:
+			out = r.String(text)
+		case 1:
+			var buf bytes.Buffer
+			slog.New(redact.NewHandler(slog.NewJSONHandler(&buf, nil), r)).Info(text, "a", text, "m", map[string]any{"k": text})
+			out = buf.String()
+			// JSON escapes what it prints.
+			js := jsonEsc(c.secret)
+			if strings.Contains(out, js) {
+				t.Fatalf("%s: the secret leaked through the Handler", names[int(pick)%len(cases)])
+			}
+			return
+		default:
+			var buf bytes.Buffer
+			w := r.Writer(&buf)
+			k := int(split) % (len(text) + 1)
+			_, _ = w.Write([]byte(text[:k]))
+			_, _ = w.Write([]byte(text[k:]))
+			_ = w.Close()
+			out = buf.String()
+		}
+		if strings.Contains(out, c.secret) {
+			t.Fatalf("%s: the secret leaked (via %d)", names[int(pick)%len(cases)], via%4)
+		}
+	})
+}
+
+func jsonEsc(s string) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	out := strings.TrimSpace(b.String())
+	return out[1 : len(out)-1]
+}
+
+func sortStrings(s []string) { sort.Strings(s) }

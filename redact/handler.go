@@ -1,29 +1,64 @@
 package redact
 
 import (
+	"bytes"
 	"context"
 	"encoding"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/credkit/credkit/credential"
 )
 
 // Handler is a slog.Handler that redacts every record before passing it to
 // the handler it wraps: the message, every attribute value at every group
 // depth (strings, errors, fmt.Stringers, []byte, and structs, maps, slices
 // and pointers passed with slog.Any), the results of slog.LogValuers
-// (resolved first), and the attributes given to WithAttrs (redacted once,
-// when they are attached). The value of an attribute whose key is sensitive
-// ("password", "api_key", "authorization"...) is replaced whatever it is.
+// (resolved first), and the attributes given to WithAttrs. The value of an
+// attribute, map key or struct field whose name is sensitive ("password",
+// "apiKey", "Authorization"... see [DefaultSensitiveKeys]) is replaced
+// whatever it is, at every depth.
 //
-// A record with nothing to redact is passed on as it is. Secrets are never
-// revealed to be scanned: a credential.Secret prints [REDACTED] in every
-// form the scan reads.
+// A record with nothing to redact is passed on as it is. A value that held
+// a secret keeps its shape: a map or struct is passed on as the JSON object
+// the JSON handler would print, with only the secret replaced.
+//
+// Attributes attached with WithAttrs are checked again whenever the
+// Redactor's set of known values changes, so a value added after a logger
+// was built is not printed by it.
+//
+// A Handler never panics because of what it logs: a MarshalJSON,
+// MarshalText, String, Error or LogValue that panics is recovered and
+// printed as "!PANIC: ..." (as slog does), nil pointers are left to the
+// wrapped handler, cycles and values deeper than 64 levels, with more than
+// 100,000 elements or more than 4 MiB of text are replaced by an "!ERROR"
+// string rather than walked. Secrets are never revealed to be scanned: a
+// credential.Secret prints [REDACTED] in every form the scan reads.
 type Handler struct {
-	next slog.Handler
-	r    *Redactor
+	base  slog.Handler // what NewHandler wrapped, nothing attached
+	r     *Redactor
+	ops   []handlerOp // WithAttrs and WithGroup, in order
+	built atomic.Pointer[builtHandler]
+}
+
+// handlerOp is one WithGroup (attrs nil) or WithAttrs call.
+type handlerOp struct {
+	group string
+	attrs []slog.Attr
+}
+
+// builtHandler is base with the ops applied, cleaned against one snapshot
+// of the known values.
+type builtHandler struct {
+	snap *snapshot
+	h    slog.Handler
 }
 
 var _ slog.Handler = (*Handler)(nil)
@@ -45,7 +80,7 @@ func NewHandler(next slog.Handler, r *Redactor) *Handler {
 	if isDefaultHandler(next) {
 		next = slog.NewTextHandler(log.Writer(), nil)
 	}
-	return &Handler{next: next, r: r}
+	return &Handler{base: next, r: r}
 }
 
 func isDefaultHandler(h slog.Handler) bool {
@@ -53,11 +88,58 @@ func isDefaultHandler(h slog.Handler) bool {
 }
 
 // Enabled reports whether the wrapped handler handles level.
-func (h *Handler) Enabled(ctx context.Context, l slog.Level) bool { return h.next.Enabled(ctx, l) }
+func (h *Handler) Enabled(ctx context.Context, l slog.Level) bool { return h.base.Enabled(ctx, l) }
+
+// next returns the wrapped handler with the attached attributes, cleaned
+// against the current known values.
+func (h *Handler) next() slog.Handler {
+	if len(h.ops) == 0 {
+		return h.base
+	}
+	snap := h.r.snap.Load()
+	if b := h.built.Load(); b != nil && b.snap == snap {
+		return b.h
+	}
+	n := h.base
+	for _, op := range h.ops {
+		if op.attrs == nil {
+			n = n.WithGroup(h.r.String(op.group))
+			continue
+		}
+		cleaned := make([]slog.Attr, len(op.attrs))
+		for i, a := range op.attrs {
+			cleaned[i] = h.cleanAttr(a)
+		}
+		n = n.WithAttrs(cleaned)
+	}
+	h.built.Store(&builtHandler{snap: snap, h: n})
+	return n
+}
 
 // Handle redacts rec and passes it on.
-func (h *Handler) Handle(ctx context.Context, rec slog.Record) error {
-	dirty := h.r.Contains(rec.Message)
+func (h *Handler) Handle(ctx context.Context, rec slog.Record) (err error) {
+	next := h.next()
+	out, dirty, perr := h.cleanRecord(rec)
+	if perr != "" {
+		out = slog.NewRecord(rec.Time, rec.Level, h.r.String(rec.Message), rec.PC)
+		out.AddAttrs(slog.String("!PANIC", perr))
+		dirty = true
+	}
+	if !dirty {
+		return next.Handle(ctx, rec)
+	}
+	return next.Handle(ctx, out)
+}
+
+// cleanRecord returns rec redacted, or dirty false when rec needs nothing.
+// A panic in the Handler's own code is recovered and reported in perr.
+func (h *Handler) cleanRecord(rec slog.Record) (out slog.Record, dirty bool, perr string) {
+	defer func() {
+		if p := recover(); p != nil {
+			perr = h.panicText(p)
+		}
+	}()
+	dirty = h.r.Contains(rec.Message)
 	if !dirty {
 		rec.Attrs(func(a slog.Attr) bool {
 			dirty = h.dirtyAttr(a)
@@ -65,40 +147,52 @@ func (h *Handler) Handle(ctx context.Context, rec slog.Record) error {
 		})
 	}
 	if !dirty {
-		return h.next.Handle(ctx, rec)
+		return rec, false, ""
 	}
-	out := slog.NewRecord(rec.Time, rec.Level, h.r.String(rec.Message), rec.PC)
+	out = slog.NewRecord(rec.Time, rec.Level, h.r.String(rec.Message), rec.PC)
 	rec.Attrs(func(a slog.Attr) bool {
-		out.AddAttrs(h.clean(a))
+		out.AddAttrs(h.cleanAttr(a))
 		return true
 	})
-	return h.next.Handle(ctx, out)
+	return out, true, ""
 }
 
-// WithAttrs redacts attrs now and attaches them to the wrapped handler.
+// WithAttrs attaches attrs; they are redacted against the known values of
+// the moment, and again whenever those change.
 func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	cleaned := make([]slog.Attr, len(attrs))
-	for i, a := range attrs {
-		cleaned[i] = h.clean(a)
+	if len(attrs) == 0 {
+		return h
 	}
-	return &Handler{next: h.next.WithAttrs(cleaned), r: h.r}
+	return h.with(handlerOp{attrs: append([]slog.Attr(nil), attrs...)})
 }
 
 // WithGroup opens a group on the wrapped handler.
 func (h *Handler) WithGroup(name string) slog.Handler {
-	return &Handler{next: h.next.WithGroup(h.r.String(name)), r: h.r}
+	if name == "" {
+		return h
+	}
+	return h.with(handlerOp{group: name})
+}
+
+func (h *Handler) with(op handlerOp) *Handler {
+	ops := make([]handlerOp, len(h.ops)+1)
+	copy(ops, h.ops)
+	ops[len(h.ops)] = op
+	n := &Handler{base: h.base, r: h.r, ops: ops}
+	n.next() // build now, so that a bad attribute shows at once
+	return n
 }
 
 // dirtyAttr reports whether a needs redaction, without building anything
 // but the text the scan needs.
 func (h *Handler) dirtyAttr(a slog.Attr) bool {
-	if h.r.o.sensitiveKey(a.Key) && !a.Value.Equal(slog.Value{}) {
+	v := a.Value
+	if h.r.o.sensitiveKey(a.Key) && !v.Equal(slog.Value{}) {
 		return true
 	}
 	if h.r.Contains(a.Key) {
 		return true
 	}
-	v := a.Value
 	if v.Kind() == slog.KindLogValuer {
 		v = v.Resolve()
 	}
@@ -113,22 +207,20 @@ func (h *Handler) dirtyAttr(a slog.Attr) bool {
 		}
 		return false
 	case slog.KindAny:
-		for _, t := range texts(v.Any()) {
-			if h.r.Contains(t) {
-				return true
-			}
-		}
+		w := walker{h: h}
+		w.walk(v.Any())
+		return w.dirty()
 	}
 	return false
 }
 
-// clean returns a redacted.
-func (h *Handler) clean(a slog.Attr) slog.Attr {
+// cleanAttr returns a redacted.
+func (h *Handler) cleanAttr(a slog.Attr) slog.Attr {
 	key := h.r.String(a.Key)
-	if h.r.o.sensitiveKey(a.Key) {
+	v := a.Value
+	if h.r.o.sensitiveKey(a.Key) && !v.Equal(slog.Value{}) {
 		return slog.String(key, h.r.o.replacement("key"))
 	}
-	v := a.Value
 	if v.Kind() == slog.KindLogValuer {
 		v = v.Resolve()
 	}
@@ -137,67 +229,506 @@ func (h *Handler) clean(a slog.Attr) slog.Attr {
 		return slog.String(key, h.r.String(v.String()))
 	case slog.KindGroup:
 		g := v.Group()
-		out := make([]any, len(g))
+		out := make([]slog.Attr, len(g))
 		for i, x := range g {
-			out[i] = h.clean(x)
+			out[i] = h.cleanAttr(x)
 		}
-		return slog.Group(key, out...)
+		return slog.Attr{Key: key, Value: slog.GroupValue(out...)}
 	case slog.KindAny:
 		return slog.Attr{Key: key, Value: h.cleanAny(v.Any())}
 	}
 	return slog.Attr{Key: key, Value: v}
 }
 
+// Bounds on what one value may cost to check.
+const (
+	maxDepth = 64
+	maxNodes = 100_000
+	maxText  = 4 << 20
+)
+
 // cleanAny returns a value safe to log for x: x itself when no form of it
-// holds a secret, otherwise a redacted string of its JSON encoding (or of
-// its fmt form when it has none).
+// holds a secret; otherwise, for an error, its redacted message; for
+// anything else the JSON the JSON handler would print, with only the
+// secrets replaced, passed on as a json.RawMessage so that it stays an
+// object.
 func (h *Handler) cleanAny(x any) slog.Value {
-	dirty := false
-	for _, t := range texts(x) {
-		if h.r.Contains(t) {
-			dirty = true
-			break
-		}
-	}
-	if !dirty {
+	w := walker{h: h}
+	w.walk(x)
+	if !w.dirty() {
 		return slog.AnyValue(x)
 	}
-	switch x := x.(type) {
-	case error:
-		return slog.StringValue(h.r.String(x.Error()))
-	case []byte:
-		return slog.StringValue(h.r.String(string(x)))
-	case fmt.Stringer:
-		return slog.StringValue(h.r.String(x.String()))
+	if w.tooBig {
+		return slog.StringValue("!ERROR: value too large or too deep to check for secrets")
 	}
-	if b, err := json.Marshal(x); err == nil {
-		return slog.StringValue(h.r.String(string(b)))
+	if w.cycle {
+		return slog.StringValue("!ERROR: value contains a cycle")
 	}
-	return slog.StringValue(h.r.String(fmt.Sprintf("%+v", x)))
-}
-
-// texts returns the forms a handler may print x in: the text handler uses
-// MarshalText or fmt's %+v (which calls Error, String or Format); the JSON
-// handler uses MarshalJSON, json.Marshal's view of the fields, or Error.
-// All of them are scanned. A []byte is scanned raw: its JSON form is base64,
-// one of the encodings known values are matched in.
-func texts(x any) []string {
-	if x == nil {
-		return nil
+	_, jm := x.(json.Marshaler)
+	if err, ok := x.(error); ok && !jm {
+		msg, p := safeCall(func() string { return err.Error() })
+		if p != nil {
+			return slog.StringValue("!PANIC: " + h.panicText(p))
+		}
+		return slog.StringValue(h.r.String(h.hideAll(msg, w.hidden)))
 	}
 	if b, ok := x.([]byte); ok {
-		return []string{string(b)}
+		return slog.StringValue(h.r.String(h.hideAll(string(b), w.hidden)))
 	}
-	out := []string{fmt.Sprintf("%+v", x)}
-	if tm, ok := x.(encoding.TextMarshaler); ok {
-		if b, err := tm.MarshalText(); err == nil {
-			out = append(out, string(b))
+	var b []byte
+	var jerr error
+	_, p := safeCall(func() string { b, jerr = json.Marshal(x); return "" })
+	switch {
+	case p != nil:
+		return slog.StringValue("!PANIC: " + h.panicText(p))
+	case jerr != nil:
+		return slog.StringValue("!ERROR: " + h.r.String(h.hideAll(jerr.Error(), w.hidden)))
+	}
+	clean, err := h.rewriteJSON(b, w.hidden)
+	if err != nil {
+		return slog.StringValue(h.r.o.replacement("key"))
+	}
+	return slog.AnyValue(json.RawMessage(clean))
+}
+
+// hideAll replaces the values found under sensitive names in s.
+func (h *Handler) hideAll(s string, hidden []string) string {
+	for _, v := range hidden {
+		if len(v) >= 3 {
+			s = strings.ReplaceAll(s, v, h.r.o.replacement("key"))
 		}
 	}
-	if _, isErr := x.(error); !isErr {
-		if b, err := json.Marshal(x); err == nil {
-			out = append(out, string(b))
+	return s
+}
+
+// panicText is what a recovered panic prints: its value, redacted.
+func (h *Handler) panicText(p any) string {
+	var s string
+	switch p := p.(type) {
+	case string:
+		s = p
+	case error:
+		var q any
+		s, q = safeCall(func() string { return p.Error() })
+		if q != nil {
+			s = fmt.Sprintf("%T", p)
+		}
+	default:
+		s = fmt.Sprintf("%T", p)
+	}
+	return h.r.String(s)
+}
+
+// jsonString encodes s as slog's JSON handler does for a value it
+// marshals: without HTML escaping.
+func jsonString(s string) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	return bytes.TrimRight(b.Bytes(), "\n")
+}
+
+// safeCall runs f, recovering a panic.
+func safeCall(f func() string) (s string, p any) {
+	defer func() {
+		if q := recover(); q != nil {
+			p = q
+			if p == nil {
+				p = "nil"
+			}
+		}
+	}()
+	return f(), nil
+}
+
+// rewriteJSON copies the JSON b, redacting every string and key, replacing
+// the value of every sensitive key and every string that holds a hidden
+// value.
+func (h *Handler) rewriteJSON(b []byte, hidden []string) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var out bytes.Buffer
+	out.Grow(len(b))
+	type frame struct {
+		obj   bool
+		n     int // tokens written in this frame
+		isKey bool
+	}
+	var stack []frame
+	repl := jsonString(h.r.o.replacement("key"))
+	sep := func() {
+		if len(stack) == 0 {
+			return
+		}
+		f := &stack[len(stack)-1]
+		if f.obj {
+			if f.isKey {
+				if f.n > 0 {
+					out.WriteByte(',')
+				}
+			} else {
+				out.WriteByte(':')
+			}
+		} else if f.n > 0 {
+			out.WriteByte(',')
 		}
 	}
-	return out
+	after := func() {
+		if len(stack) == 0 {
+			return
+		}
+		f := &stack[len(stack)-1]
+		if f.obj {
+			if !f.isKey {
+				f.n++
+			}
+			f.isKey = !f.isKey
+		} else {
+			f.n++
+		}
+	}
+	skipValue := func() error {
+		depth := 0
+		for {
+			t, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			if d, ok := t.(json.Delim); ok {
+				if d == '{' || d == '[' {
+					depth++
+				} else {
+					depth--
+				}
+			}
+			if depth == 0 {
+				return nil
+			}
+		}
+	}
+	for {
+		t, err := dec.Token()
+		if err != nil {
+			if err == io.EOF {
+				return out.Bytes(), nil
+			}
+			return nil, err
+		}
+		if d, ok := t.(json.Delim); ok {
+			switch d {
+			case '{', '[':
+				sep()
+				out.WriteByte(byte(d))
+				stack = append(stack, frame{obj: d == '{', isKey: d == '{'})
+			default:
+				out.WriteByte(byte(d))
+				stack = stack[:len(stack)-1]
+				after()
+			}
+			continue
+		}
+		sep()
+		if s, ok := t.(string); ok {
+			key := len(stack) > 0 && stack[len(stack)-1].obj && stack[len(stack)-1].isKey
+			if key && h.r.o.sensitiveKey(s) {
+				out.Write(jsonString(h.r.String(s)))
+				after()
+				sep()
+				out.Write(repl)
+				if err := skipValue(); err != nil {
+					return nil, err
+				}
+				after()
+				continue
+			}
+			c := h.r.String(s)
+			if !key {
+				c = h.hideAll(c, hidden)
+			}
+			out.Write(jsonString(c))
+		} else {
+			e, _ := json.Marshal(t)
+			out.Write(e)
+		}
+		after()
+	}
+}
+
+// walker checks every form a handler may print a value in: the JSON
+// handler uses MarshalJSON, json.Marshal's view of the fields, or Error;
+// the text handler uses MarshalText or fmt's %+v (which calls Error,
+// String or Format, or prints every field, exported or not). It walks the
+// value once with reflect, calling those methods under recover, and scans
+// every string it meets; it never calls fmt on the whole value (fmt has no
+// cycle check). A []byte is scanned raw: its JSON form is base64, one of
+// the encodings known values are matched in.
+type walker struct {
+	h      *Handler
+	found  bool
+	panic  bool
+	cycle  bool
+	tooBig bool
+	nodes  int
+	text   int
+	path   map[uintptr]bool
+	hidden []string // strings under sensitive names
+}
+
+func (w *walker) dirty() bool { return w.found || w.panic || w.cycle || w.tooBig }
+
+var (
+	errorType     = reflect.TypeFor[error]()
+	stringerType  = reflect.TypeFor[fmt.Stringer]()
+	formatterType = reflect.TypeFor[fmt.Formatter]()
+	jsonMType     = reflect.TypeFor[json.Marshaler]()
+	textMType     = reflect.TypeFor[encoding.TextMarshaler]()
+	secretType    = reflect.TypeFor[credential.Secret]()
+)
+
+// The printing methods of a type, cached: Implements costs more than the
+// walk of a small struct.
+const (
+	mJSON = 1 << iota
+	mText
+	mError
+	mString
+	mFormat
+)
+
+var methodCache sync.Map // reflect.Type -> uint8
+
+func methodsOf(t reflect.Type) uint8 {
+	if m, ok := methodCache.Load(t); ok {
+		return m.(uint8)
+	}
+	var m uint8
+	for bit, it := range map[uint8]reflect.Type{mJSON: jsonMType, mText: textMType, mError: errorType, mString: stringerType, mFormat: formatterType} {
+		if t.Implements(it) {
+			m |= bit
+		}
+	}
+	methodCache.Store(t, m)
+	return m
+}
+
+func (w *walker) walk(x any) {
+	if x == nil {
+		return
+	}
+	if w.fast(x) {
+		return
+	}
+	w.value(reflect.ValueOf(x), 0, false)
+}
+
+// fast walks the types a log attribute most often holds without reflect
+// (a map[string]any walked by reflect allocates an iterator and a Value a
+// key); it reports false for any other type. A composite element is
+// walked by value, with the map on the path so that a cycle through it is
+// seen.
+func (w *walker) fast(x any) bool {
+	switch x := x.(type) {
+	case string:
+		w.nodes++
+		w.scan(x, false)
+	case bool, int, int64, int32, uint, uint64, uint32, float64, float32:
+		w.nodes++
+	case map[string]any:
+		for k, v := range x {
+			if w.tooBig || w.cycle || w.nodes > maxNodes {
+				w.tooBig = w.tooBig || w.nodes > maxNodes
+				return true
+			}
+			w.nodes++
+			w.scan(k, false)
+			ks := w.h.r.o.sensitiveKey(k)
+			switch v := v.(type) {
+			case nil:
+			case string:
+				w.nodes++
+				w.scan(v, ks)
+			case bool:
+				w.nodes++
+			case int, int64, float64:
+				w.nodes++
+				if ks {
+					w.found = true
+				}
+			default:
+				if w.path == nil {
+					w.path = map[uintptr]bool{}
+				}
+				w.path[reflect.ValueOf(x).Pointer()] = true
+				w.value(reflect.ValueOf(v), 1, ks)
+			}
+		}
+	case map[string]string:
+		for k, v := range x {
+			w.nodes += 2
+			w.scan(k, false)
+			w.scan(v, w.h.r.o.sensitiveKey(k))
+		}
+	case []string:
+		for _, v := range x {
+			w.nodes++
+			w.scan(v, false)
+		}
+	default:
+		return false
+	}
+	if w.nodes > maxNodes {
+		w.tooBig = true
+	}
+	return true
+}
+
+func (w *walker) scan(s string, sensitive bool) {
+	w.text += len(s)
+	if w.text > maxText {
+		w.tooBig = true
+		return
+	}
+	if sensitive && s != "" {
+		w.found = true
+		if len(w.hidden) < 64 {
+			w.hidden = append(w.hidden, s)
+		}
+		return
+	}
+	if !w.found && w.h.r.Contains(s) {
+		w.found = true
+	}
+}
+
+// call runs one of v's printing methods under recover and scans its text.
+func (w *walker) call(f func() string, sensitive bool) {
+	s, p := safeCall(f)
+	if p != nil {
+		w.panic = true
+		return
+	}
+	w.scan(s, sensitive)
+}
+
+func (w *walker) value(v reflect.Value, depth int, sensitive bool) {
+	if w.tooBig || w.cycle {
+		return
+	}
+	w.nodes++
+	if depth > maxDepth || w.nodes > maxNodes {
+		w.tooBig = true
+		return
+	}
+	if !v.IsValid() {
+		return
+	}
+	t := v.Type()
+	if t == secretType {
+		return
+	}
+	k := v.Kind()
+	if (k == reflect.Pointer || k == reflect.Interface || k == reflect.Map || k == reflect.Slice) && v.IsNil() {
+		return
+	}
+	// The printing methods, where fmt and encoding/json would call them.
+	methods := false
+	if v.CanInterface() && t.NumMethod() > 0 {
+		x := v.Interface()
+		ms := methodsOf(t)
+		js, tx := ms&mJSON != 0, ms&mText != 0
+		er, st, fm := ms&mError != 0, ms&mString != 0, ms&mFormat != 0
+		if js {
+			w.call(func() string { b, _ := x.(json.Marshaler).MarshalJSON(); return string(b) }, sensitive)
+		}
+		if tx {
+			w.call(func() string { b, _ := x.(encoding.TextMarshaler).MarshalText(); return string(b) }, sensitive)
+		}
+		switch {
+		case fm:
+			w.call(func() string { return fmt.Sprintf("%+v", x) }, sensitive)
+		case er:
+			w.call(func() string { return x.(error).Error() }, sensitive)
+		case st:
+			w.call(func() string { return x.(fmt.Stringer).String() }, sensitive)
+		}
+		// Fields are printed only where a method does not stand in for them
+		// in both forms.
+		methods = (js || tx) && (er || st || fm || tx)
+	}
+	if methods {
+		return
+	}
+	switch k {
+	case reflect.String:
+		w.scan(v.String(), sensitive)
+	case reflect.Pointer, reflect.Map:
+		p := v.Pointer()
+		if w.path == nil {
+			w.path = map[uintptr]bool{}
+		}
+		if w.path[p] {
+			w.cycle = true
+			return
+		}
+		w.path[p] = true
+		defer delete(w.path, p)
+		if k == reflect.Pointer {
+			w.value(v.Elem(), depth+1, sensitive)
+			return
+		}
+		it := v.MapRange()
+		for it.Next() {
+			key := it.Key()
+			ks := false
+			if key.Kind() == reflect.String {
+				ks = w.h.r.o.sensitiveKey(key.String())
+				w.scan(key.String(), false)
+			} else {
+				w.value(key, depth+1, false)
+			}
+			w.value(it.Value(), depth+1, sensitive || ks)
+		}
+	case reflect.Interface:
+		w.value(v.Elem(), depth+1, sensitive)
+	case reflect.Struct:
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			fs := sensitive || w.h.r.o.sensitiveKey(f.Name)
+			if tag, ok := f.Tag.Lookup("json"); ok && !fs {
+				if n, _, _ := strings.Cut(tag, ","); n != "" && n != "-" {
+					fs = w.h.r.o.sensitiveKey(n)
+				}
+			}
+			w.value(v.Field(i), depth+1, fs)
+		}
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 {
+			if k == reflect.Slice {
+				w.scan(string(v.Bytes()), sensitive)
+			}
+			return
+		}
+		if k == reflect.Slice {
+			p := v.Pointer()
+			if w.path == nil {
+				w.path = map[uintptr]bool{}
+			}
+			if w.path[p] && v.Len() > 0 {
+				w.cycle = true
+				return
+			}
+			w.path[p] = true
+			defer delete(w.path, p)
+		}
+		for i := 0; i < v.Len(); i++ {
+			w.value(v.Index(i), depth+1, sensitive)
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+		reflect.Float32, reflect.Float64:
+		if sensitive && !v.IsZero() {
+			w.found = true
+		}
+	}
 }

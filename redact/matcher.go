@@ -1,14 +1,8 @@
 package redact
 
 import (
-	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
-	"math/bits"
-	"net/url"
 	"sort"
-	"strings"
 	"unsafe"
 )
 
@@ -19,50 +13,65 @@ type span struct {
 	prio       int // lower wins a tie: known values, then detectors in order
 }
 
-// pattern is one encoded form of one known value.
-type pattern struct {
-	text   string
-	reason string
+// fragMin is the length from which a fragment of a known value is
+// redacted: 16 bytes. A 16-byte piece of a random key holds at least 80
+// bits (base32 and up), so it is never met by chance, and 16 bytes is
+// longer than the fixed prefixes of every vendor format ("sk-ant-api03-" is
+// 13), so one key's fragment is not confused with the prefix of another
+// format in benign text; shorter pieces (an 8-byte "sk-proj-") would be.
+// A log that truncates a key (%.24s, the first 16 characters for
+// debugging) prints a fragment of at least this length. Values of 8 to 15
+// bytes are only matched whole.
+const fragMin = 16
+
+// chunkLen bounds the piece of a value one index entry points into; long
+// values (a PEM key registered as a known value) are cut into pieces of
+// chunkLen bytes overlapping by fragMin, so that every fragment lies whole
+// in one piece.
+const chunkLen = 256
+
+// maxShared bounds the index entries of one 8-byte word.
+const maxShared = 8
+
+// chunk is a piece of a known value.
+type chunk struct {
+	text  string // the piece
+	value string // the whole value (text itself when it fits one chunk)
+	label string
 }
 
-// matcher finds known values in their encoded forms. It is immutable once
-// built: a Redactor swaps whole matchers.
+// matcher finds known values, and fragments of them, in text. It is
+// immutable once built.
 //
-// Every pattern is at least 8 bytes long. With step = (shortest pattern) −
-// 7, capped at 16, any occurrence of a pattern covers a text offset that is
-// a multiple of step where one of the pattern's last step 8-byte words
-// starts; so each pattern is indexed by those words, and the scan reads one
-// 64-bit word every step bytes and tests two bits of a filter sized to the
-// number of index entries (about 1.4% false positives); only on a hit does
-// it look the word up and compare. The work per byte is the same for one
-// value and for ten thousand: no loop over values, no big alternation.
+// Every 8-byte word of every chunk, at every offset, is indexed. With step
+// = min(fragMin, shortest value) − 7, any occurrence of a value or of a
+// fragment of fragMin bytes covers a text offset that is a multiple of step
+// where one of its words starts: the scan reads one 64-bit word every step
+// bytes and tests two bits of a filter (about 1.4% false positives); only
+// on a hit does it look the word up, and then extends the match byte by
+// byte both ways. The work per byte of text is the same for one value and
+// for ten thousand.
 type matcher struct {
-	filter []uint64 // bitset
-	shift  uint
+	chunks []chunk
+	filter []uint64 // bitset of nbits bits
+	nbits  uint64
 	step   int
-	// index is an open-addressing hash table (linear probing, at most two
-	// thirds full) of the indexed words: 16 bytes an entry, where a Go map
-	// of slices took about 80.
-	index     []entry
-	indexBits uint
-	pats      []pattern
+	// index is an open-addressing hash table (linear probing, at most three
+	// quarters full) of 8-byte entries: the high 32 bits of the word's hash
+	// (never 0), then chunk+1 (24 bits) and the offset (8 bits).
+	index []uint64
 }
 
-// entry says that the indexed word w starts off bytes into pattern pat-1;
-// pat 0 marks an empty slot.
-type entry struct {
-	w   uint64
-	pat int32
-	off int32
-}
+// reduce maps the 32-bit hash x onto [0, n) (Lemire's multiply-shift), so
+// that tables need not be powers of two.
+func reduce(x uint32, n uint64) uint64 { return uint64(x) * n >> 32 }
 
 const (
 	mul1 = 0x9E3779B97F4A7C15
 	mul2 = 0xC2B2AE3D27D4EB4F
 )
 
-// word reads the 8 bytes of s at i as one little-endian word (one load on
-// the architectures that allow unaligned loads).
+// word reads the 8 bytes of s at i as one little-endian word.
 func word(s string, i int) uint64 {
 	return binary.LittleEndian.Uint64(bytesOf(s)[i:])
 }
@@ -70,41 +79,63 @@ func word(s string, i int) uint64 {
 // bytesOf views s as bytes without copying. The bytes are only read.
 func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
-func newMatcher(pats []pattern) *matcher {
-	m := &matcher{pats: pats, step: 16}
-	for _, p := range pats {
-		if st := len(p.text) - 7; st < m.step {
-			m.step = st
+// chunksOf cuts a value into its chunks.
+func chunksOf(v, label string, out []chunk) []chunk {
+	if len(v) <= chunkLen {
+		return append(out, chunk{v, v, label})
+	}
+	for i := 0; ; i += chunkLen - fragMin {
+		end := min(len(v), i+chunkLen)
+		out = append(out, chunk{v[i:end], v, label})
+		if end == len(v) {
+			return out
 		}
+	}
+}
+
+func newMatcher(chunks []chunk) *matcher {
+	m := &matcher{chunks: chunks, step: fragMin - 7}
+	n := 0
+	for _, c := range chunks {
+		if len(c.value) < fragMin && len(c.value)-7 < m.step {
+			m.step = len(c.value) - 7
+		}
+		n += len(c.text) - 7
 	}
 	if m.step < 1 {
 		m.step = 1
 	}
-	nbits := 1 << 10
-	for nbits < 16*m.step*len(pats) {
-		nbits <<= 1
-	}
-	m.filter = make([]uint64, nbits/64)
-	m.shift = uint(64 - bits.TrailingZeros(uint(nbits)))
-	m.indexBits = 4
-	for 2*(1<<m.indexBits) < 3*m.step*len(pats) {
-		m.indexBits++
-	}
-	m.index = make([]entry, 1<<m.indexBits)
-	mask := len(m.index) - 1
-	for i, p := range pats {
-		// Index the last step words of the pattern rather than the first:
-		// keys of one vendor share their first bytes ("sk-proj-"), so their
-		// heads would all land in one bucket, while their tails are random.
-		d := len(p.text) - 7 - m.step
-		for off := d; off < d+m.step; off++ {
-			w := word(p.text, off)
-			j := m.slot(w)
-			for m.index[j].pat != 0 {
-				j = (j + 1) & mask
+	// 12 filter bits an entry (about 2.5% false hits with two probes); an
+	// index at most three quarters full.
+	m.nbits = uint64(max(1024, 12*n)+63) &^ 63
+	m.filter = make([]uint64, m.nbits/64)
+	size := uint64(4*n/3 + 16)
+	m.index = make([]uint64, size)
+	for ci, c := range chunks {
+		for off := 0; off+8 <= len(c.text); off++ {
+			w := word(c.text, off)
+			slot, tag := hashes(w)
+			// A word shared by many values (a vendor prefix: "sk-proj-")
+			// is indexed for the first maxShared of them only, so that no
+			// probe walks a long run of it; each value is still found by
+			// its own words.
+			j := reduce(slot, size)
+			same := 0
+			for m.index[j] != 0 {
+				if e := m.index[j]; e>>32 == tag {
+					if c := &chunks[int(e>>8&0xFFFFFF)-1]; word(c.text, int(e&0xFF)) == w {
+						same++
+					}
+				}
+				if j++; j == size {
+					j = 0
+				}
 			}
-			m.index[j] = entry{w, int32(i + 1), int32(off)}
-			h1, h2 := (w*mul1)>>m.shift, (w*mul2)>>m.shift
+			if same >= maxShared {
+				continue
+			}
+			m.index[j] = tag<<32 | uint64(ci+1)<<8 | uint64(off)
+			h1, h2 := reduce(uint32(tag), m.nbits), reduce(slot, m.nbits)
 			m.filter[h1>>6] |= 1 << (h1 & 63)
 			m.filter[h2>>6] |= 1 << (h2 & 63)
 		}
@@ -112,75 +143,96 @@ func newMatcher(pats []pattern) *matcher {
 	return m
 }
 
+// hashes returns two independent 32-bit hashes of w, from the high halves
+// of two multiplications (the low half of a product depends only on the
+// low bytes of w, which keys of one vendor share): where the index looks
+// for w, and the tag its entries carry (never 0).
+func hashes(w uint64) (slot uint32, tag uint64) {
+	slot = uint32((w * mul2) >> 32)
+	tag = (w * mul1) >> 32
+	if tag == 0 {
+		tag = 1
+	}
+	return slot, tag
+}
+
+func next(j, size uint64) uint64 {
+	if j++; j == size {
+		return 0
+	}
+	return j
+}
+
 // maybe tests the filter for the word w.
 func (m *matcher) maybe(w uint64) bool {
-	h1 := (w * mul1) >> m.shift
+	slot, tag := hashes(w)
+	h1 := reduce(uint32(tag), m.nbits)
 	if m.filter[h1>>6]&(1<<(h1&63)) == 0 {
 		return false
 	}
-	h2 := (w * mul2) >> m.shift
+	h2 := reduce(slot, m.nbits)
 	return m.filter[h2>>6]&(1<<(h2&63)) != 0
 }
 
-// slot is where the index starts looking for w.
-func (m *matcher) slot(w uint64) int { return int((w * mul2) >> (64 - m.indexBits)) }
-
-// verify appends the patterns indexed by w that occur in s around i.
-func (m *matcher) verify(s string, i int, w uint64, out []span) []span {
-	mask := len(m.index) - 1
-	for j := m.slot(w); m.index[j].pat != 0; j = (j + 1) & mask {
+// verify appends the chunks indexed by w whose text, or a fragment of
+// fragMin bytes of it, occurs in s around i. dead holds removed values.
+func (m *matcher) verify(s string, i int, w uint64, dead map[string]bool, out []span) []span {
+	size := uint64(len(m.index))
+	slot, tag := hashes(w)
+	for j := reduce(slot, size); m.index[j] != 0; j = next(j, size) {
 		e := m.index[j]
-		if e.w != w {
+		if e>>32 != tag {
 			continue
 		}
-		p := m.pats[e.pat-1]
-		start := i - int(e.off)
-		if start >= 0 && strings.HasPrefix(s[start:], p.text) {
-			out = append(out, span{start, start + len(p.text), p.reason, -1})
+		c := &m.chunks[int(e>>8&0xFFFFFF)-1]
+		off := int(e & 0xFF)
+		if word(c.text, off) != w {
+			continue
 		}
+		// Extend both ways as far as text and chunk agree.
+		a, b := i, off
+		for a > 0 && b > 0 && s[a-1] == c.text[b-1] {
+			a--
+			b--
+		}
+		e2, f := i+8, off+8
+		for e2 < len(s) && f < len(c.text) && s[e2] == c.text[f] {
+			e2++
+			f++
+		}
+		whole := b == 0 && f == len(c.text)
+		if !(whole && len(c.text) == len(c.value)) && (len(c.value) < fragMin || e2-a < fragMin) {
+			continue
+		}
+		if dead != nil && dead[c.value] {
+			continue
+		}
+		out = append(out, span{a, e2, "known:" + c.label, -1})
 	}
 	return out
 }
 
-// encodings returns the forms a value travels in: raw; base64 standard and
-// URL-safe (the core of the encoding at each of the three alignments, so
-// that the value is found inside the encoding of a longer text, such as a
-// Basic auth header or a JSON blob, and the whole encoding, padded and
-// not); hex in both cases; URL query and path escaping; JSON string
-// escaping. Forms shorter than 8 bytes are dropped.
-func encodings(v string) []string {
-	seen := map[string]bool{}
-	var out []string
-	add := func(s string) {
-		if len(s) >= 8 && !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
+// find appends the spans of m's values in s; with first, it stops at the
+// first.
+func (m *matcher) find(s string, dead map[string]bool, out []span, first bool) []span {
+	if m == nil || len(m.chunks) == 0 {
+		return out
 	}
-	add(v)
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
-		add(enc.EncodeToString([]byte(v)))
-		add(enc.WithPadding(base64.NoPadding).EncodeToString([]byte(v)))
-		for k := 0; k < 3; k++ {
-			e := enc.WithPadding(base64.NoPadding).EncodeToString([]byte(strings.Repeat("\x00", k) + v))
-			// Drop the characters that mix in the neighbouring bytes: the
-			// ones covering the k prefix bytes, and the last two.
-			from := (k*8 + 5) / 6
-			if k == 0 {
-				from = 0
-			}
-			to := len(e) - 2
-			if to > from {
-				add(e[from:to])
-			}
+	b := bytesOf(s)
+	end := 0 // the end of the last span: a hit inside it is not looked at
+	for i := 0; i+8 <= len(b); i += m.step {
+		w := binary.LittleEndian.Uint64(b[i:])
+		if i+8 <= end || !m.maybe(w) {
+			continue
 		}
-	}
-	add(hex.EncodeToString([]byte(v)))
-	add(strings.ToUpper(hex.EncodeToString([]byte(v))))
-	add(url.QueryEscape(v))
-	add(url.PathEscape(v))
-	if b, err := json.Marshal(v); err == nil {
-		add(string(b[1 : len(b)-1]))
+		n := len(out)
+		out = m.verify(s, i, w, dead, out)
+		for _, sp := range out[n:] {
+			end = max(end, sp.end)
+		}
+		if first && len(out) > n {
+			return out
+		}
 	}
 	return out
 }

@@ -7,17 +7,21 @@ type Option func(*options)
 
 type options struct {
 	detectors   []Detector
-	keys        map[string]bool
+	keys        map[string]bool // nil: the built-in rule of sensitiveName
 	minLen      int
 	text        string
 	withReasons bool
 }
 
-// DefaultSensitiveKeys are the attribute keys whose values the Handler
-// replaces whatever they hold. A key matches when, lowercased with "-" and
-// "." read as "_", it equals one of these or ends with "_" and one of them:
-// "openai_api_key" and "db.password" match, "max_tokens" and "token_count"
-// do not.
+// DefaultSensitiveKeys lists the words of the attribute keys whose values
+// the Handler replaces whatever they hold, at every depth (attributes,
+// groups, map keys, struct fields). By default a key is split into words at
+// "_", "-", ".", spaces and camelCase ("openaiApiKey" is openai api key)
+// and is sensitive when its last word or two name a secret: "password",
+// "db.password", "openaiApiKey", "clientSecret", "privateKey",
+// "accessToken", "refreshToken", "sessionToken", "bearerToken",
+// "connection_string", "database_url", "dsn"; never "max_tokens",
+// "token_count", "tokens_used" or "next_page_token".
 var DefaultSensitiveKeys = []string{
 	"password", "passwd", "pwd", "secret", "token", "api_key", "apikey", "authorization",
 	"cookie", "set_cookie", "private_key", "client_secret", "credential", "credentials",
@@ -26,11 +30,7 @@ var DefaultSensitiveKeys = []string{
 }
 
 func defaultOptions() options {
-	o := options{detectors: DefaultDetectors(), keys: map[string]bool{}, minLen: 8, text: "[REDACTED]"}
-	for _, k := range DefaultSensitiveKeys {
-		o.keys[k] = true
-	}
-	return o
+	return options{detectors: DefaultDetectors(), minLen: 8, text: "[REDACTED]"}
 }
 
 // WithDetectors adds detectors of your own to the defaults.
@@ -103,6 +103,9 @@ func normKey(k string) string {
 
 // sensitiveKey reports whether key names a secret. It does not allocate.
 func (o *options) sensitiveKey(key string) bool {
+	if o.keys == nil {
+		return sensitiveName(key)
+	}
 	if len(key) == 0 || len(o.keys) == 0 || len(key) > 128 {
 		return len(key) > 128 && o.keys[normKey(key)]
 	}

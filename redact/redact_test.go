@@ -147,7 +147,7 @@ func (s *source) set(name, v string) {
 }
 
 func TestTrack(t *testing.T) {
-	const a, b = "FAKE-tracked-value-aaaa", "FAKE-tracked-value-bbbb"
+	const a, b = "FAKE-aaaa-Qw7Zk2Lp9Xv", "FAKE-bbbb-Mn4Tr8Jd1Hs"
 	src := &source{vals: map[string]credential.Secret{"x": credential.NewSecret(a)}}
 	r := redact.New()
 	stop := r.Track(src)

@@ -2,6 +2,7 @@ package redact
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -10,8 +11,9 @@ import (
 )
 
 // Redactor removes secret values from text: the known values credkit holds
-// (in the encodings they travel in), well-known token formats, and — in the
-// Handler — the values of sensitive attribute keys.
+// (in the encodings they travel in, and fragments of them), well-known
+// token formats, and — in the Handler — the values of sensitive attribute
+// keys.
 //
 // A Redactor is safe for concurrent use. Its state is an immutable snapshot
 // behind an atomic pointer: adding or removing a value builds a new
@@ -21,21 +23,40 @@ type Redactor struct {
 	o    options
 	snap atomic.Pointer[snapshot]
 
-	mu      sync.Mutex        // serializes rebuilds and guards the sets below
-	manual  map[string]string // value -> label
+	mu      sync.Mutex // serializes changes and guards the fields below
+	vals    map[string]*knownValue
+	nbase   int      // the number of values indexed in snap.base
+	delta   []string // the values indexed in snap.delta
+	dead    map[string]bool
 	sources map[int]*tracked
 	nextSrc int
 }
 
-type tracked struct {
-	src    credential.SecretSource
-	values map[string]string
+// knownValue is one value and the number of its holders (Add, and each
+// tracked source that holds it).
+type knownValue struct {
+	label  string
+	refs   int
+	manual bool // added with Add (one of refs)
 }
 
-// snapshot is what a scan reads.
+type tracked struct {
+	src     credential.SecretSource
+	seq     atomic.Uint64     // reads started
+	applied uint64            // the read whose values are in values; r.mu
+	values  map[string]uint64 // value -> the read that last saw it
+}
+
+// snapshot is what a scan reads. Known values live in two layers: a large
+// base, rebuilt rarely, and a small delta holding what was added since,
+// rebuilt on each change; a value removed from the base is listed in dead
+// until the next rebuild. So adding or removing one value costs work
+// proportional to the delta, and the base is rebuilt when the delta grows
+// past about 2√n values: amortized, O(√n) a change.
 type snapshot struct {
-	known *matcher
-	dets  *detectors
+	base, delta *matcher
+	dead        map[string]bool
+	dets        *detectors
 }
 
 // ErrTooShort is returned (wrapped in a *credential.Error of kind
@@ -51,21 +72,22 @@ func New(opts ...Option) *Redactor {
 	for _, f := range opts {
 		f(&o)
 	}
-	r := &Redactor{o: o, manual: map[string]string{}, sources: map[int]*tracked{}}
+	r := &Redactor{o: o, vals: map[string]*knownValue{}, sources: map[int]*tracked{}}
 	r.snap.Store(&snapshot{dets: compile(o.detectors)})
 	return r
 }
 
-// Add makes r redact s wherever it appears, raw or encoded; label names it
-// in reasons ("[REDACTED:known:openai]" with [WithReasons]). A value
-// shorter than the minimum length is refused with an error wrapping
-// [ErrTooShort] and [credential.ErrInvalid]: it is never silently ignored.
+// Add makes r redact s wherever it appears, raw, encoded or in a fragment
+// of 16 bytes or more; label names it in reasons
+// ("[REDACTED:known:openai]" with [WithReasons]). A value shorter than the
+// minimum length is refused with an error wrapping [ErrTooShort] and
+// [credential.ErrInvalid]: it is never silently ignored.
 func (r *Redactor) Add(label string, s credential.Secret) error {
 	return r.AddAll(map[string]credential.Secret{label: s})
 }
 
-// AddAll adds many values at once, keyed by label, with one rebuild: use it
-// to load hundreds of values. It adds none when one is refused.
+// AddAll adds many values at once, keyed by label. It adds none when one is
+// refused.
 func (r *Redactor) AddAll(values map[string]credential.Secret) error {
 	for label, s := range values {
 		if s.IsZero() {
@@ -77,10 +99,18 @@ func (r *Redactor) AddAll(values map[string]credential.Secret) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var added []string
 	for label, s := range values {
-		r.manual[s.Reveal()] = label
+		v := s.Reveal()
+		if k := r.vals[v]; k != nil && k.manual {
+			continue
+		}
+		if r.hold(v, label) {
+			added = append(added, v)
+		}
+		r.vals[v].manual = true
 	}
-	r.rebuild()
+	r.publish(added, nil)
 	return nil
 }
 
@@ -88,88 +118,195 @@ func (r *Redactor) AddAll(values map[string]credential.Secret) error {
 func (r *Redactor) Remove(s credential.Secret) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.manual[s.Reveal()]; ok {
-		delete(r.manual, s.Reveal())
-		r.rebuild()
+	v := s.Reveal()
+	if k := r.vals[v]; k == nil || !k.manual {
+		return
 	}
+	r.vals[v].manual = false
+	if r.release(v) {
+		r.publish(nil, []string{v})
+	}
+}
+
+// hold counts one more holder of v; it reports whether v is new. r.mu is
+// held.
+func (r *Redactor) hold(v, label string) bool {
+	if k := r.vals[v]; k != nil {
+		k.refs++
+		return false
+	}
+	r.vals[v] = &knownValue{label: label, refs: 1}
+	return true
+}
+
+// release counts one holder less; it reports whether v is gone. r.mu is
+// held.
+func (r *Redactor) release(v string) bool {
+	k := r.vals[v]
+	if k == nil {
+		return false
+	}
+	if k.refs--; k.refs > 0 {
+		return false
+	}
+	delete(r.vals, v)
+	return true
+}
+
+// publish indexes the values added and drops the values removed (both
+// already counted in r.vals), and stores the new snapshot. r.mu is held.
+func (r *Redactor) publish(added, removed []string) {
+	if len(added) == 0 && len(removed) == 0 {
+		return
+	}
+	old := r.snap.Load()
+	for _, v := range removed {
+		if r.dead == nil {
+			r.dead = map[string]bool{}
+		}
+		r.dead[v] = true
+	}
+	for _, v := range added {
+		if r.dead[v] {
+			delete(r.dead, v) // back before the rebuild: still in its layer
+			continue
+		}
+		r.delta = append(r.delta, v)
+	}
+	// Drop the dead from the delta now; from the base at the next rebuild.
+	if len(removed) > 0 {
+		kept := r.delta[:0]
+		for _, v := range r.delta {
+			if r.dead[v] {
+				delete(r.dead, v)
+				continue
+			}
+			kept = append(kept, v)
+		}
+		r.delta = kept
+	}
+	// The delta is kept to about 2√n values: rebuilding it costs O(√n) a
+	// change, and merging it into the base, O(n) every √n changes.
+	limit := max(32, 2*int(math.Sqrt(float64(r.nbase))))
+	if len(r.delta) > limit || len(r.dead) > limit {
+		all := make([]string, 0, len(r.vals))
+		for v := range r.vals {
+			all = append(all, v)
+		}
+		r.nbase = len(all)
+		r.delta, r.dead = nil, nil
+		r.snap.Store(&snapshot{base: r.layer(all), dets: old.dets})
+		return
+	}
+	var dead map[string]bool
+	if len(r.dead) > 0 {
+		dead = make(map[string]bool, len(r.dead))
+		for v := range r.dead {
+			dead[v] = true
+		}
+	}
+	r.snap.Store(&snapshot{base: old.base, delta: r.layer(r.delta), dead: dead, dets: old.dets})
+}
+
+// layer builds the matcher of the values vs. r.mu is held.
+func (r *Redactor) layer(vs []string) *matcher {
+	if len(vs) == 0 {
+		return nil
+	}
+	chunks := make([]chunk, 0, len(vs))
+	for _, v := range vs {
+		chunks = chunksOf(v, r.vals[v].label, chunks)
+	}
+	return newMatcher(chunks)
 }
 
 // Track keeps every value of src known — for a rotate.Set, the current
 // versions and the previous ones during their overlap window — until stop
 // is called: values are re-read whenever src reports a change, and values
-// that left src are dropped. Values shorter than the minimum are skipped
-// (and cannot be tracked; see Add).
+// that left src are dropped. The work of a change is proportional to the
+// values that changed. Values shorter than the minimum are skipped (and
+// cannot be tracked; see Add).
 func (r *Redactor) Track(src credential.SecretSource) (stop func()) {
 	r.mu.Lock()
 	id := r.nextSrc
 	r.nextSrc++
-	t := &tracked{src: src}
+	t := &tracked{src: src, values: map[string]uint64{}}
 	r.sources[id] = t
-	r.refresh(t)
-	r.rebuild()
 	r.mu.Unlock()
-	unreg := src.OnChange(func() {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if r.sources[id] == t {
-			r.refresh(t)
-			r.rebuild()
-		}
-	})
+	// The listener is registered before the first read: a rotation between
+	// the two would otherwise go unseen until the next one. Values are read
+	// outside r.mu (src is user code); a read applies only when no later
+	// read has applied already.
+	unreg := src.OnChange(func() { r.refresh(id, t) })
+	r.refresh(id, t)
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			unreg()
 			r.mu.Lock()
+			defer r.mu.Unlock()
+			if r.sources[id] != t {
+				return
+			}
 			delete(r.sources, id)
-			r.rebuild()
-			r.mu.Unlock()
+			var removed []string
+			for v := range t.values {
+				if r.release(v) {
+					removed = append(removed, v)
+				}
+			}
+			r.publish(nil, removed)
 		})
 	}
 }
 
-// refresh re-reads a source's values; r.mu is held.
-func (r *Redactor) refresh(t *tracked) {
-	vals := map[string]string{}
+// refresh re-reads a source's values and publishes what changed: a
+// rotation of one credential indexes one value, whatever the source holds.
+func (r *Redactor) refresh(id int, t *tracked) {
+	seq := t.seq.Add(1)
+	type pair struct{ v, name string }
+	var read []pair
 	t.src.Secrets(func(name string, s credential.Secret) bool {
 		if s.Len() >= r.o.minLen {
-			vals[s.Reveal()] = name
+			read = append(read, pair{s.Reveal(), name})
 		}
 		return true
 	})
-	t.values = vals
-}
-
-// rebuild builds and publishes a new snapshot; r.mu is held.
-func (r *Redactor) rebuild() {
-	var pats []pattern
-	addAll := func(v, label string) {
-		reason := "known:" + label
-		for _, e := range encodings(v) {
-			pats = append(pats, pattern{e, reason})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sources[id] != t || seq < t.applied {
+		return
+	}
+	t.applied = seq
+	var added, removed []string
+	for _, p := range read {
+		if g, ok := t.values[p.v]; ok {
+			if g != seq {
+				t.values[p.v] = seq
+			}
+			continue
+		}
+		t.values[p.v] = seq
+		if r.hold(p.v, p.name) {
+			added = append(added, p.v)
 		}
 	}
-	for v, label := range r.manual {
-		addAll(v, label)
-	}
-	for _, t := range r.sources {
-		for v, label := range t.values {
-			addAll(v, label)
+	for v, g := range t.values {
+		if g != seq {
+			delete(t.values, v)
+			if r.release(v) {
+				removed = append(removed, v)
+			}
 		}
 	}
-	old := r.snap.Load()
-	r.snap.Store(&snapshot{known: newMatcher(pats), dets: old.dets})
+	r.publish(added, removed)
 }
 
 // Len returns how many values r knows.
 func (r *Redactor) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	n := len(r.manual)
-	for _, t := range r.sources {
-		n += len(t.values)
-	}
-	return n
+	return len(r.vals)
 }
 
 // spans returns the merged spans to redact in s, reusing buf.

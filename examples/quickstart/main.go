@@ -1,9 +1,13 @@
-// Command quickstart is credkit's tour in one offline program: it opens
-// credentials from URLs (a secret file and an environment variable) into a
-// rotate.Set, shows that they never print, calls an HTTP API through
-// credential.Transport, which injects the key into every request, rotates
-// the key file under it — the next call uses the new key and no call fails
-// — and prints the inventory a security reviewer reads.
+// Command quickstart is credkit's tour in one offline program, a line or
+// two per capability: it opens credentials from URLs (a secret file and an
+// environment variable) into a rotate.Set, shows that they never print,
+// calls an HTTP API through credential.Transport, which injects the key
+// into every request, rotates the key file while the API takes only the new
+// key — the API answers the old key 401, the transport refreshes and
+// retries, and the caller sees a 200 — redacts keys logged by mistake,
+// prints the inventory a security reviewer reads and the readiness on-call
+// reads (before and after a revocation), and serves an embedding outage
+// from the cache and a request queued while the model is down.
 //
 //	go run ./examples/quickstart
 //
@@ -24,6 +28,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -72,19 +77,22 @@ func run(ctx context.Context, out io.Writer) error {
 
 	// 2. Open them from URLs, as a config file would list them. The Set
 	//    keeps each one current: polling, push (fsnotify for files),
-	//    backoff, last good value during outages.
+	//    backoff, last good value during outages. Push is off here so that
+	//    the tour can show the case push narrows but cannot close: a request
+	//    that goes out with the old key after the provider stopped taking
+	//    it (between two polls, or before a slow mount syncs).
 	set, err := rotate.Open(ctx, provider.NewURLMux(), []rotate.Config{
 		{Name: "openai", URL: "file://" + keyFile, Metadata: credential.Metadata{
 			Owner: "ml-team@example.com", Purpose: "support-bot chat completions", Environment: "production",
 			System: "api.openai.com", Scopes: []string{"model.request"}, RotationPeriod: 90 * 24 * time.Hour}},
 		{Name: "anthropic", URL: "env://QUICKSTART_ANTHROPIC_API_KEY", Metadata: credential.Metadata{
 			Owner: "ml-team@example.com", Environment: "production", System: "api.anthropic.com"}},
-	}, rotate.WithEnvironment("production"))
+	}, rotate.WithEnvironment("production"), rotate.WithoutPush())
 	if err != nil {
 		return err
 	}
 	defer set.Close()
-	fmt.Fprintln(out, "== credentials")
+	fmt.Fprintln(out, "== credentials from file:// and env:// URLs: a Secret never prints")
 	for _, name := range set.Names() {
 		s, err := set.Get(ctx, name)
 		if err != nil {
@@ -92,11 +100,11 @@ func run(ctx context.Context, out io.Writer) error {
 		}
 		// Printing a Secret shows [REDACTED]; the fingerprint tells versions
 		// apart without showing them.
-		fmt.Fprintf(out, "%-10s value=%v fingerprint=%s\n", name, s, s.Fingerprint())
+		fmt.Fprintf(out, "%-10s %v fingerprint %s\n", name, s, s.Fingerprint())
 	}
 
-	// 3. A model API that accepts whichever key is current, as a provider
-	//    does during a rotation once the old key is revoked.
+	// 3. A model API that accepts only the current key, as a provider does
+	//    once the old key is revoked.
 	var current atomic.Value
 	current.Store(openAIKey)
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -109,19 +117,26 @@ func run(ctx context.Context, out io.Writer) error {
 	defer api.Close()
 
 	// 4. Hand the SDK a client, not a key. On a 401 the transport asks the
-	//    credential to refresh and retries once if the key changed.
+	//    credential to refresh and retries once if the key changed. Observe
+	//    shows each attempt as the API saw it (fingerprints, never values).
 	openai, err := set.Credential("openai") // a typo here is ErrNotFound, now
 	if err != nil {
 		return err
 	}
-	client := &http.Client{Transport: &credential.Transport{Credential: openai}}
-	fmt.Fprintln(out, "== calling the model API through credential.Transport")
-	if err := call(ctx, out, client, api.URL); err != nil {
+	var attempts []string
+	client := &http.Client{Transport: &credential.Transport{Credential: openai, Observe: func(u credential.Use) {
+		attempts = append(attempts, fmt.Sprintf("%d (key %s)", u.StatusCode, u.Fingerprint[:8]))
+	}}}
+	fmt.Fprintln(out, "== the model API through credential.Transport")
+	if err := call(ctx, out, client, api.URL, &attempts); err != nil {
 		return err
 	}
 
-	// 5. An operator rotates the key: the provider accepts only the new one
-	//    and the secret file is replaced atomically, as kubelet does.
+	// 5. An operator rotates the key: the provider takes only the new one
+	//    and the secret file is replaced atomically, as kubelet does. The
+	//    Set has not noticed yet, so the next request carries the old key:
+	//    the API answers 401, the transport refreshes (the Set reads the
+	//    file), retries with the new key, and the caller sees a 200.
 	rotated := make(chan rotate.Event, 1)
 	unsub := openai.OnRotate(func(e rotate.Event) { rotated <- e })
 	defer unsub()
@@ -129,13 +144,13 @@ func run(ctx context.Context, out io.Writer) error {
 	if err := replaceFile(keyFile, openAIKey2+"\n"); err != nil {
 		return err
 	}
-	fmt.Fprintln(out, "== the key file was rotated")
-	if err := call(ctx, out, client, api.URL); err != nil {
+	fmt.Fprintln(out, "== the key file is rotated; the API now takes only the new key")
+	if err := call(ctx, out, client, api.URL, &attempts); err != nil {
 		return err
 	}
 	select {
 	case e := <-rotated:
-		fmt.Fprintf(out, "event: %s %s %s -> %s\n", e.Kind, e.Name, e.OldFingerprint, e.NewFingerprint)
+		fmt.Fprintf(out, "event: %s %s %s -> %s\n", e.Kind, e.Name, e.OldFingerprint[:8], e.NewFingerprint[:8])
 	case <-time.After(5 * time.Second):
 		return fmt.Errorf("no rotation event")
 	}
@@ -149,7 +164,7 @@ func run(ctx context.Context, out io.Writer) error {
 	logger := slog.New(redact.NewHandler(slog.NewTextHandler(out, &slog.HandlerOptions{ReplaceAttr: dropTime}), r))
 	cur, _ := openai.Get(ctx)
 	old, _ := openai.Previous()
-	fmt.Fprintln(out, "== logs through redact.NewHandler")
+	fmt.Fprintln(out, "== logs through redact.NewHandler, keys logged by mistake")
 	logger.Info("calling the model with key " + cur.Reveal())                                      // a key in the message
 	logger.Warn("retrying", "header", "Authorization: Bearer "+old.Secret.Reveal())                // the old key in an attribute
 	logger.Error("upstream failed", "err", errors.New("GET /v1beta?key="+unknownGoogleKey+" 403")) // a key credkit never held, in an error
@@ -158,16 +173,15 @@ func run(ctx context.Context, out io.Writer) error {
 	// 7. What a security reviewer reads: no values, only who, what, when.
 	fmt.Fprintln(out, "== inventory")
 	for _, it := range set.Inventory().Credentials {
-		fmt.Fprintf(out, "%-10s backend=%-4s owner=%s freshness=%s rotations=%d due=%s findings=%v\n",
-			it.Name, it.Backend, it.Metadata.Owner, it.Status.Freshness, it.Status.Rotations,
-			dueIn(it.RotationDue), it.Findings)
+		fmt.Fprintf(out, "%-10s backend=%-4s owner=%s rotations=%d due=%s findings=%v\n",
+			it.Name, it.Backend, it.Metadata.Owner, it.Status.Rotations, dueIn(it.RotationDue), it.Findings)
 	}
 
 	// 8. Health: checks run in the background; the service mounts the
 	//    handler on its own mux. Then the OpenAI key is revoked (the kill
 	//    switch of an incident) and readiness fails.
 	checks := append(health.SetChecks(set, health.CredentialOptions{}),
-		health.HTTPCheck("openai-api", api.URL+"/v1/models", client, false))
+		health.HTTPCheck("openai-api", api.URL+"/v1/models", &http.Client{Transport: &credential.Transport{Credential: openai}}, false))
 	monitor := health.NewMonitor(checks, health.WithSanitizer(r.String))
 	defer monitor.Close()
 	mux := http.NewServeMux()
@@ -180,7 +194,7 @@ func run(ctx context.Context, out io.Writer) error {
 	if err := waitFor(func() bool { return monitor.Ready() }); err != nil {
 		return err
 	}
-	fmt.Fprintln(out, "== GET /readyz?verbose")
+	fmt.Fprintln(out, "== health: GET /readyz?verbose (with the on-call token)")
 	if err := show(out, srv.URL+"/readyz?verbose"); err != nil {
 		return err
 	}
@@ -196,7 +210,7 @@ func run(ctx context.Context, out io.Writer) error {
 	}); err != nil {
 		return err
 	}
-	fmt.Fprintln(out, "== GET /readyz?verbose after set.Revoke(\"openai\", ...)")
+	fmt.Fprintln(out, "after set.Revoke(\"openai\", \"key posted in a support ticket\"):")
 	if err := show(out, srv.URL+"/readyz?verbose"); err != nil {
 		return err
 	}
@@ -212,8 +226,13 @@ func run(ctx context.Context, out io.Writer) error {
 // recovers.
 func degraded(ctx context.Context, out io.Writer, key credential.Credential) error {
 	var down atomic.Bool
+	refused := make(chan struct{}, 1) // a request met the outage
 	models := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if down.Load() {
+			select {
+			case refused <- struct{}{}:
+			default:
+			}
 			http.Error(w, `{"error":{"type":"overloaded_error"}}`, 529)
 			return
 		}
@@ -227,19 +246,23 @@ func degraded(ctx context.Context, out io.Writer, key credential.Credential) err
 	defer models.Close()
 	client := &http.Client{Transport: &credential.Transport{Credential: key, Inject: credential.Header("x-api-key")}}
 
-	fmt.Fprintln(out, "== embeddings through fallback.NewEmbeddings")
+	fmt.Fprintln(out, "== health/degrade: an embedding outage served from the cache, a request queued")
 	emb := fallback.NewEmbeddings(degrade.NewPolicy("embeddings", degrade.WithMaxAttempts(1)),
 		embedder{client, models.URL}.Embed, fallback.WithSize(10000), fallback.WithTTL(time.Nanosecond))
+	var marks []string
 	for _, phase := range []string{"up", "down"} {
 		down.Store(phase == "down")
 		r, err := emb.Embed(ctx, "embed-fake-1", []string{"reset my password"})
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "embedding API %-4s -> %s, %d dimensions\n", phase, r.Marker, len(r.Value[0]))
+		marks = append(marks, fmt.Sprintf("%s -> %s", phase, r.Marker))
 	}
+	if err := wait(refused); err != nil { // the embedding API was asked while down
+		return err
+	}
+	fmt.Fprintf(out, "embedding API %s (the last good vector)\n", strings.Join(marks, ", "))
 
-	fmt.Fprintln(out, "== a request queued while the model is down")
 	policy := degrade.NewPolicy("llm", degrade.WithMaxAttempts(1), degrade.WithBackoff(5*time.Millisecond, 20*time.Millisecond))
 	q, err := queue.New(policy, func(ctx context.Context, it queue.Item[string]) (string, error) {
 		return complete(ctx, client, models.URL, it.Value) // it.ID is an idempotency key
@@ -252,8 +275,9 @@ func degraded(ctx context.Context, out io.Writer, key credential.Credential) err
 	if err != nil {
 		return err
 	}
-	time.Sleep(30 * time.Millisecond) // the model stays down for a while
-	fmt.Fprintln(out, "model recovers")
+	if err := wait(refused); err != nil { // the queue's first attempt met the outage
+		return err
+	}
 	down.Store(false)
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -261,8 +285,18 @@ func degraded(ctx context.Context, out io.Writer, key credential.Credential) err
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "queued request completed: %s\n", summary)
+	fmt.Fprintf(out, "model down (529) -> request queued -> model back -> completed: %s\n", summary)
 	return nil
+}
+
+// wait waits for an event of the fake model API, for at most 5 s.
+func wait(ch <-chan struct{}) error {
+	select {
+	case <-ch:
+		return nil
+	case <-time.After(5 * time.Second):
+		return errors.New("the model API was never called during its outage")
+	}
 }
 
 // embedder calls the local embedding API.
@@ -320,7 +354,8 @@ func post(ctx context.Context, c *http.Client, url string) ([]byte, error) {
 	return body, nil
 }
 
-// show prints one health response, as on-call sees it with the token.
+// show prints one health response in a line, as on-call reads it with the
+// token: the overall status, then each check that does not pass.
 func show(out io.Writer, url string) error {
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
@@ -332,13 +367,29 @@ func show(out io.Writer, url string) error {
 		return err
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	var v any
-	if err := json.Unmarshal(body, &v); err != nil {
+	var body struct {
+		Status string
+		Checks map[string][]struct{ Status, Output string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
 		return err
 	}
-	pretty, _ := json.MarshalIndent(v, "", "  ")
-	fmt.Fprintf(out, "%d %s\n", resp.StatusCode, pretty)
+	var names []string
+	for k := range body.Checks {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var parts []string
+	for _, k := range names {
+		for _, c := range body.Checks[k] {
+			p := k + " " + c.Status
+			if c.Status != "pass" {
+				p += " (" + c.Output + ")"
+			}
+			parts = append(parts, p)
+		}
+	}
+	fmt.Fprintf(out, "%d %s: %s\n", resp.StatusCode, body.Status, strings.Join(parts, ", "))
 	return nil
 }
 
@@ -353,8 +404,10 @@ func waitFor(cond func() bool) error {
 	return nil
 }
 
-// call makes one request and fails unless it succeeds.
-func call(ctx context.Context, out io.Writer, client *http.Client, base string) error {
+// call makes one request, fails unless it succeeds, and prints what the
+// caller saw and, when it differs, what the API saw.
+func call(ctx context.Context, out io.Writer, client *http.Client, base string, attempts *[]string) error {
+	*attempts = (*attempts)[:0]
 	req, err := http.NewRequestWithContext(ctx, "GET", base+"/v1/models", nil)
 	if err != nil {
 		return err
@@ -363,9 +416,15 @@ func call(ctx context.Context, out io.Writer, client *http.Client, base string) 
 	if err != nil {
 		return err
 	}
-	body, _ := io.ReadAll(resp.Body)
+	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	fmt.Fprintf(out, "GET /v1/models -> %d %s\n", resp.StatusCode, strings.TrimSpace(string(body)))
+	switch a := *attempts; {
+	case len(a) > 1: // the 401 → refresh → retry, invisible to the caller
+		fmt.Fprintf(out, "GET /v1/models -> %d for the caller; the API saw %s, then %s after the transport's refresh\n",
+			resp.StatusCode, a[0], strings.Join(a[1:], ", "))
+	case len(a) == 1:
+		fmt.Fprintf(out, "GET /v1/models -> %s\n", a[0])
+	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("the API refused the key: %d", resp.StatusCode)
 	}

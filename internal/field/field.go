@@ -4,8 +4,6 @@ package field
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -73,6 +71,30 @@ func Check(value string, max int) error {
 	return nil
 }
 
+// Value is the one check of a value about to become a Secret, for every
+// backend: it trims one trailing newline ("\n" or "\r\n", as files and
+// shell-written secrets end), then refuses with ErrInvalid a value that is
+// empty, over max bytes (0 means no limit), not valid UTF-8, or that holds
+// a NUL, CR or LF: such a value would fail only later, deep inside an HTTP
+// request or a driver, or split a header in two. The error never quotes the
+// value. Backends call it on the final value (after "#field" selection),
+// never on a whole JSON document, which may span lines.
+func Value(value string, max int) (string, error) {
+	if v, ok := strings.CutSuffix(value, "\n"); ok {
+		value = strings.TrimSuffix(v, "\r")
+	}
+	if err := Check(value, max); err != nil {
+		return "", err
+	}
+	switch {
+	case strings.IndexByte(value, 0) >= 0:
+		return "", &credential.Error{Kind: credential.ErrInvalid, Reason: "value holds a NUL byte"}
+	case strings.ContainsAny(value, "\r\n"):
+		return "", &credential.Error{Kind: credential.ErrInvalid, Reason: "value holds a line break (CR or LF) that is not a single trailing newline"}
+	}
+	return value, nil
+}
+
 // Annotate fills op, ref and name into err when it is a *credential.Error
 // without them, and returns it.
 func Annotate(err error, op, ref string) error {
@@ -87,11 +109,9 @@ func Annotate(err error, op, ref string) error {
 	return err
 }
 
-// ContentID is the version ID of backends without versions: the first 16
-// hex digits of the value's SHA-256. It identifies a version and is not
-// shown to users (fingerprints are); a 64-bit prefix of a hash of a
-// high-entropy key gives an attacker nothing a key guess would not.
-func ContentID(value string) string {
-	sum := sha256.Sum256([]byte(value))
-	return hex.EncodeToString(sum[:8])
-}
+// ContentID is the version ID of backends without versions:
+// [credential.ContentID], a keyed hash of the value under the fingerprint
+// key (random per process, or the operator's own; see
+// credential.SetFingerprintKey), never a plain hash that would let a
+// guessed value be confirmed offline.
+func ContentID(value string) string { return credential.ContentID(value) }

@@ -1,6 +1,8 @@
 package field_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -50,4 +52,37 @@ func ExampleSplit() {
 	// Output:
 	// prod/openai api_key
 	// true
+}
+
+func TestValueRefusesNULAndLineBreaks(t *testing.T) {
+	const k = "sk-FAKEfieldKEY0000"
+	for in, want := range map[string]string{k: k, k + "\n": k, k + "\r\n": k} {
+		got, err := field.Value(in, 0)
+		if err != nil || got != want {
+			t.Errorf("%q: kind %s", in, credential.KindName(err))
+		}
+	}
+	for _, in := range []string{k + "\x00", "sk-\x00" + k, k + "\nX-Evil: 1", k + "\r", "sk-\r" + k, k + "\n\n", "\n" + k} {
+		_, err := field.Value(in, 0)
+		if !errors.Is(err, credential.ErrInvalid) {
+			t.Errorf("%q: want ErrInvalid, got kind %s", in, credential.KindName(err))
+			continue
+		}
+		if strings.Contains(err.Error(), "FAKE") {
+			t.Error("the error quotes the value")
+		}
+	}
+}
+
+// The version ID of env and file secrets is keyed as fingerprints are, not
+// a plain SHA-256 of the value.
+func TestContentIDIsKeyed(t *testing.T) {
+	const v = "sk-FAKEfieldKEY0000"
+	sum := sha256.Sum256([]byte(v))
+	if field.ContentID(v) == hex.EncodeToString(sum[:8]) {
+		t.Fatal("rule: ContentID is keyed, not a plain SHA-256")
+	}
+	if field.ContentID(v) != credential.ContentID(v) {
+		t.Fatal("ContentID is credential.ContentID")
+	}
 }

@@ -3,19 +3,26 @@ package aws
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
 
 	"github.com/credkit/credkit/credential"
 	"github.com/credkit/credkit/internal/field"
+	"github.com/credkit/credkit/provider"
 )
 
 // Provider fetches secrets from AWS Secrets Manager with the SDK client it
@@ -94,11 +101,13 @@ func parseRef(s string) (ref, error) {
 		r.field = fld
 	}
 	if i := strings.IndexByte(rest, '?'); i >= 0 {
-		q, err := url.ParseQuery(rest[i+1:])
+		q, err := provider.Settings(&url.URL{RawQuery: rest[i+1:]}, "stage", "version")
 		if err != nil {
-			return r, &credential.Error{Op: "fetch", Ref: s, Kind: credential.ErrInvalid, Reason: "malformed query"}
+			ce := err.(*credential.Error)
+			ce.Op, ce.Ref = "fetch", s
+			return r, ce
 		}
-		r.stage, r.version = q.Get("stage"), q.Get("version")
+		r.stage, r.version = q["stage"], q["version"]
 		rest = rest[:i]
 	}
 	r.id = rest
@@ -134,7 +143,8 @@ func (r ref) stageOrCurrent() string {
 
 // mapErr turns an SDK error into a credential error that names the AWS
 // error code, never AWS's message (which quotes ARNs, not values, but is
-// not ours to vouch for).
+// not ours to vouch for), and keeps the SDK error as its cause (see cause):
+// errors.Is finds the sentinel, errors.As the SDK's error types.
 func mapErr(op, refStr string, err error) error {
 	if err == nil {
 		return nil
@@ -159,9 +169,69 @@ func mapErr(op, refStr string, err error) error {
 		case code == "InvalidParameterException" || code == "ValidationException" || code == "InvalidRequestException":
 			kind = credential.ErrInvalid
 		}
-		return &credential.Error{Op: op, Ref: refStr, Kind: kind, Reason: reason}
+		return &credential.Error{Op: op, Ref: refStr, Kind: kind, Reason: reason, Err: safeCause(err)}
 	}
-	return &credential.Error{Op: op, Ref: refStr, Kind: kind, Reason: reason}
+	return &credential.Error{Op: op, Ref: refStr, Kind: kind, Reason: reason, Err: safeCause(err)}
+}
+
+// cause keeps an SDK error as the cause of a credential error: errors.As
+// and errors.Is reach it through Unwrap (a *net.OpError, a
+// smithy.APIError, an *awshttp.ResponseError...), while its text is a
+// summary credkit builds from what the error is — the HTTP status and
+// request ID, the network operation and system error — never from a
+// message a server or a decoder wrote.
+type cause struct {
+	err  error
+	text string
+}
+
+func (c *cause) Error() string { return c.text }
+func (c *cause) Unwrap() error { return c.err }
+
+// safeCause wraps err in a cause.
+func safeCause(err error) error {
+	var parts []string
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		p := "HTTP " + strconv.Itoa(re.HTTPStatusCode())
+		if id := re.ServiceRequestID(); id != "" && credential.SettingName(id) {
+			p += ", request ID " + id
+		}
+		parts = append(parts, p)
+	}
+	var de *smithy.DeserializationError
+	if errors.As(err, &de) {
+		parts = append(parts, "the response could not be read")
+	}
+	var dns *net.DNSError
+	var op *net.OpError
+	var ne net.Error
+	switch {
+	case errors.As(err, &dns):
+		parts = append(parts, "DNS lookup failed")
+	case errors.As(err, &op):
+		p := op.Op
+		if op.Net != "" {
+			p += " " + op.Net
+		}
+		var se *os.SyscallError
+		switch {
+		case errors.As(op.Err, &se):
+			p += ": " + se.Syscall + ": " + se.Err.Error()
+		case errors.Is(op.Err, net.ErrClosed):
+			p += ": connection closed"
+		}
+		parts = append(parts, p)
+	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
+		parts = append(parts, "connection closed early")
+	}
+	if errors.As(err, &ne) && ne.Timeout() {
+		parts = append(parts, "timeout")
+	}
+	if len(parts) == 0 {
+		parts = append(parts, fmt.Sprintf("%T", err))
+	}
+	return &cause{err: err, text: strings.Join(parts, ", ")}
 }
 
 // value extracts the secret value of an entry, and the selected field.
@@ -186,7 +256,8 @@ func value(refStr string, r ref, s *string, b []byte) (string, error) {
 		}
 		v = f
 	}
-	if err := field.Check(v, 0); err != nil {
+	v, err := field.Value(v, 0)
+	if err != nil {
 		return "", field.Annotate(err, "fetch", refStr)
 	}
 	return v, nil

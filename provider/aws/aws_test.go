@@ -6,13 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -285,4 +289,105 @@ func TestOpenerThroughURLMux(t *testing.T) {
 
 	_, _, err = mux.Resolve(ctx, "aws-sm://")
 	assert.True(t, errors.Is(err, credential.ErrInvalid))
+}
+
+// One rule for every opener: an unknown or repeated setting is ErrInvalid
+// naming the setting, never its value.
+func TestOpenerRefusesUnknownAndRepeatedSettings(t *testing.T) {
+	_, c := setup(t, 1)
+	mux := provider.NewURLMux()
+	require.NoError(t, mux.Register("aws-sm", aws.NewOpener(aws.WithClient(c))))
+	const token = "FAKEvalQzXvKwJqYzPxWv"
+	for raw, names := range map[string]string{
+		"aws-sm://prod/openai?regoin=eu-west-1":                 `"regoin"`,
+		"aws-sm://prod/openai?token=" + token:                   `"token"`,
+		"aws-sm://prod/openai?stage=AWSCURRENT&stage=" + token:  `"stage" is given 2 times`,
+		"aws-sm://prod/openai?region=eu-west-1&region=" + token: `"region" is given 2 times`,
+		"aws-sm://prod/openai?" + token + "%2Fx%2By=1":          "an unknown setting",
+	} {
+		_, _, err := mux.Resolve(context.Background(), raw)
+		require.Error(t, err, raw)
+		assert.True(t, errors.Is(err, credential.ErrInvalid), raw)
+		assert.Contains(t, err.Error(), names)
+		assert.Equal(t, -1, providertest.Leak(err.Error(), token), "%s: the value is not printed", raw)
+	}
+	// The ref form of the provider follows the same rule.
+	create(t, c, "prod/openai", key)
+	_, err := aws.New(c).Fetch(context.Background(), "prod/openai?stagee=AWSPREVIOUS")
+	assert.True(t, errors.Is(err, credential.ErrInvalid))
+	assert.Contains(t, err.Error(), `"stagee"`)
+}
+
+// The opener's own errors print the URL without user info or values.
+func TestOpenerErrorsHideTheURL(t *testing.T) {
+	_, c := setup(t, 1)
+	o := aws.NewOpener(aws.WithClient(c))
+	const pw = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+	for _, u := range []*url.URL{
+		{Scheme: "aws-sm", User: url.UserPassword("AKIAFAKE", pw)},
+		{Scheme: "aws-sm", RawQuery: "endpoint=" + url.QueryEscape("http://admin:"+pw+"@localhost")},
+	} {
+		_, _, err := o.OpenURL(context.Background(), u)
+		require.Error(t, err)
+		assert.True(t, errors.Is(err, credential.ErrInvalid))
+		assert.Equal(t, -1, providertest.Leak(err.Error(), pw))
+		var ce *credential.Error
+		require.True(t, errors.As(err, &ce))
+		assert.Equal(t, -1, providertest.Leak(ce.Ref, pw), "not even in the Ref field")
+	}
+}
+
+// An SDK failure stays the cause: errors.Is finds the sentinel, errors.As
+// the SDK's error, and the text names what happened without a value.
+func TestErrorsKeepTheirCause(t *testing.T) {
+	fake, c := setup(t, 1)
+	create(t, c, "k", key)
+	p := aws.New(c)
+	fake.SetFault("GetSecretValue", &awsfake.Fault{Code: "ThrottlingException", Status: 400})
+	_, err := p.Fetch(context.Background(), "k")
+	assert.True(t, errors.Is(err, credential.ErrUnavailable))
+	var ae smithy.APIError
+	require.True(t, errors.As(err, &ae), "the API error is reachable")
+	assert.Equal(t, "ThrottlingException", ae.ErrorCode())
+	var re *awshttp.ResponseError
+	require.True(t, errors.As(err, &re))
+	assert.Contains(t, err.Error(), "HTTP 400")
+	assert.NotContains(t, err.Error(), "injected fault", "AWS's message is not printed")
+	fake.SetFault("GetSecretValue", nil)
+
+	fake.Close()
+	_, err = p.Fetch(context.Background(), "k")
+	assert.True(t, errors.Is(err, credential.ErrUnavailable))
+	var op *net.OpError
+	require.True(t, errors.As(err, &op), "the network error is reachable: %v", err)
+	assert.Contains(t, err.Error(), "connection refused")
+	var ce *credential.Error
+	require.True(t, errors.As(err, &ce))
+	require.NotNil(t, errors.Unwrap(ce), "Unwrap reaches the cause")
+	assert.Equal(t, -1, providertest.Leak(err.Error(), key))
+}
+
+func TestValuesWithNULOrLineBreaksAreRefused(t *testing.T) {
+	_, c := setup(t, 1)
+	create(t, c, "nl", key+"\nX-Evil: 1")
+	create(t, c, "nul", key+"\x00")
+	create(t, c, "pretty", "{\n  \"api_key\": \""+key+"\",\n  \"bad\": \"a\\r\\nb\"\n}\n")
+	create(t, c, "trailing", key+"\n")
+	p := aws.New(c)
+	for _, ref := range []string{"nl", "nul", "pretty#bad"} {
+		_, err := p.Fetch(context.Background(), ref)
+		assert.True(t, errors.Is(err, credential.ErrInvalid), ref)
+		if err != nil {
+			assert.Equal(t, -1, providertest.Leak(err.Error(), key))
+		}
+	}
+	v, err := p.Fetch(context.Background(), "pretty#api_key")
+	require.NoError(t, err, "a JSON document may span lines")
+	assert.True(t, v.Secret.Reveal() == key)
+	v, err = p.Fetch(context.Background(), "trailing")
+	require.NoError(t, err)
+	assert.True(t, v.Secret.Reveal() == key, "one trailing newline is trimmed")
+	vs, err := p.FetchBatch(context.Background(), []string{"nl", "trailing"})
+	require.NoError(t, err)
+	assert.NotContains(t, vs, "nl", "a batch never returns a refused value")
 }

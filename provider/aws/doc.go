@@ -43,7 +43,14 @@
 // credential.ErrNotFound; AccessDeniedException and KMS or decryption
 // failures credential.ErrPermission; throttling, 5xx and network errors
 // credential.ErrUnavailable. Errors name the AWS error code, not AWS's
-// message. The SDK's retryer is kept; credkit does not retry on top of it.
+// message, and keep the SDK's error as their cause (errors.As reaches
+// smithy.APIError or *net.OpError; the text is credkit's own summary). The
+// SDK's retryer is kept; credkit does not retry on top of it.
+//
+// An aws-sm:// URL takes the settings region, stage, version, endpoint and
+// profile; any other, or one given twice, is credential.ErrInvalid naming
+// the setting, never its value (provider.Settings). A value holding a NUL,
+// CR or LF is credential.ErrInvalid (one trailing newline is trimmed).
 //
 // # Bedrock short-term API keys
 //

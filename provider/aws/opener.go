@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/credkit/credkit/credential"
+	"github.com/credkit/credkit/provider"
 )
 
 // Opener opens aws-sm:// URLs for a provider.URLMux:
@@ -18,6 +19,7 @@ import (
 //	mux.Register("aws-sm", aws.NewOpener())
 //
 // URL form: aws-sm://NAME[#field][?region=R&stage=S&version=V&endpoint=E&profile=P].
+// Any other setting, or one given twice, is refused.
 // An ARN goes in the path, after an empty host, because its colons cannot
 // be a URL host: aws-sm:///arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/openai-AbCdEf#api_key.
 //
@@ -74,19 +76,28 @@ func loadConfig(ctx context.Context, region, profile string) (aws.Config, error)
 	return config.LoadDefaultConfig(ctx, lo...)
 }
 
-// OpenURL implements provider.Opener.
+// openerSettings are the settings of an aws-sm:// URL; any other, or one
+// given twice, is refused by provider.Settings.
+var openerSettings = []string{"region", "stage", "version", "endpoint", "profile"}
+
+// OpenURL implements provider.Opener. An unknown or repeated setting is
+// [credential.ErrInvalid], naming the setting and never its value (see
+// provider.Settings).
 func (o *Opener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, string, error) {
 	id := strings.TrimPrefix(u.Host+u.Path, "/")
 	if id == "" {
-		return nil, "", &credential.Error{Op: "open", Ref: u.String(), Kind: credential.ErrInvalid, Reason: "aws-sm:// needs a secret name or ARN"}
+		return nil, "", provider.OpenError(u, credential.ErrInvalid, "aws-sm:// needs a secret name or ARN")
 	}
-	q := u.Query()
+	q, err := provider.Settings(u, openerSettings...)
+	if err != nil {
+		return nil, "", err
+	}
 	ref := id
 	sel := url.Values{}
-	if s := q.Get("stage"); s != "" {
+	if s := q["stage"]; s != "" {
 		sel.Set("stage", s)
 	}
-	if v := q.Get("version"); v != "" {
+	if v := q["version"]; v != "" {
 		sel.Set("version", v)
 	}
 	if len(sel) > 0 {
@@ -95,7 +106,7 @@ func (o *Opener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, 
 	if u.Fragment != "" {
 		ref += "#" + u.Fragment
 	}
-	region, profile, endpoint := q.Get("region"), q.Get("profile"), q.Get("endpoint")
+	region, profile, endpoint := q["region"], q["profile"], q["endpoint"]
 	key := region + "|" + profile + "|" + endpoint
 	if o.client != nil {
 		key = ""
@@ -109,13 +120,15 @@ func (o *Opener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, 
 	if c == nil {
 		cfg, err := o.load(ctx, region, profile)
 		if err != nil {
-			return nil, "", &credential.Error{Op: "open", Ref: u.String(), Kind: credential.ErrUnavailable, Reason: "cannot load the AWS configuration"}
+			e := provider.OpenError(u, credential.ErrUnavailable, "cannot load the AWS configuration")
+			e.Err = safeCause(err)
+			return nil, "", e
 		}
 		c = secretsmanager.NewFromConfig(cfg, func(so *secretsmanager.Options) {
 			if endpoint != "" {
 				so.BaseEndpoint = aws.String(endpoint)
 			}
-		})
+		}, fixHTTPClient)
 	}
 	var p credential.Provider = New(c, o.opts...)
 	if o.events != nil {

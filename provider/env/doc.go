@@ -17,21 +17,21 @@
 //
 // A missing variable, or a missing field, is [credential.ErrNotFound]. An
 // empty value, one over the size limit ([WithMaxSize], 64 KiB by default),
-// invalid UTF-8, a "#field" on a value that is not a JSON object, and a
+// invalid UTF-8, a value holding a NUL, CR or LF (one trailing newline is
+// trimmed first), a "#field" on a value that is not a JSON object, and a
 // field that is an object or an array are [credential.ErrInvalid]. Errors
 // name the variable and the problem, never the value.
 //
 // # Versions
 //
-// The version ID is the first 16 hex digits of the SHA-256 of the selected
-// value, so a rotate.Watch sees a change when the value changes
-// (environment variables only change inside the process, through os.Setenv
-// or a test). A plain, unkeyed hash was chosen over a keyed one on purpose:
-// IDs stay equal across processes and restarts (a keyed hash would need a
-// key that outlives the process, i.e. another secret), and a 64-bit prefix
-// of the hash of a high-entropy API key lets nobody confirm a guess they
-// could not already confirm by calling the API with it. The ID is an
-// internal version marker; show [credential.Secret.Fingerprint] to people.
+// The version ID is [credential.ContentID] of the selected value: a keyed
+// hash (HMAC-SHA-256, 16 hex digits) under the fingerprint key, so a
+// rotate.Watch sees a change when the value changes (environment variables
+// only change inside the process, through os.Setenv or a test), and an ID
+// shown in a status page, an event or a log lets nobody confirm a guessed
+// value offline. The key is random per process unless the operator sets
+// one with [credential.SetFingerprintKey]; then IDs are equal across a
+// fleet and across restarts.
 //
 // # Advice
 //

@@ -69,7 +69,8 @@ func (p *Provider) Fetch(ctx context.Context, ref string) (credential.Version, e
 		}
 		value = v
 	}
-	if err := field.Check(value, p.maxSize); err != nil {
+	value, err := field.Value(value, p.maxSize)
+	if err != nil {
 		return credential.Version{}, field.Annotate(err, "fetch", ref)
 	}
 	return credential.Version{Secret: credential.NewSecret(value), ID: field.ContentID(value)}, nil

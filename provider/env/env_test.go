@@ -88,3 +88,18 @@ func TestSizeAndEncoding(t *testing.T) {
 
 func (h *harness) StoresEmpty()      {}
 func (h *harness) BadRefs() []string { return []string{"A=B", "NUL\x00NAME"} }
+
+func TestValuesWithNULOrLineBreaksAreRefused(t *testing.T) {
+	m := map[string]string{
+		"NL": "sk-FAKE0000\nX-Evil: 1", "CR": "sk-FAKE0000\rX", "NUL": "sk-FAKE\x000000",
+		"TRAILING": "sk-FAKE0000\n", "JSON": "{\n \"k\": \"sk-FAKE\\n0000\"\n}",
+	}
+	p := env.New(env.WithLookup(func(n string) (string, bool) { s, ok := m[n]; return s, ok }))
+	for _, ref := range []string{"NL", "CR", "NUL", "JSON#k"} {
+		_, err := p.Fetch(context.Background(), ref)
+		assert.True(t, errors.Is(err, credential.ErrInvalid), ref)
+	}
+	v, err := p.Fetch(context.Background(), "TRAILING")
+	require.NoError(t, err)
+	assert.True(t, v.Secret.Reveal() == "sk-FAKE0000", "one trailing newline is trimmed")
+}

@@ -20,26 +20,44 @@
 //
 // # Safety
 //
-// A file that group or others may read is refused with
-// [credential.ErrInvalid] unless the provider was made [WithInsecureMode]. It
+// Only a regular file is read: a FIFO, a device, a socket or a folder at
+// the path (or at the end of its links) is refused with
+// [credential.ErrInvalid] before it is opened, the open itself never
+// blocks (O_NONBLOCK), and the opened file is checked again, so a FIFO
+// swapped in at the last moment cannot hang a fetch. Every call honours its
+// context.
+//
+// A file that others may read or write, or its group may write, is refused
+// with [credential.ErrInvalid] unless the provider was made
+// [WithInsecureMode] (URL setting allow_insecure_mode=true). A file its
+// group may read (0640, 0440) is refused unless the provider was made
+// [WithGroupReadable] (URL setting allow_group_readable=true): a Kubernetes
+// secret volume with defaultMode: 0440 and an fsGroup is the normal way to
+// share a mount with a sidecar. The error names the mode, the Go option and
+// the URL setting. It
 // is ErrInvalid rather than ErrPermission on purpose: ErrPermission means
 // this process is not allowed to read the secret, which someone grants; a
 // world-readable secret is a misconfiguration of the secret itself, which
 // someone must fix (chmod 600, or defaultMode: 0400 on the Kubernetes
 // volume), and no retry or grant makes it right. A file over the size limit
-// ([WithMaxSize], 64 KiB by default), an empty value and invalid UTF-8 are
+// ([WithMaxSize], 64 KiB by default), an empty value, invalid UTF-8 and a
+// value holding a NUL, CR or LF (after one trailing newline is trimmed) are
 // ErrInvalid too. Errors name the file and the problem, never the content.
 //
 // # Versions and change
 //
-// The version ID is the first 16 hex digits of the SHA-256 of the file's
-// whole content (so a change to any field of a JSON or dotenv file is a new
+// The version ID is [credential.ContentID] of the file's whole content — a
+// keyed hash under the fingerprint key, never a plain hash that would let a
+// guess be confirmed offline — (so a change to any field of a JSON or dotenv file is a new
 // version of each of its fields), and Created is the file's modification
 // time.
 //
 // [Provider.CurrentVersion] is the cheap change check of
 // [credential.VersionChecker]: a stat. The provider remembers, per file, the
-// stat (size, modification time, inode) of its last read and the content ID
+// stat of its last read (size, modification time, mode, and the device,
+// inode and change time the kernel moves on every write, rename and chmod,
+// so a same-size rewrite that puts the modification time back, or a chmod
+// 644, is seen) and the content ID
 // it hashed; while the stat is unchanged that ID is returned without
 // reading, otherwise the file is read and hashed again. So the ID it returns
 // is always the one Fetch would return now, as the contract requires, and a
@@ -55,7 +73,12 @@
 //
 // A file is read once, through its resolved path, so a value never mixes
 // two versions. When kubelet swaps "..data" and removes the old folder
-// between the resolution and the open, the read is retried; if that keeps
-// happening, Fetch returns [credential.ErrUnavailable], a transient error,
-// never a partial value.
+// between the resolution and the open, the read is retried after a short
+// pause (1 to 20 ms, about 40 ms in all); if that keeps happening, Fetch and
+// CurrentVersion return [credential.ErrUnavailable], a transient error,
+// never a partial value nor ErrNotFound. ErrNotFound means the ref's own
+// entry (the key's link in the folder, or the file) does not exist.
+//
+// A root given to [WithRoot] may not exist yet: refs under it are
+// ErrNotFound until it appears, and work from then on.
 package file

@@ -35,3 +35,21 @@ func Example() {
 	// true
 	// true
 }
+
+// A Kubernetes secret volume with defaultMode: 0440 and an fsGroup is
+// group-readable: allowed with its own option; world-readable stays refused.
+func ExampleWithGroupReadable() {
+	dir, _ := os.MkdirTemp("", "credkit-example")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "api-key")
+	_ = os.WriteFile(path, []byte("sk-FAKE-group-readable\n"), 0o440)
+	_ = os.Chmod(path, 0o440)
+
+	_, err := file.New().Fetch(context.Background(), path)
+	fmt.Println(errors.Is(err, credential.ErrInvalid))
+	v, err := file.New(file.WithGroupReadable()).Fetch(context.Background(), path)
+	fmt.Println(err == nil, v.Secret.Len())
+	// Output:
+	// true
+	// true 22
+}

@@ -3,6 +3,7 @@ package file
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -36,9 +37,10 @@ const (
 
 // Provider reads secrets from files. It is safe for concurrent use.
 type Provider struct {
-	root     string // cleaned and resolved; "" for none
-	rootErr  error
+	rootAbs  string // absolute, as given; "" for none
+	rootErr  error  // the root could not be made absolute
 	insecure bool
+	group    bool // group-readable files are accepted
 	maxSize  int64
 	format   Format
 	debounce time.Duration
@@ -48,6 +50,9 @@ type Provider struct {
 
 	wmu     sync.Mutex
 	watches map[string]*folderWatch // folder -> its shared watcher
+
+	rootMu   sync.Mutex
+	rootReal string // rootAbs with symbolic links resolved, once it exists
 }
 
 type statID struct {
@@ -66,20 +71,27 @@ type Option func(*Provider)
 
 // WithRoot confines the provider to the folder dir: a ref that resolves
 // outside it, through ".." or a symbolic link, is refused with
-// [credential.ErrPermission]. Relative refs are taken relative to dir.
+// [credential.ErrPermission]. Relative refs are taken relative to dir. The
+// folder need not exist yet (a volume mounted after the program starts):
+// until it does, refs under it are [credential.ErrNotFound]; its symbolic
+// links are resolved the first time it is found.
 func WithRoot(dir string) Option {
 	return func(p *Provider) {
-		abs, err := filepath.Abs(dir)
-		if err == nil {
-			abs, err = filepath.EvalSymlinks(abs)
-		}
-		p.root, p.rootErr = abs, err
+		p.rootAbs, p.rootErr = filepath.Abs(dir)
 	}
 }
 
-// WithInsecureMode accepts files that group or others may read. Kubernetes
-// mounts secrets with mode 0644 unless the volume sets defaultMode: 0400;
-// prefer setting the mode to using this option.
+// WithGroupReadable accepts files that their group may read (mode 0640 or
+// 0440), as a Kubernetes secret volume with defaultMode: 0440 and an
+// fsGroup shares a mount with a sidecar. A file that its group may write,
+// or that others may read or write, is still refused. The URL setting is
+// allow_group_readable=true.
+func WithGroupReadable() Option { return func(p *Provider) { p.group = true } }
+
+// WithInsecureMode accepts files whatever their mode, readable or writable
+// by anyone. Kubernetes mounts secrets with mode 0644 unless the volume
+// sets defaultMode: 0400 (or 0440 with [WithGroupReadable]); prefer setting
+// the mode to using this option. The URL setting is allow_insecure_mode=true.
 func WithInsecureMode() Option { return func(p *Provider) { p.insecure = true } }
 
 // WithMaxSize sets the largest file accepted, in bytes (default 64 KiB).
@@ -116,22 +128,57 @@ type target struct {
 	format Format
 }
 
-// resolve turns ref into the file to read, enforcing the root.
-func (p *Provider) resolve(ref string) (target, error) {
+// root returns the root folder with its links resolved ("" for none). It
+// is resolved the first time it exists.
+func (p *Provider) root(op, ref string) (string, error) {
 	if p.rootErr != nil {
-		return target{}, fail(ref, credential.ErrInvalid, "the provider's root folder cannot be resolved", p.rootErr)
+		return "", &credential.Error{Op: op, Ref: ref, Kind: credential.ErrInvalid, Reason: "the provider's root folder cannot be made absolute", Err: p.rootErr}
 	}
-	name, fld := field.Split(ref)
+	if p.rootAbs == "" {
+		return "", nil
+	}
+	p.rootMu.Lock()
+	defer p.rootMu.Unlock()
+	if p.rootReal != "" {
+		return p.rootReal, nil
+	}
+	real, err := filepath.EvalSymlinks(p.rootAbs)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", &credential.Error{Op: op, Ref: ref, Kind: credential.ErrNotFound, Reason: "the root folder does not exist (yet)"}
+		}
+		return "", statErrorOp(op, ref, err)
+	}
+	p.rootReal = real
+	return real, nil
+}
+
+// entry returns the path the ref names before any link is followed (for a
+// folder ref, the key's own entry in the folder), and the root.
+func (p *Provider) entry(op, ref string) (name, fld, root string, err error) {
+	name, fld = field.Split(ref)
 	if name == "" || strings.ContainsRune(name, 0) {
-		return target{}, fail(ref, credential.ErrInvalid, "not a file path", nil)
+		return "", "", "", &credential.Error{Op: op, Ref: ref, Kind: credential.ErrInvalid, Reason: "not a file path"}
+	}
+	if root, err = p.root(op, ref); err != nil {
+		return "", "", "", err
 	}
 	if !filepath.IsAbs(name) {
-		if p.root == "" {
-			return target{}, fail(ref, credential.ErrInvalid, "a relative path needs a root (WithRoot)", nil)
+		if root == "" {
+			return "", "", "", &credential.Error{Op: op, Ref: ref, Kind: credential.ErrInvalid, Reason: "a relative path needs a root (WithRoot)"}
 		}
-		name = filepath.Join(p.root, name)
+		name = filepath.Join(root, name)
 	}
-	name = filepath.Clean(name)
+	return filepath.Clean(name), fld, root, nil
+}
+
+// resolve turns ref into the file to read, enforcing the root. It stats,
+// never opens, so a FIFO or a device at the path cannot block it.
+func (p *Provider) resolve(ref string) (target, error) {
+	name, fld, root, err := p.entry("fetch", ref)
+	if err != nil {
+		return target{}, err
+	}
 	info, err := os.Stat(name)
 	if err != nil {
 		return target{}, statError(ref, err)
@@ -152,7 +199,7 @@ func (p *Provider) resolve(ref string) (target, error) {
 	if err != nil {
 		return target{}, statError(ref, err)
 	}
-	if p.root != "" && !within(p.root, resolved) {
+	if root != "" && !within(root, resolved) {
 		return target{}, fail(ref, credential.ErrPermission, "path resolves outside the allowed root", nil)
 	}
 	if t.folder {
@@ -165,6 +212,15 @@ func (p *Provider) resolve(ref string) (target, error) {
 		if !within(dir, resolved) {
 			return target{}, fail(ref, credential.ErrPermission, "key resolves outside its secret folder", nil)
 		}
+	}
+	// Refuse anything but a regular file before it is opened: opening a
+	// FIFO blocks until a writer comes, a device may never answer.
+	linfo, err := os.Lstat(resolved)
+	if err != nil {
+		return target{}, statError(ref, err)
+	}
+	if !linfo.Mode().IsRegular() {
+		return target{}, notRegular(ref, linfo)
 	}
 	t.path = resolved
 	if t.format == Auto {
@@ -201,9 +257,45 @@ func statError(ref string, err error) error {
 	return fail(ref, credential.ErrUnavailable, "the file cannot be read", err)
 }
 
-// read opens the target once and returns its content and stat.
+// notRegular is the error for a path that is not a regular file.
+func notRegular(ref string, info os.FileInfo) error {
+	what := "not a regular file"
+	switch m := info.Mode(); {
+	case m&fs.ModeNamedPipe != 0:
+		what = "not a regular file (a FIFO)"
+	case m&fs.ModeDevice != 0:
+		what = "not a regular file (a device)"
+	case m&fs.ModeSocket != 0:
+		what = "not a regular file (a socket)"
+	case m.IsDir():
+		what = "not a regular file (a folder)"
+	}
+	return fail(ref, credential.ErrInvalid, what, nil)
+}
+
+// checkMode refuses a file whose mode lets others than its owner read or
+// change it, unless the provider's options accept it.
+func (p *Provider) checkMode(ref string, perm fs.FileMode) error {
+	if p.insecure {
+		return nil
+	}
+	mode := "(mode " + fmt.Sprintf("%04o", uint32(perm)) + ")"
+	switch {
+	case perm&0o007 != 0:
+		return fail(ref, credential.ErrInvalid, "file is readable or writable by others "+mode+"; chmod 600 it (defaultMode: 0400 on a Kubernetes volume), or accept it with WithInsecureMode (URL setting allow_insecure_mode=true)", nil)
+	case perm&0o030 != 0:
+		return fail(ref, credential.ErrInvalid, "file is writable by its group "+mode+"; chmod 600 or 640 it, or accept it with WithInsecureMode (URL setting allow_insecure_mode=true)", nil)
+	case perm&0o040 != 0 && !p.group:
+		return fail(ref, credential.ErrInvalid, "file is readable by its group "+mode+"; chmod 600 it, or accept a group-readable file with WithGroupReadable (URL setting allow_group_readable=true)", nil)
+	}
+	return nil
+}
+
+// read opens the target once and returns its content and stat. The open
+// never blocks (O_NONBLOCK where the platform has it) and the opened file is
+// checked again, so a FIFO swapped in after resolve is refused too.
 func (p *Provider) read(ref string, t target) ([]byte, os.FileInfo, error) {
-	f, err := os.Open(t.path)
+	f, err := openFile(t.path)
 	if err != nil {
 		return nil, nil, statError(ref, err)
 	}
@@ -213,10 +305,10 @@ func (p *Provider) read(ref string, t target) ([]byte, os.FileInfo, error) {
 		return nil, nil, statError(ref, err)
 	}
 	if !info.Mode().IsRegular() {
-		return nil, nil, fail(ref, credential.ErrInvalid, "not a regular file", nil)
+		return nil, nil, notRegular(ref, info)
 	}
-	if !p.insecure && info.Mode().Perm()&0o077 != 0 {
-		return nil, nil, fail(ref, credential.ErrInvalid, "file is readable by group or others (mode "+strconv.FormatUint(uint64(info.Mode().Perm()), 8)+"); chmod 600 it, or use WithInsecureMode", nil)
+	if err := p.checkMode(ref, info.Mode().Perm()); err != nil {
+		return nil, nil, err
 	}
 	b, err := io.ReadAll(io.LimitReader(f, p.maxSize+1))
 	if err != nil {
@@ -228,35 +320,66 @@ func (p *Provider) read(ref string, t target) ([]byte, os.FileInfo, error) {
 	return b, info, nil
 }
 
-// swapRetries is how many times a read is retried when the file resolved a
-// moment ago is gone: a Kubernetes "..data" swap removes the old timestamped
-// folder right after linking the new one.
-const swapRetries = 3
+// swapPauses are the pauses between the reads of a file that vanished
+// after it was found: a Kubernetes "..data" swap removes the old
+// timestamped folder right after linking the new one, and a reader that
+// resolved the old link finds nothing. A short pause lets the swap finish.
+var swapPauses = []time.Duration{0, time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond}
+
+// pause waits d or until ctx is done.
+func pause(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// gone reports whether the ref's own entry (the path before any link is
+// followed) does not exist: the secret is missing, not being swapped.
+func (p *Provider) gone(ref string) bool {
+	name, fld, _, err := p.entry("fetch", ref)
+	if err != nil {
+		return true
+	}
+	if info, err := os.Stat(name); err == nil && info.IsDir() && fld != "" {
+		name = filepath.Join(name, fld)
+	}
+	_, err = os.Lstat(name)
+	return errors.Is(err, fs.ErrNotExist)
+}
 
 // load resolves ref and reads the file through the resolved path, once, so
-// a value never mixes two versions. A file that vanishes between resolution
-// and open is a swap in progress: resolution is retried, and if it keeps
+// a value never mixes two versions. A file that is missing while the ref's
+// own entry exists (a link leading into a folder just removed) is a swap in
+// progress: it is read again after a short pause, and if that keeps
 // happening the error is ErrUnavailable (transient), never ErrNotFound.
-func (p *Provider) load(ref string) (target, []byte, os.FileInfo, error) {
-	for attempt := 0; ; attempt++ {
-		t, err := p.resolve(ref)
-		if err != nil {
-			if errors.Is(err, credential.ErrNotFound) && attempt < swapRetries {
-				continue // a link walked mid-swap; a missing file fails every time
-			}
+func (p *Provider) load(ctx context.Context, ref string) (target, []byte, os.FileInfo, error) {
+	var err error
+	for _, d := range swapPauses {
+		if err := pause(ctx, d); err != nil {
 			return target{}, nil, nil, err
 		}
-		b, info, err := p.read(ref, t)
+		var t target
+		t, err = p.resolve(ref)
 		if err == nil {
-			return t, b, info, nil
+			var b []byte
+			var info os.FileInfo
+			if b, info, err = p.read(ref, t); err == nil {
+				return t, b, info, nil
+			}
 		}
-		if !errors.Is(err, credential.ErrNotFound) {
+		if !errors.Is(err, credential.ErrNotFound) || p.gone(ref) {
 			return target{}, nil, nil, err
-		}
-		if attempt >= swapRetries {
-			return target{}, nil, nil, swapError(ref, err)
 		}
 	}
+	return target{}, nil, nil, swapError(ref, err)
 }
 
 // swapError turns a not-found after a successful resolution into the
@@ -276,7 +399,7 @@ func (p *Provider) Fetch(ctx context.Context, ref string) (credential.Version, e
 	if err := ctx.Err(); err != nil {
 		return credential.Version{}, err
 	}
-	t, b, info, err := p.load(ref)
+	t, b, info, err := p.load(ctx, ref)
 	if err != nil {
 		return credential.Version{}, err
 	}
@@ -287,7 +410,8 @@ func (p *Provider) Fetch(ctx context.Context, ref string) (credential.Version, e
 	if err != nil {
 		return credential.Version{}, field.Annotate(err, "fetch", ref)
 	}
-	if err := field.Check(value, 0); err != nil {
+	value, err = field.Value(value, 0)
+	if err != nil {
 		return credential.Version{}, field.Annotate(err, "fetch", ref)
 	}
 	return credential.Version{Secret: credential.NewSecret(value), ID: id, Created: info.ModTime()}, nil
@@ -327,14 +451,17 @@ func (p *Provider) extract(t target, content string) (string, error) {
 		if t.field != "" {
 			return "", &credential.Error{Kind: credential.ErrInvalid, Reason: "a plain file has no fields"}
 		}
-		content = strings.TrimSuffix(content, "\n")
-		content = strings.TrimSuffix(content, "\r")
+		// field.Value trims the one trailing newline.
 		return content, nil
 	}
 }
 
+// statKey is what the kernel changes on every write, rename and mode
+// change: size, modification time, mode, and where the platform has them,
+// the device, inode and change time (ctime, which a write or chmod moves
+// even when the modification time is put back).
 func statKey(info os.FileInfo) string {
-	return strconv.FormatInt(info.Size(), 10) + "/" + strconv.FormatInt(info.ModTime().UnixNano(), 10) + "/" + inode(info)
+	return strconv.FormatInt(info.Size(), 10) + "/" + strconv.FormatInt(info.ModTime().UnixNano(), 10) + "/" + strconv.FormatUint(uint64(info.Mode()), 8) + "/" + sysKey(info)
 }
 
 func (p *Provider) remember(path string, info os.FileInfo, id string) {
@@ -343,38 +470,29 @@ func (p *Provider) remember(path string, info os.FileInfo, id string) {
 	p.mu.Unlock()
 }
 
-// CurrentVersion is the cheap change check: a stat of the file. While size,
-// modification time and inode are those of the last read, the remembered
-// content ID is returned without reading; otherwise the file is read and
-// hashed (never returned), so the ID always equals what Fetch would return.
+// CurrentVersion is the cheap change check: a stat of the file. While its
+// stat (size, modification time, mode, inode, change time) is that of the
+// last read, the remembered content ID is returned without reading;
+// otherwise the file is read and hashed (never returned), so the ID always
+// equals what Fetch would return, and a file that became unreadable or
+// world-readable fails here as Fetch would.
 func (p *Provider) CurrentVersion(ctx context.Context, ref string) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
-	for attempt := 0; ; attempt++ {
-		t, err := p.resolve(ref)
-		if err != nil {
-			if errors.Is(err, credential.ErrNotFound) && attempt < swapRetries {
-				continue
+	t, err := p.resolve(ref)
+	if err == nil {
+		var info os.FileInfo
+		if info, err = os.Stat(t.path); err == nil && info.Mode().IsRegular() {
+			p.mu.Lock()
+			last, ok := p.stats[t.path]
+			p.mu.Unlock()
+			if ok && last.key == statKey(info) {
+				return last.id, nil
 			}
-			return "", err
 		}
-		info, err := os.Stat(t.path)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && attempt < swapRetries {
-				continue
-			}
-			return "", swapError(ref, statError(ref, err))
-		}
-		p.mu.Lock()
-		last, ok := p.stats[t.path]
-		p.mu.Unlock()
-		if ok && last.key == statKey(info) {
-			return last.id, nil
-		}
-		break
 	}
-	t, b, info, err := p.load(ref)
+	t, b, info, err := p.load(ctx, ref)
 	if err != nil {
 		return "", err
 	}

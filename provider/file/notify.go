@@ -10,7 +10,6 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/credkit/credkit/credential"
-	"github.com/credkit/credkit/internal/field"
 )
 
 // folderWatch is one fsnotify watcher on one folder, shared by every
@@ -69,20 +68,10 @@ func (p *Provider) NotifyChange(ref string, changed func()) (stop func(), err er
 	if changed == nil {
 		return nil, &credential.Error{Op: "watch", Ref: ref, Kind: credential.ErrInvalid, Reason: "no function to call on change"}
 	}
-	if p.rootErr != nil {
-		return nil, &credential.Error{Op: "watch", Ref: ref, Kind: credential.ErrInvalid, Reason: "the provider's root folder cannot be resolved", Err: p.rootErr}
+	name, fld, _, err := p.entry("watch", ref)
+	if err != nil {
+		return nil, err
 	}
-	name, fld := field.Split(ref)
-	if name == "" {
-		return nil, &credential.Error{Op: "watch", Ref: ref, Kind: credential.ErrInvalid, Reason: "not a file path"}
-	}
-	if !filepath.IsAbs(name) {
-		if p.root == "" {
-			return nil, &credential.Error{Op: "watch", Ref: ref, Kind: credential.ErrInvalid, Reason: "a relative path needs a root (WithRoot)"}
-		}
-		name = filepath.Join(p.root, name)
-	}
-	name = filepath.Clean(name)
 	dir, base := filepath.Dir(name), filepath.Base(name)
 	if info, err := os.Stat(name); err == nil && info.IsDir() {
 		// A Kubernetes secret folder: the key is a file in it.

@@ -1,0 +1,395 @@
+package redact
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// Known values are also found in the encodings they travel in. Rather than
+// index every encoding of every value (ten forms a value, ten times the
+// memory), the scan decodes what in the text is encoded and looks for the
+// values in the result:
+//
+//   - a run holding "%" escapes (either case of hex: %3c and %3C) or "\"
+//     escapes (JSON's \" \\ \/ \n \u00e4 and surrogate pairs, escaped once
+//     or twice) is unescaped up to four times and searched; what is found
+//     is mapped back to the escaped bytes it came from;
+//   - a run of base64 characters (standard or URL alphabet, padded or not,
+//     wrapped at 64 or 76 columns with "\n", "\r\n" or a JSON "\n") of 12
+//     or more is decoded at each of its four alignments and searched, and
+//     so is a run of hex at each of its two; when a
+//     value is in it the whole run is replaced (a Basic auth header, a
+//     docker auth, a data blob).
+//
+// The cost is linear in the text: each byte is classified once, and each
+// run decoded once.
+
+// escRunEnd ends a run that holds escapes.
+var escRunEnd = mkClass(" \t\r\n'<>`")
+
+// b64Run holds the characters of a base64 run (both alphabets).
+var b64Run = mkClass("a-z", "A-Z", "0-9", "+/_-")
+
+var hexVal = func() (t [256]int8) {
+	for i := range t {
+		t[i] = -1
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = int8(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = int8(c - 'a' + 10)
+		t[c-'a'+'A'] = int8(c - 'a' + 10)
+	}
+	return t
+}()
+
+// known finds the known values of sn in s, raw and encoded.
+func (sn *snapshot) known(s string, out []span, first bool) []span {
+	if sn.base == nil && sn.delta == nil {
+		return out
+	}
+	n := len(out)
+	out = sn.raw(s, out, first)
+	if first && len(out) > n {
+		return out
+	}
+	out = sn.escaped(s, '%', out, first)
+	if first && len(out) > n {
+		return out
+	}
+	out = sn.escaped(s, '\\', out, first)
+	if first && len(out) > n {
+		return out
+	}
+	out = sn.escaped(s, '+', out, first)
+	if first && len(out) > n {
+		return out
+	}
+	return sn.binary(s, out, first)
+}
+
+func (sn *snapshot) raw(s string, out []span, first bool) []span {
+	out = sn.base.find(s, sn.dead, out, first)
+	if first && len(out) > 0 {
+		return out
+	}
+	return sn.delta.find(s, sn.dead, out, first)
+}
+
+// escaped finds known values in the runs of s that hold the escape byte c.
+func (sn *snapshot) escaped(s string, c byte, out []span, first bool) []span {
+	covered := 0
+	for i := 0; i < len(s); {
+		j := strings.IndexByte(s[i:], c)
+		if j < 0 {
+			break
+		}
+		p := i + j
+		a := p
+		for a > covered && !escRunEnd[s[a-1]] && !(s[a-1] == '"' && (a < 2 || s[a-2] != '\\')) {
+			a--
+		}
+		b := p
+		for b < len(s) && !escRunEnd[s[b]] && !(s[b] == '"' && (b == 0 || s[b-1] != '\\')) {
+			b++
+		}
+		covered, i = b, b+1
+		if b-a < 8 {
+			continue
+		}
+		region := s[a:b]
+		dec, idx := region, []int(nil)
+		for round := 0; round < 4; round++ {
+			d, m := unescape(dec, c == '+')
+			if d == dec {
+				break
+			}
+			if idx != nil {
+				for k := range m {
+					m[k] = idx[m[k]]
+				}
+			}
+			dec, idx = d, m
+		}
+		if idx == nil {
+			continue
+		}
+		var buf [4]span
+		found := sn.raw(dec, buf[:0], first)
+		for _, sp := range found {
+			out = append(out, span{a + idx[sp.start], a + idx[sp.end], sp.reason, sp.prio})
+		}
+		if first && len(out) > 0 {
+			return out
+		}
+	}
+	return out
+}
+
+// unescape undoes one level of URL and JSON escaping in s (with plus, a
+// query's "+" for a space too), leniently (what
+// is not a valid escape is kept). idx[i] is the offset in s of the byte
+// that became byte i of the result; idx[len] is len(s).
+func unescape(s string, plus bool) (string, []int) {
+	var b []byte
+	var idx []int
+	for i := 0; i < len(s); {
+		c := s[i]
+		start := i
+		var dec []byte
+		var rbuf [8]byte
+		switch {
+		case c == '+' && plus:
+			rbuf[0] = ' '
+			dec, i = rbuf[:1], i+1
+		case c == '%' && i+2 < len(s) && hexVal[s[i+1]] >= 0 && hexVal[s[i+2]] >= 0:
+			rbuf[0] = byte(hexVal[s[i+1]]<<4 | hexVal[s[i+2]])
+			dec, i = rbuf[:1], i+3
+		case c == '\\' && i+1 < len(s):
+			switch e := s[i+1]; e {
+			case '"', '\\', '/', '\'':
+				rbuf[0] = e
+				dec, i = rbuf[:1], i+2
+			case 'n', 't', 'r', 'b', 'f':
+				rbuf[0] = ctrl[e]
+				dec, i = rbuf[:1], i+2
+			case 'u':
+				r, n := hex4(s, i+2)
+				if n == 0 {
+					break
+				}
+				i += 6
+				if r >= 0xD800 && r < 0xDC00 && i+1 < len(s) && s[i] == '\\' && s[i+1] == 'u' {
+					if r2, n2 := hex4(s, i+2); n2 > 0 && r2 >= 0xDC00 && r2 < 0xE000 {
+						r = (r-0xD800)<<10 | (r2 - 0xDC00) + 0x10000
+						i += 6
+					}
+				}
+				dec = rbuf[:utf8.EncodeRune(rbuf[:], rune(r))]
+			}
+		}
+		if dec == nil {
+			dec, i = rbuf[:1], i+1
+			rbuf[0] = c
+		}
+		if b == nil {
+			if start == i-1 && dec[0] == c && len(dec) == 1 {
+				continue // nothing decoded yet: keep s
+			}
+			b = append(make([]byte, 0, len(s)), s[:start]...)
+			idx = make([]int, start, len(s)+1)
+			for k := range idx {
+				idx[k] = k
+			}
+		}
+		for range dec {
+			idx = append(idx, start)
+		}
+		b = append(b, dec...)
+	}
+	if b == nil {
+		return s, nil
+	}
+	idx = append(idx, len(s))
+	return string(b), idx
+}
+
+var ctrl = [256]byte{'n': '\n', 't': '\t', 'r': '\r', 'b': '\b', 'f': '\f'}
+
+func hex4(s string, i int) (int, int) {
+	if i+4 > len(s) {
+		return 0, 0
+	}
+	r := 0
+	for k := i; k < i+4; k++ {
+		v := hexVal[s[k]]
+		if v < 0 {
+			return 0, 0
+		}
+		r = r<<4 | int(v)
+	}
+	return r, 4
+}
+
+// binary finds known values in the base64 and hex runs of s.
+func (sn *snapshot) binary(s string, out []span, first bool) []span {
+	var buf []byte
+	tbl := b64Run
+	n := len(s)
+	covered := 0
+	for p := 0; p+8 <= n; p += 4 {
+		// A run of 11 or more holds an 8-byte window starting at a multiple
+		// of 4. One subtraction rejects a window holding a space, a quote
+		// or any byte below '+' (most windows of prose, code and JSON);
+		// the rest are checked byte by byte.
+		if p < covered {
+			continue
+		}
+		const ones, highs = 0x0101010101010101, 0x8080808080808080
+		w := word(s, p)
+		if (w-ones*'+')&^w&highs != 0 {
+			continue
+		}
+		ok := true
+		for k := p; k < p+8; k++ {
+			if !tbl[s[k]] {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		a := p
+		for a > covered && tbl[s[a-1]] {
+			a--
+		}
+		i := a
+		var joined []byte // the run without its line breaks, when wrapped
+		for {
+			e := run(s, i, tbl)
+			line := e - i
+			for e < len(s) && s[e] == '=' {
+				e++
+			}
+			if joined != nil {
+				joined = append(joined, s[i:e]...)
+			}
+			i = e
+			// Wrapped at 64 or 76 columns: the next line goes on.
+			if line != 64 && line != 76 {
+				break
+			}
+			nl := 0
+			switch {
+			case strings.HasPrefix(s[e:], "\r\n"), strings.HasPrefix(s[e:], `\n`):
+				nl = 2
+			case strings.HasPrefix(s[e:], "\n"):
+				nl = 1
+			case strings.HasPrefix(s[e:], `\r\n`):
+				nl = 4
+			}
+			if nl == 0 || e+nl >= len(s) || !tbl[s[e+nl]] {
+				break
+			}
+			if joined == nil {
+				joined = append([]byte(nil), s[a:e]...)
+			}
+			i = e + nl
+		}
+		covered = i
+		text := s[a:i]
+		if joined != nil {
+			text = string(joined)
+		}
+		if len(text) < 12 {
+			continue
+		}
+		// Base64 of 12 bytes or more holds both cases of letters (all but
+		// 0.2% of random runs); hex is one case and digits. A run that is
+		// neither (a path, a long word) is not decoded.
+		// The run may start a few characters before the encoding does
+		// ("x" glued to it): each alignment is decoded.
+		found := false
+		if k := kinds(text); k&3 == 3 {
+			for off := 0; off < 4 && !found && len(text)-off >= 12; off++ {
+				buf = decodeBase64(buf[:0], text[off:])
+				found = sn.containsRaw(buf)
+			}
+		}
+		// Hex, also where it is glued to other letters: each run of 16 hex
+		// digits or more, at both alignments.
+		for h := 0; h < len(text) && !found; {
+			for h < len(text) && hexVal[text[h]] < 0 {
+				h++
+			}
+			e := h
+			for e < len(text) && hexVal[text[e]] >= 0 {
+				e++
+			}
+			if e-h >= 16 {
+				for off := 0; off < 2 && !found; off++ {
+					buf = decodeHex(buf[:0], text[h+off:e])
+					found = sn.containsRaw(buf)
+				}
+			}
+			h = e
+		}
+		if found {
+			out = append(out, span{a, i, "known:encoded", -1})
+		}
+		if first && len(out) > 0 {
+			return out
+		}
+	}
+	return out
+}
+
+// kinds returns the kinds of characters in s: 1 small letters, 2
+// capitals, 4 digits, 8 others.
+func kinds(s string) uint8 {
+	var k uint8
+	for i := 0; i < len(s) && k != 15; i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z':
+			k |= 1
+		case c >= 'A' && c <= 'Z':
+			k |= 2
+		case c >= '0' && c <= '9':
+			k |= 4
+		default:
+			k |= 8
+		}
+	}
+	return k
+}
+
+func (sn *snapshot) containsRaw(b []byte) bool {
+	if len(b) < 8 {
+		return false
+	}
+	s := unsafeString(b)
+	var buf [1]span
+	return len(sn.raw(s, buf[:0], true)) > 0
+}
+
+var b64Val = func() (t [256]int8) {
+	for i := range t {
+		t[i] = -1
+	}
+	const std = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	for i := 0; i < 64; i++ {
+		t[std[i]] = int8(i)
+	}
+	t['-'], t['_'] = 62, 63
+	return t
+}()
+
+// decodeBase64 decodes either alphabet, padded or not, ignoring what is not
+// base64.
+func decodeBase64(dst []byte, s string) []byte {
+	var acc uint32
+	n := 0
+	for i := 0; i < len(s); i++ {
+		v := b64Val[s[i]]
+		if v < 0 {
+			continue
+		}
+		acc = acc<<6 | uint32(v)
+		n += 6
+		if n >= 8 {
+			n -= 8
+			dst = append(dst, byte(acc>>n))
+		}
+	}
+	return dst
+}
+
+func decodeHex(dst []byte, s string) []byte {
+	for i := 0; i+1 < len(s); i += 2 {
+		dst = append(dst, byte(hexVal[s[i]]<<4|hexVal[s[i+1]]))
+	}
+	return dst
+}
