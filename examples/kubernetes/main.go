@@ -8,11 +8,11 @@
 // In the cluster (deployment.yaml sets these):
 //
 //	LISTEN_ADDR=:8080
-//	MODEL_API_KEY_URL=file:///etc/credkit/model#api-key
+//	MODEL_API_KEY_URL=file:///etc/credkit/model?allow_group_readable=true#api-key
 //	MODEL_API_URL=https://api.model.example
 //	OPENAI_FEDERATION_URL='oauth2://auth.openai.com/oauth/token?grant=token_exchange&preset=openai&subject=file:///var/run/secrets/tokens/openai-token&param.identity_provider_id=idp_…&param.service_account_id=svc_…'
 //	OPENAI_API_URL=https://api.openai.com
-//	HEALTH_TOKEN_URL=file:///etc/credkit/health#token
+//	HEALTH_TOKEN_URL=file:///etc/credkit/health?allow_group_readable=true#token
 //
 // Offline (no LISTEN_ADDR) it runs the service against in-process fakes
 // while replaying the kubelet's volume updates, and prints the figures:
