@@ -112,6 +112,17 @@ type Describer interface {
 	Describe(ctx context.Context, ref string) (Description, error)
 }
 
+// ConditionReporter is implemented by a backend that knows of a condition
+// of a secret it still serves but that someone should see: Google Secret
+// Manager's latest version disabled while an older enabled one is served,
+// for example. Conditions returns short texts naming the condition (never a
+// value), or nil; it must be cheap (no I/O: what the backend learnt on its
+// last fetch). rotate's inventory lists them and health's credential checks
+// warn on them.
+type ConditionReporter interface {
+	Conditions(ref string) []string
+}
+
 // Description is what a [Describer] returns.
 type Description struct {
 	// Metadata from the backend's tags or labels; empty fields are unknown.

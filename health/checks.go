@@ -139,6 +139,7 @@ func SetChecks(set *rotate.Set, o CredentialOptions) []Check {
 				if len(it.SharedWith) > 0 {
 					warns = append(warns, "shares its value with "+strings.Join(it.SharedWith, ", "))
 				}
+				warns = append(warns, it.Conditions...)
 				if len(warns) > 0 {
 					if r.Status == Pass {
 						r.Output = ""

@@ -55,7 +55,7 @@ func Example() {
 
 // A disabled latest version does not break the service: the newest enabled
 // one is served, and a health check reports the condition.
-func ExampleProvider_Conditions() {
+func ExampleProvider_AllConditions() {
 	ctx := context.Background()
 	fake := gcpfake.New()
 	defer fake.Close()
@@ -70,7 +70,7 @@ func ExampleProvider_Conditions() {
 	fmt.Println("serving version", v.ID)
 
 	check := health.Func("secret-manager", false, func(context.Context) health.Result {
-		for _, c := range p.Conditions() {
+		for _, c := range p.AllConditions() {
 			return health.Warned(fmt.Sprintf("%s: latest version %s is %s, serving %s", c.Secret, c.Latest, c.LatestState, c.Served))
 		}
 		return health.Passed("")

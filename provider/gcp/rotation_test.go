@@ -17,6 +17,7 @@ import (
 	"google.golang.org/api/iterator"
 
 	"github.com/credkit/credkit/credential"
+	"github.com/credkit/credkit/health"
 	"github.com/credkit/credkit/internal/fakeclock"
 	"github.com/credkit/credkit/provider"
 	"github.com/credkit/credkit/provider/gcp"
@@ -368,6 +369,25 @@ func TestDisabledLatestKeepsSetServing(t *testing.T) {
 	c, ok := conds.Load(svcName(1) + "#api_key")
 	require.True(t, ok, "the condition is reported")
 	assert.Equal(t, "DISABLED", c.(gcp.Condition).LatestState)
+
+	// The inventory lists it for that credential only, and its health
+	// check warns (the service is still served: not a failure).
+	for _, it := range set.Inventory().Credentials {
+		if it.Name == "svc-001" {
+			assert.Equal(t, []string{"the latest version (2) is DISABLED; serving version 1"}, it.Conditions)
+		} else {
+			assert.Empty(t, it.Conditions, it.Name)
+		}
+	}
+	for _, chk := range health.SetChecks(set, health.CredentialOptions{}) {
+		r := chk.Run(ctx)
+		if chk.Component == "svc-001" {
+			assert.Equal(t, health.Warn, r.Status)
+			assert.Contains(t, r.Output, "is DISABLED; serving version 1")
+		} else {
+			assert.Equal(t, health.Pass, r.Status, chk.Component)
+		}
+	}
 }
 
 // TestCRCMismatchNeverInstalled: a corrupted payload is never installed;
