@@ -1,0 +1,44 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// TestDemo rotates the key file three times while 4 clients stream through
+// the service: no request fails, every held stream finishes on the key it
+// started with, the next requests carry the new key, and no key reaches
+// the log.
+func TestDemo(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	st, err := Demo(ctx, DemoConfig{Clients: 4, Rotations: 3, Out: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(out.String())
+	if err := st.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if st.Rotations != 3 {
+		t.Errorf("the service's key saw %d rotations, want 3", st.Rotations)
+	}
+	if st.API.HeldAcrossRotation != 4*3 {
+		t.Errorf("%d streams finished across a rotation, want 12 (4 clients × 3 rotations)", st.API.HeldAcrossRotation)
+	}
+	if st.Streams < 4*4 || st.API.Embeddings == 0 || st.API.Chats == 0 {
+		t.Errorf("too little traffic: %v", st)
+	}
+	if !bytes.Contains(st.Logs, []byte(`"msg":"chat stream"`)) || !bytes.Contains(st.Logs, []byte(`"msg":"embed"`)) {
+		t.Errorf("the service logged none of its requests: the log check proves nothing\n%s", st.Logs)
+	}
+}
