@@ -35,6 +35,7 @@ const demoHealthToken = "hc-FAKE-demo-health-token-0123456789"
 type DemoConfig struct {
 	Clients   int // concurrent clients, each streaming, chatting and embedding
 	Rotations int // key rotations while every client's stream is open
+	Rounds    int // rounds each client makes at least (one more after the last rotation in any case)
 	Out       io.Writer
 }
 
@@ -170,11 +171,11 @@ func Demo(ctx context.Context, cfg DemoConfig) (Stats, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
+			for round := 0; ; round++ {
 				last := false
 				select {
 				case <-stop:
-					last = true
+					last = round+1 >= cfg.Rounds
 				case <-ctx.Done():
 					return
 				default:

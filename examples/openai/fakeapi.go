@@ -28,12 +28,12 @@ const Answer = "Keys rotate under running streams and no request fails."
 type FakeAPI struct {
 	*httptest.Server
 
-	mu       sync.Mutex
-	key      string
-	gate     chan struct{} // non-nil: streams wait on it after their first chunk
-	held     int           // streams waiting on gate
-	changed  chan struct{} // closed and replaced whenever held changes
-	counts   APICounts
+	mu      sync.Mutex
+	key     string
+	gate    chan struct{} // non-nil: streams wait on it after their first chunk
+	held    int           // streams waiting on gate
+	changed chan struct{} // closed and replaced whenever held changes
+	counts  APICounts
 }
 
 // APICounts is what the fake served.

@@ -58,7 +58,7 @@ func main() {
 		keyURL = "env://OPENAI_API_KEY"
 	}
 	if keyURL == "" {
-		st, err := Demo(ctx, DemoConfig{Clients: 4, Rotations: 3, Out: os.Stdout})
+		st, err := Demo(ctx, DemoConfig{Clients: 4, Rotations: 3, Rounds: 6, Out: os.Stdout})
 		if err == nil {
 			err = st.Check()
 		}

@@ -21,7 +21,7 @@ func TestDemo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out bytes.Buffer
-	st, err := Demo(ctx, DemoConfig{Clients: 4, Rotations: 3, Out: &out})
+	st, err := Demo(ctx, DemoConfig{Clients: 4, Rotations: 3, Rounds: 6, Out: &out})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/credkit/credkit/health/degrade"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// TestDemo rotates the key file twice while 4 clients stream through the
+// service and the prompts of every third round meet a 529 each, then overloads the primary
+// model: no request fails, every held stream finishes on the key it
+// started with, the 529s are absorbed by the policy, the overloaded
+// model's questions are answered by the fallback model and marked so, and
+// no key reaches the log.
+func TestDemo(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	st, err := Demo(ctx, DemoConfig{Clients: 4, Rotations: 2, Rounds: 6, Overloaded: 6, Out: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(out.String())
+	if err := st.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if st.Rotations != 2 {
+		t.Errorf("the service's key saw %d rotations, want 2", st.Rotations)
+	}
+	if st.API.HeldAcrossRotation != 4*2 {
+		t.Errorf("%d streams finished across a rotation, want 8 (4 clients × 2 rotations)", st.API.HeldAcrossRotation)
+	}
+	if st.FallbackWhileOverloaded != 6 || st.Markers[degrade.Fallback] != 6 {
+		t.Errorf("%d answers from the fallback model while the primary was overloaded (chains counted %d), want 6",
+			st.FallbackWhileOverloaded, st.Markers[degrade.Fallback])
+	}
+	if st.Fresh != st.Requests-6 || st.Markers[degrade.Fresh] != st.Fresh {
+		t.Errorf("%d fresh answers of %d before the overload (chains counted %d)", st.Fresh, st.Requests-6, st.Markers[degrade.Fresh])
+	}
+	if st.Absorbed529 < 2*4 {
+		t.Errorf("%d 529s answered: the prompts of every third round should each have met one", st.Absorbed529)
+	}
+	if !bytes.Contains(st.Logs, []byte(`"msg":"ask stream"`)) || !bytes.Contains(st.Logs, []byte(`"marker":"fallback"`)) {
+		t.Errorf("the service logged none of its answers: the log check proves nothing\n%s", st.Logs)
+	}
+}
