@@ -165,6 +165,10 @@ func Demo(ctx context.Context, cfg DemoConfig) (Stats, error) {
 
 	var requests, streams, failures, fresh, fb atomic.Int64
 	failed := make(chan string, 1)
+	// The first failure stops the rotations at once (they wait for every
+	// client to be mid-stream, which a failing service may never be).
+	rctx, stopRotations := context.WithCancel(ctx)
+	defer stopRotations()
 	ask := func(prompt string, stream bool, want func(answer) bool) answer {
 		requests.Add(1)
 		if stream {
@@ -195,6 +199,7 @@ func Demo(ctx context.Context, cfg DemoConfig) (Stats, error) {
 		}
 		if err != nil || a.status != http.StatusOK || a.text != Answer || !want(a) {
 			failures.Add(1)
+			stopRotations()
 			select {
 			case failed <- fmt.Sprintf("%q (stream %v): %+v %v", prompt, stream, a, err):
 			default:
@@ -236,7 +241,7 @@ func Demo(ctx context.Context, cfg DemoConfig) (Stats, error) {
 	var runErr error
 	for i := 1; i <= cfg.Rotations && runErr == nil; i++ {
 		api.Hold()
-		if runErr = api.WaitHeld(ctx, cfg.Clients); runErr != nil {
+		if runErr = api.WaitHeld(rctx, cfg.Clients); runErr != nil {
 			break
 		}
 		// Every client is mid-stream. The operator puts the new key in
@@ -248,15 +253,20 @@ func Demo(ctx context.Context, cfg DemoConfig) (Stats, error) {
 		api.Release()
 		select {
 		case <-rotated:
-		case <-ctx.Done():
-			runErr = fmt.Errorf("rotation %d not seen: %w", i, ctx.Err())
+		case <-rctx.Done():
+			runErr = fmt.Errorf("rotation %d not seen: %w", i, rctx.Err())
 		}
 	}
 	api.Release()
 	close(stop)
 	wg.Wait()
 	if runErr != nil {
-		return st, runErr
+		select {
+		case f := <-failed:
+			return st, fmt.Errorf("a request failed: %s", f)
+		default:
+			return st, runErr
+		}
 	}
 	st.Absorbed529 = api.Counts().Overloaded
 

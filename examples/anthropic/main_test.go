@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,5 +54,38 @@ func TestDemo(t *testing.T) {
 	}
 	if !bytes.Contains(st.Logs, []byte(`"msg":"ask stream"`)) || !bytes.Contains(st.Logs, []byte(`"marker":"fallback"`)) {
 		t.Errorf("the service logged none of its answers: the log check proves nothing\n%s", st.Logs)
+	}
+}
+
+// TestKeyFromEnvironment is the real-service wiring (the key from
+// env://ANTHROPIC_API_KEY, the URL mux's own env backend) against the
+// fake: the SDK, told to ignore the environment, sends the key only as
+// credkit's x-api-key.
+func TestKeyFromEnvironment(t *testing.T) {
+	t.Setenv("ANTHROPIC_API_KEY", demoKey(7))
+	api := NewFakeAPI(demoKey(7))
+	defer api.Close()
+	var logs syncBuffer
+	svc, err := NewService(context.Background(), Config{KeyURL: "env://ANTHROPIC_API_KEY", BaseURL: api.URL, LogOut: &logs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	front := httptest.NewServer(svc.Mux)
+	defer front.Close()
+	resp, err := front.Client().Post(front.URL+"/v1/ask", "application/json", strings.NewReader(`{"prompt":"hi"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), Answer) || !strings.Contains(string(b), `"marker":"fresh"`) {
+		t.Fatalf("%d %s", resp.StatusCode, b)
+	}
+	if code, body, _ := get(front, "/readyz?verbose", ""); code != 200 || strings.Contains(body, string(PrimaryModel)) {
+		t.Fatalf("/readyz?verbose without a token: %d %s", code, body)
+	}
+	if bytes.Contains(logs.Bytes(), []byte(demoKey(7))) {
+		t.Fatal("the key reached the log")
 	}
 }

@@ -149,6 +149,10 @@ func Demo(ctx context.Context, cfg DemoConfig) (Stats, error) {
 	var wg sync.WaitGroup
 	var requests, streams, failures atomic.Int64
 	failed := make(chan string, 1)
+	// The first failure stops the rotations at once (they wait for every
+	// client to be mid-stream, which a failing service may never be).
+	rctx, stopRotations := context.WithCancel(ctx)
+	defer stopRotations()
 	call := func(path, body string, check func(status int, b []byte) bool) {
 		requests.Add(1)
 		resp, err := front.Client().Post(front.URL+path, "application/json", strings.NewReader(body))
@@ -161,6 +165,7 @@ func Demo(ctx context.Context, cfg DemoConfig) (Stats, error) {
 		}
 		if err != nil || !check(status, b) {
 			failures.Add(1)
+			stopRotations()
 			select {
 			case failed <- fmt.Sprintf("%s: %d %q %v", path, status, b, err):
 			default:
@@ -202,7 +207,7 @@ func Demo(ctx context.Context, cfg DemoConfig) (Stats, error) {
 	var runErr error
 	for i := 1; i <= cfg.Rotations && runErr == nil; i++ {
 		api.Hold()
-		if runErr = api.WaitHeld(ctx, cfg.Clients); runErr != nil {
+		if runErr = api.WaitHeld(rctx, cfg.Clients); runErr != nil {
 			break
 		}
 		// Every client is mid-stream. The operator puts the new key in
@@ -214,15 +219,20 @@ func Demo(ctx context.Context, cfg DemoConfig) (Stats, error) {
 		api.Release()
 		select {
 		case <-rotated:
-		case <-ctx.Done():
-			runErr = fmt.Errorf("rotation %d not seen: %w", i, ctx.Err())
+		case <-rctx.Done():
+			runErr = fmt.Errorf("rotation %d not seen: %w", i, rctx.Err())
 		}
 	}
 	api.Release()
 	close(stop)
 	wg.Wait()
 	if runErr != nil {
-		return st, runErr
+		select {
+		case f := <-failed:
+			return st, fmt.Errorf("a request failed: %s", f)
+		default:
+			return st, runErr
+		}
 	}
 
 	st.Readyz, _, _ = get(front, "/readyz", "")

@@ -49,6 +49,7 @@ import (
 func main() {
 	log.SetFlags(0)
 	addr := flag.String("addr", ":8080", "where to serve, against the real API")
+	baseURL := flag.String("base-url", "", "the API's base URL, for a proxy or a compatible gateway (default: the real API)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -67,7 +68,7 @@ func main() {
 		}
 		return
 	}
-	cfg := Config{KeyURL: keyURL, LogOut: os.Stderr}
+	cfg := Config{KeyURL: keyURL, BaseURL: *baseURL, LogOut: os.Stderr}
 	if os.Getenv("HEALTH_TOKEN") != "" {
 		cfg.HealthTokenURL = "env://HEALTH_TOKEN"
 	}

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,5 +43,37 @@ func TestDemo(t *testing.T) {
 	}
 	if !bytes.Contains(st.Logs, []byte(`"msg":"chat stream"`)) || !bytes.Contains(st.Logs, []byte(`"msg":"embed"`)) {
 		t.Errorf("the service logged none of its requests: the log check proves nothing\n%s", st.Logs)
+	}
+}
+
+// TestKeyFromEnvironment is the real-service wiring (the key from
+// env://OPENAI_API_KEY, the URL mux's own env backend) against the fake.
+func TestKeyFromEnvironment(t *testing.T) {
+	t.Setenv("OPENAI_API_KEY", demoKey(7))
+	api := NewFakeAPI(demoKey(7))
+	defer api.Close()
+	var logs syncBuffer
+	svc, err := NewService(context.Background(), Config{KeyURL: "env://OPENAI_API_KEY", BaseURL: api.URL + "/v1", LogOut: &logs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	front := httptest.NewServer(svc.Mux)
+	defer front.Close()
+	resp, err := front.Client().Post(front.URL+"/v1/chat", "application/json", strings.NewReader(`{"prompt":"hi"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), Answer) {
+		t.Fatalf("%d %s", resp.StatusCode, b)
+	}
+	// Without the token, /readyz gives the bare status only.
+	if code, body, _ := get(front, "/readyz?verbose", ""); code != 200 || strings.Contains(body, "openai") {
+		t.Fatalf("/readyz?verbose without a token: %d %s", code, body)
+	}
+	if bytes.Contains(logs.Bytes(), []byte(demoKey(7))) {
+		t.Fatal("the key reached the log")
 	}
 }
