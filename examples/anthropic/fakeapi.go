@@ -37,8 +37,7 @@ type FakeAPI struct {
 	key        string
 	overloaded map[string]bool // models answering 529
 	seen       map[string]bool // prompts holding OverloadOnce already answered 529
-	gate       chan struct{}
-	held       int
+	gate       *gate           // non-nil: streams wait on it after their first chunk
 	changed    chan struct{}
 	counts     APICounts
 }
@@ -75,11 +74,18 @@ func (f *FakeAPI) Overload(model string, on bool) {
 	f.mu.Unlock()
 }
 
+// gate holds streams until it is opened; n counts the streams waiting on
+// it (a released stream no longer counts for the next gate).
+type gate struct {
+	ch chan struct{}
+	n  int
+}
+
 // Hold makes streams pause after their first event until Release.
 func (f *FakeAPI) Hold() {
 	f.mu.Lock()
 	if f.gate == nil {
-		f.gate = make(chan struct{})
+		f.gate = &gate{ch: make(chan struct{})}
 	}
 	f.mu.Unlock()
 }
@@ -88,7 +94,7 @@ func (f *FakeAPI) Hold() {
 func (f *FakeAPI) Release() {
 	f.mu.Lock()
 	if f.gate != nil {
-		close(f.gate)
+		close(f.gate.ch)
 		f.gate = nil
 	}
 	f.mu.Unlock()
@@ -98,7 +104,10 @@ func (f *FakeAPI) Release() {
 func (f *FakeAPI) WaitHeld(ctx context.Context, n int) error {
 	for {
 		f.mu.Lock()
-		held, changed := f.held, f.changed
+		held, changed := 0, f.changed
+		if f.gate != nil {
+			held = f.gate.n
+		}
 		f.mu.Unlock()
 		if held >= n {
 			return nil
@@ -123,12 +132,17 @@ func (f *FakeAPI) Counts() APICounts {
 	return c
 }
 
-func (f *FakeAPI) setHeld(delta int) {
+// wait holds a stream on g until it opens or the request ends.
+func (f *FakeAPI) wait(r *http.Request, g *gate) {
 	f.mu.Lock()
-	f.held += delta
+	g.n++
 	close(f.changed)
 	f.changed = make(chan struct{})
 	f.mu.Unlock()
+	select {
+	case <-g.ch:
+	case <-r.Context().Done():
+	}
 }
 
 func apiError(w http.ResponseWriter, status int, typ, msg string) {
@@ -209,12 +223,7 @@ func (f *FakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 		"usage": map[string]any{"input_tokens": 12, "output_tokens": 1}}})
 	held := false
 	if gate != nil {
-		f.setHeld(1)
-		select {
-		case <-gate:
-		case <-r.Context().Done():
-		}
-		f.setHeld(-1)
+		f.wait(r, gate)
 		held = true
 		if r.Context().Err() != nil {
 			return
@@ -227,8 +236,8 @@ func (f *FakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	event("content_block_stop", map[string]any{"index": 0})
 	event("message_delta", map[string]any{"delta": map[string]any{"stop_reason": "end_turn", "stop_sequence": nil},
 		"usage": map[string]any{"output_tokens": len(words)}})
+	f.count(req.Model, true, held) // before the last event: a client that read it finds it counted
 	event("message_stop", map[string]any{})
-	f.count(req.Model, true, held)
 }
 
 func (f *FakeAPI) count(model string, stream, held bool) {

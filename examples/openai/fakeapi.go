@@ -30,9 +30,8 @@ type FakeAPI struct {
 
 	mu      sync.Mutex
 	key     string
-	gate    chan struct{} // non-nil: streams wait on it after their first chunk
-	held    int           // streams waiting on gate
-	changed chan struct{} // closed and replaced whenever held changes
+	gate    *gate         // non-nil: streams wait on it after their first chunk
+	changed chan struct{} // closed and replaced whenever a stream is held
 	counts  APICounts
 }
 
@@ -58,11 +57,18 @@ func (f *FakeAPI) SetKey(key string) {
 	f.mu.Unlock()
 }
 
+// gate holds streams until it is opened; n counts the streams waiting on
+// it (a released stream no longer counts for the next gate).
+type gate struct {
+	ch chan struct{}
+	n  int
+}
+
 // Hold makes streams pause after their first chunk until Release.
 func (f *FakeAPI) Hold() {
 	f.mu.Lock()
 	if f.gate == nil {
-		f.gate = make(chan struct{})
+		f.gate = &gate{ch: make(chan struct{})}
 	}
 	f.mu.Unlock()
 }
@@ -71,7 +77,7 @@ func (f *FakeAPI) Hold() {
 func (f *FakeAPI) Release() {
 	f.mu.Lock()
 	if f.gate != nil {
-		close(f.gate)
+		close(f.gate.ch)
 		f.gate = nil
 	}
 	f.mu.Unlock()
@@ -81,7 +87,10 @@ func (f *FakeAPI) Release() {
 func (f *FakeAPI) WaitHeld(ctx context.Context, n int) error {
 	for {
 		f.mu.Lock()
-		held, changed := f.held, f.changed
+		held, changed := 0, f.changed
+		if f.gate != nil {
+			held = f.gate.n
+		}
 		f.mu.Unlock()
 		if held >= n {
 			return nil
@@ -101,12 +110,17 @@ func (f *FakeAPI) Counts() APICounts {
 	return f.counts
 }
 
-func (f *FakeAPI) setHeld(delta int) {
+// wait holds a stream on g until it opens or the request ends.
+func (f *FakeAPI) wait(r *http.Request, g *gate) {
 	f.mu.Lock()
-	f.held += delta
+	g.n++
 	close(f.changed)
 	f.changed = make(chan struct{})
 	f.mu.Unlock()
+	select {
+	case <-g.ch:
+	case <-r.Context().Done():
+	}
 }
 
 func apiError(w http.ResponseWriter, status int, typ, code, msg string) {
@@ -171,12 +185,7 @@ func (f *FakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	chunk(map[string]any{"role": "assistant", "content": words[0]}, nil)
 	held := false
 	if gate != nil {
-		f.setHeld(1)
-		select {
-		case <-gate:
-		case <-r.Context().Done():
-		}
-		f.setHeld(-1)
+		f.wait(r, gate)
 		held = true
 		if r.Context().Err() != nil {
 			return
@@ -185,15 +194,17 @@ func (f *FakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	for _, wd := range words[1:] {
 		chunk(map[string]any{"content": wd}, nil)
 	}
-	chunk(map[string]any{}, "stop")
-	io.WriteString(w, "data: [DONE]\n\n")
-	fl.Flush()
+	// Counted before the last chunk, so that a client that has read the
+	// whole stream finds it counted.
 	f.mu.Lock()
 	f.counts.Streams++
 	if held {
 		f.counts.HeldAcrossRotation++
 	}
 	f.mu.Unlock()
+	chunk(map[string]any{}, "stop")
+	io.WriteString(w, "data: [DONE]\n\n")
+	fl.Flush()
 }
 
 func (f *FakeAPI) embeddings(w http.ResponseWriter, body []byte) {
