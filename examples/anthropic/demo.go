@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/credkit/credkit/credential"
+	"github.com/credkit/credkit/health"
 	"github.com/credkit/credkit/health/degrade"
 	"github.com/credkit/credkit/provider"
 	"github.com/credkit/credkit/provider/env"
@@ -281,6 +282,9 @@ func Demo(ctx context.Context, cfg DemoConfig) (Stats, error) {
 			st.FallbackWhileOverloaded++
 		}
 	}
+	if err := waitChecked(ctx, svc.Monitor); err != nil {
+		return st, err
+	}
 	st.Readyz, _, _ = get(front, "/readyz", "")
 	_, hidden, _ := get(front, "/readyz?verbose", "")
 	_, detail, _ := get(front, "/readyz?verbose", demoHealthToken)
@@ -310,6 +314,34 @@ func Demo(ctx context.Context, cfg DemoConfig) (Stats, error) {
 	}
 	fmt.Fprintln(cfg.Out, st)
 	return st, nil
+}
+
+// waitChecked waits until every check of m has run once, so that /readyz
+// reports results and not "not run yet".
+func waitChecked(ctx context.Context, m *health.Monitor) error {
+	changed := make(chan struct{}, 1)
+	defer m.OnChange(func(health.Change) {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	})()
+	for {
+		pending := 0
+		for _, v := range m.Results() {
+			if v.Result.Status == health.Pending {
+				pending++
+			}
+		}
+		if pending == 0 {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("%d health checks not run: %w", pending, ctx.Err())
+		}
+	}
 }
 
 // get fetches path from the service, with token as bearer when set.

@@ -82,6 +82,11 @@ func TestKeyFromEnvironment(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(b), Answer) || !strings.Contains(string(b), `"marker":"fresh"`) {
 		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := waitChecked(ctx, svc.Monitor); err != nil {
+		t.Fatal(err)
+	}
 	if code, body, _ := get(front, "/readyz?verbose", ""); code != 200 || strings.Contains(body, string(PrimaryModel)) {
 		t.Fatalf("/readyz?verbose without a token: %d %s", code, body)
 	}

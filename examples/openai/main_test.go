@@ -70,6 +70,11 @@ func TestKeyFromEnvironment(t *testing.T) {
 		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
 	// Without the token, /readyz gives the bare status only.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := waitChecked(ctx, svc.Monitor); err != nil {
+		t.Fatal(err)
+	}
 	if code, body, _ := get(front, "/readyz?verbose", ""); code != 200 || strings.Contains(body, "openai") {
 		t.Fatalf("/readyz?verbose without a token: %d %s", code, body)
 	}
