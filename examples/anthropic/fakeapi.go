@@ -40,6 +40,7 @@ type FakeAPI struct {
 	gate       *gate           // non-nil: streams wait on it after their first chunk
 	changed    chan struct{}
 	counts     APICounts
+	echo       bool // a 401 names the key it was given, as some gateways do
 }
 
 // APICounts is what the fake served.
@@ -71,6 +72,16 @@ func (f *FakeAPI) SetKey(key string) {
 func (f *FakeAPI) Overload(model string, on bool) {
 	f.mu.Lock()
 	f.overloaded[model] = on
+	f.mu.Unlock()
+}
+
+// EchoKeys makes a 401 name the whole key it was given, as some gateways
+// and proxies do, so that a test can check that the service's log does not
+// repeat it (anthropic-sdk-go puts the body of an error answer in the
+// error's text).
+func (f *FakeAPI) EchoKeys() {
+	f.mu.Lock()
+	f.echo = true
 	f.mu.Unlock()
 }
 
@@ -178,8 +189,12 @@ func (f *FakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	if r.Header.Get("X-Api-Key") != f.key || r.Header.Get("Authorization") != "" {
 		f.counts.Rejected++
+		msg := "invalid x-api-key"
+		if f.echo {
+			msg = "invalid x-api-key: " + r.Header.Get("X-Api-Key")
+		}
 		f.mu.Unlock()
-		apiError(w, http.StatusUnauthorized, "authentication_error", "invalid x-api-key")
+		apiError(w, http.StatusUnauthorized, "authentication_error", msg)
 		return
 	}
 	busy := f.overloaded[req.Model]

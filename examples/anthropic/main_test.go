@@ -94,3 +94,42 @@ func TestKeyFromEnvironment(t *testing.T) {
 		t.Fatal("the key reached the log")
 	}
 }
+
+// TestRevokedKeyNotInLog: the key is revoked and no new one comes. The
+// service answers 502 at once on both models (a rejected key is not
+// overload: the chain does not hide it behind retries), and logs the SDK's
+// error — whose text holds the answer's body, which a gateway that echoes
+// the key it was given fills with the whole key — without the key.
+func TestRevokedKeyNotInLog(t *testing.T) {
+	t.Setenv("ANTHROPIC_API_KEY", demoKey(8))
+	api := NewFakeAPI(demoKey(9)) // the provider no longer accepts demoKey(8)
+	defer api.Close()
+	api.EchoKeys()
+	var logs syncBuffer
+	svc, err := NewService(context.Background(), Config{KeyURL: "env://ANTHROPIC_API_KEY", BaseURL: api.URL, LogOut: &logs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	front := httptest.NewServer(svc.Mux)
+	defer front.Close()
+	for _, body := range []string{`{"prompt":"hi"}`, `{"prompt":"hi","stream":true}`} {
+		resp, err := front.Client().Post(front.URL+"/v1/ask", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode < 500 || bytes.Contains(b, []byte(demoKey(8))) {
+			t.Fatalf("%s: %d %s", body, resp.StatusCode, b)
+		}
+	}
+	l := logs.Bytes()
+	if !bytes.Contains(l, []byte(`"msg":"ask failed"`)) || !bytes.Contains(l, []byte("invalid x-api-key")) {
+		t.Fatalf("the SDK's error was not logged: the check below proves nothing\n%s", l)
+	}
+	if bytes.Contains(l, []byte(demoKey(8))) || bytes.Contains(l, []byte("FAKEdemo08")) {
+		t.Fatalf("the key reached the log:\n%s", l)
+	}
+	t.Logf("401s: %d for 2 requests", api.Counts().Rejected)
+}

@@ -33,6 +33,7 @@ type FakeAPI struct {
 	gate    *gate         // non-nil: streams wait on it after their first chunk
 	changed chan struct{} // closed and replaced whenever a stream is held
 	counts  APICounts
+	echo    bool // a 401 names the key it was given, as some gateways do
 }
 
 // APICounts is what the fake served.
@@ -62,6 +63,15 @@ func (f *FakeAPI) SetKey(key string) {
 type gate struct {
 	ch chan struct{}
 	n  int
+}
+
+// EchoKeys makes a 401 name the whole key it was given, as some gateways
+// and proxies do (the real API names a masked key), so that a test can
+// check that the service's log does not repeat it.
+func (f *FakeAPI) EchoKeys() {
+	f.mu.Lock()
+	f.echo = true
+	f.mu.Unlock()
 }
 
 // Hold makes streams pause after their first chunk until Release.
@@ -138,9 +148,12 @@ func (f *FakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	if r.Header.Get("Authorization") != "Bearer "+f.key {
 		f.counts.Rejected++
+		msg := "Incorrect API key provided."
+		if f.echo {
+			msg = "Incorrect API key provided: " + strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ") + "."
+		}
 		f.mu.Unlock()
-		// The real API names a masked key here; the fake names none.
-		apiError(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", "Incorrect API key provided.")
+		apiError(w, http.StatusUnauthorized, "invalid_request_error", "invalid_api_key", msg)
 		return
 	}
 	gate := f.gate

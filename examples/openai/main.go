@@ -295,7 +295,18 @@ func (s *Service) embed(w http.ResponseWriter, r *http.Request) {
 // fail logs err (through the redacting handler) and answers with what it
 // means for the caller, never with its text.
 func (s *Service) fail(w http.ResponseWriter, what string, err error) {
-	s.Logger.Error(what+" failed", "err", err)
+	attrs := []any{"err", err}
+	var apiErr *openai.Error
+	if errors.As(err, &apiErr) {
+		// What the API said, for whoever reads the log. Some gateways
+		// repeat the key they were given here: the redacting handler
+		// removes it.
+		attrs = append(attrs, "status", apiErr.StatusCode, "code", apiErr.Code, "api_message", apiErr.Message)
+		if apiErr.Response != nil {
+			attrs = append(attrs, "request_id", apiErr.Response.Header.Get("X-Request-Id"))
+		}
+	}
+	s.Logger.Error(what+" failed", attrs...)
 	status := http.StatusBadGateway
 	switch {
 	case errors.Is(err, degrade.ErrCircuitOpen), errors.Is(err, degrade.ErrRateLimited):

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -80,5 +81,45 @@ func TestKeyFromEnvironment(t *testing.T) {
 	}
 	if bytes.Contains(logs.Bytes(), []byte(demoKey(7))) {
 		t.Fatal("the key reached the log")
+	}
+}
+
+// TestRevokedKeyNotInLog: the key is revoked and no new one comes. The
+// service answers 502 without retrying forever, and logs the SDK's error —
+// whose text, from a gateway that echoes the key it was given, holds the
+// whole key — without the key.
+func TestRevokedKeyNotInLog(t *testing.T) {
+	t.Setenv("OPENAI_API_KEY", demoKey(8))
+	api := NewFakeAPI(demoKey(9)) // the provider no longer accepts demoKey(8)
+	defer api.Close()
+	api.EchoKeys()
+	var logs syncBuffer
+	svc, err := NewService(context.Background(), Config{KeyURL: "env://OPENAI_API_KEY", BaseURL: api.URL + "/v1", LogOut: &logs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	front := httptest.NewServer(svc.Mux)
+	defer front.Close()
+	for _, body := range []string{`{"prompt":"hi"}`, `{"prompt":"hi","stream":true}`} {
+		resp, err := front.Client().Post(front.URL+"/v1/chat", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadGateway || bytes.Contains(b, []byte(demoKey(8))) {
+			t.Fatalf("%s: %d %s", body, resp.StatusCode, b)
+		}
+	}
+	if n := api.Counts().Rejected; n != 2 {
+		t.Errorf("%d 401s for 2 requests, want 1 each: a refresh that brings the same key is not retried", n)
+	}
+	l := logs.Bytes()
+	if !bytes.Contains(l, []byte(`"msg":"chat failed"`)) || !bytes.Contains(l, []byte("Incorrect API key provided")) {
+		t.Fatalf("the SDK's error was not logged: the check below proves nothing\n%s", l)
+	}
+	if bytes.Contains(l, []byte(demoKey(8))) || bytes.Contains(l, []byte("FAKEdemo08")) {
+		t.Fatalf("the key reached the log:\n%s", l)
 	}
 }
