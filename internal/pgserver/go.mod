@@ -1,0 +1,3 @@
+module github.com/credkit/credkit/internal/pgserver
+
+go 1.24.0

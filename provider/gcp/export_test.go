@@ -1,0 +1,4 @@
+package gcp
+
+// RegionalEndpoint exposes regionalEndpoint to the tests.
+var RegionalEndpoint = regionalEndpoint
