@@ -47,7 +47,9 @@ func (o CredentialOptions) withDefaults() CredentialOptions {
 // when the credential has no value, is expired or revoked, or its refresh
 // has been failing for longer than FailAfter; it warns when a refresh just
 // failed, or the version expires within ExpiryWindow. Its observed value is
-// the version's age in seconds.
+// the version's age in seconds. A passing output also says how the
+// credential learns of changes ("push, safety poll every 15m0s", "polling
+// every 1m0s", "minted, refreshed ahead of expiry"): rotate.Status.Mode.
 func CredentialCheck(c *rotate.Credential, o CredentialOptions) Check {
 	o = o.withDefaults()
 	return Check{
@@ -61,7 +63,7 @@ func CredentialCheck(c *rotate.Credential, o CredentialOptions) Check {
 // times, never from error text.
 func judge(st rotate.Status, o CredentialOptions) Result {
 	now := o.Clock.Now()
-	r := Result{Status: Pass, Output: "fresh, version " + st.VersionID, ObservedValue: int64(st.Age / time.Second), ObservedUnit: "s"}
+	r := Result{Status: Pass, Output: "fresh, version " + st.VersionID + "; " + modeText(st), ObservedValue: int64(st.Age / time.Second), ObservedUnit: "s"}
 	switch st.Freshness {
 	case rotate.Pending:
 		return Result{Status: Fail, Output: "no value loaded yet"}
@@ -71,7 +73,7 @@ func judge(st rotate.Status, o CredentialOptions) Result {
 		return Result{Status: Fail, Output: "expired at " + st.Expires.UTC().Format(time.RFC3339) + "; refresh failing (" + st.LastError + ")"}
 	case rotate.Stale:
 		since := now.Sub(st.FailingSince)
-		out := "refresh failing for " + since.Round(time.Second).String() + " (" + st.LastError + ", " + strconv.Itoa(st.ConsecutiveFailures) + " in a row); serving the last good value"
+		out := "refresh failing for " + since.Round(time.Second).String() + " (" + st.LastError + ", " + strconv.Itoa(st.ConsecutiveFailures) + " in a row); serving the last good value; " + modeText(st)
 		if since >= o.FailAfter {
 			return Result{Status: Fail, Output: out, ObservedValue: int64(since / time.Second), ObservedUnit: "s"}
 		}
@@ -81,6 +83,18 @@ func judge(st rotate.Status, o CredentialOptions) Result {
 		r.Status, r.Output = Warn, "expires at "+st.Expires.UTC().Format(time.RFC3339)
 	}
 	return r
+}
+
+// modeText says how the credential learns of changes: push with a safety
+// poll, polling, or refresh ahead of expiry.
+func modeText(st rotate.Status) string {
+	switch st.Mode {
+	case rotate.ModePush:
+		return "push, safety poll every " + st.PollInterval.String()
+	case rotate.ModeRefreshAhead:
+		return "minted, refreshed ahead of expiry"
+	}
+	return "polling every " + st.PollInterval.String()
 }
 
 // SetChecks returns one check per credential of set. Besides what
