@@ -2,6 +2,7 @@ package aws_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/credkit/credkit/credential"
 	"github.com/credkit/credkit/internal/awsfake"
 	"github.com/credkit/credkit/internal/fakeclock"
 	"github.com/credkit/credkit/provider"
@@ -238,4 +240,38 @@ func TestPollCost(t *testing.T) {
 		t.Logf("| %s | %s | %d | %d | $%.2f |", row.mode, row.measured, row.sm, row.sqs, float64(row.sm)*smPrice+float64(row.sqs)*sqsPrice)
 	}
 	t.Logf("a rotation costs one GetSecretValue per replica under push (%d calls for %d replicas), and EventBridge delivers Secrets Manager's events for free", replicas, replicas)
+}
+
+// TestScheduledDeletionRevokes: a secret scheduled for deletion is
+// revoked in a Set (Get fails with ErrRevoked from its next check on),
+// the others keep serving, and RestoreSecret lifts it at the next check.
+func TestScheduledDeletionRevokes(t *testing.T) {
+	fake, c := setup(t, 1)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		create(t, c, fmt.Sprintf("prod/svc-%03d", i), fmt.Sprintf(`{"api_key":"%s-%03d"}`, key, i))
+	}
+	clk := fakeclock.New(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+	set := openSet(t, fake, c, 3, clk)
+	_, err := c.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: sdkaws.String("prod/svc-001"), RecoveryWindowInDays: sdkaws.Int64(7)})
+	require.NoError(t, err)
+	poll(t, clk, set, fake)
+	_, err = set.Get(ctx, "svc-001")
+	require.True(t, errors.Is(err, credential.ErrRevoked), "got %v", err)
+	assert.Contains(t, err.Error(), "scheduled for deletion")
+	st := mustCred(t, set, "svc-001").Status()
+	assert.Equal(t, rotate.Revoked, st.Freshness)
+	assert.Equal(t, "backend", st.RevokedBy)
+	_, err = set.Get(ctx, "svc-002")
+	require.NoError(t, err)
+
+	_, err = c.RestoreSecret(ctx, &secretsmanager.RestoreSecretInput{SecretId: sdkaws.String("prod/svc-001")})
+	require.NoError(t, err)
+	// The revoked credential retries with backoff (1 s at first): the next
+	// minute's poll is past it.
+	poll(t, clk, set, fake)
+	s, err := set.Get(ctx, "svc-001")
+	require.NoError(t, err, "restored: the next successful check lifts the revocation")
+	assert.True(t, s.Reveal() == key+"-001")
+	assert.Empty(t, mustCred(t, set, "svc-001").Status().RevokedBy)
 }
