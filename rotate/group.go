@@ -98,8 +98,10 @@ func (g *group) poll() time.Duration {
 	ctx, cancel := context.WithTimeout(g.set.ctx, o.fetchTimeout)
 	defer cancel()
 	refs := make([]string, len(g.creds))
+	seqs := make([]uint64, len(g.creds))
 	for i, c := range g.creds {
 		refs[i] = c.ref
+		seqs[i] = c.begin()
 	}
 	ids, err := g.bvc.CurrentVersions(ctx, refs)
 	if err != nil && g.set.ctx.Err() != nil {
@@ -117,13 +119,15 @@ func (g *group) poll() time.Duration {
 	}
 	g.failures = 0
 	var changed []*Credential
-	for _, c := range g.creds {
+	var changedSeqs []uint64
+	for i, c := range g.creds {
 		id, ok := ids[c.ref]
 		switch {
 		case !ok:
 			c.runCheck() // not covered by the batch: alone
-		case !c.unchanged(id):
+		case !c.unchanged(seqs[i], id):
 			changed = append(changed, c)
+			changedSeqs = append(changedSeqs, seqs[i])
 		}
 	}
 	if len(changed) > 0 {
@@ -141,7 +145,7 @@ func (g *group) poll() time.Duration {
 		}
 		for i, c := range changed {
 			if v, ok := got[c.ref]; ok {
-				c.accept(gens[i], v)
+				c.accept(gens[i], changedSeqs[i], v)
 			} else {
 				c.runCheck()
 			}

@@ -357,3 +357,84 @@ func TestBackendRevocationByPush(t *testing.T) {
 	_, err = c.Get(context.Background())
 	require.NoError(t, err)
 }
+
+// scripted is a pushing backend whose every Fetch waits for the test's
+// answer: the test decides the order in which concurrent checks finish.
+type scripted struct {
+	calls chan chan scriptedAnswer
+	mu    sync.Mutex
+	subs  []func()
+}
+
+type scriptedAnswer struct {
+	v   credential.Version
+	err error
+}
+
+func (s *scripted) Fetch(ctx context.Context, ref string) (credential.Version, error) {
+	reply := make(chan scriptedAnswer, 1)
+	select {
+	case s.calls <- reply:
+	case <-ctx.Done():
+		return credential.Version{}, ctx.Err()
+	}
+	select {
+	case a := <-reply:
+		return a.v, a.err
+	case <-ctx.Done():
+		return credential.Version{}, ctx.Err()
+	}
+}
+
+func (s *scripted) NotifyChange(ref string, changed func()) (func(), error) {
+	s.mu.Lock()
+	s.subs = append(s.subs, changed)
+	s.mu.Unlock()
+	return func() {}, nil
+}
+
+func (s *scripted) push() {
+	s.mu.Lock()
+	subs := s.subs
+	s.mu.Unlock()
+	for _, f := range subs {
+		f()
+	}
+}
+
+// Regression: a check that started before a pushed revocation and
+// succeeds after it (a poll in flight when the secret was disabled) must
+// not lift the revocation with its older answer; a check that starts
+// later does.
+func TestOlderSuccessDoesNotLiftRevocation(t *testing.T) {
+	s := &scripted{calls: make(chan chan scriptedAnswer)}
+	good := scriptedAnswer{v: credential.Version{Secret: credential.NewSecret(keyA), ID: "v1"}}
+	go func() { (<-s.calls) <- good }() // the first fetch, inside Watch
+	c, err := rotate.Watch(context.Background(), "openai", s, "openai", rotate.WithMinRefreshInterval(0), rotate.WithInterval(time.Hour, 0))
+	require.NoError(t, err)
+	defer c.Close()
+
+	// Check A starts (a forced refresh) and is held.
+	aDone := make(chan struct{})
+	go func() {
+		_, _ = c.Refresh(context.Background())
+		close(aDone)
+	}()
+	a := <-s.calls
+	// Check B starts later (a push), finds the secret disabled.
+	s.push()
+	(<-s.calls) <- scriptedAnswer{err: revokedErr("openai")}
+	require.Eventually(t, func() bool { return c.Status().Revoked }, 5*time.Second, time.Millisecond)
+	// A's older answer arrives: the secret was fine when A asked.
+	a <- good
+	<-aDone
+	_, err = c.Get(context.Background())
+	require.True(t, errors.Is(err, credential.ErrRevoked), "an answer older than the revocation lifted it: %v", err)
+
+	// A check that starts after the revocation lifts it.
+	s.push()
+	(<-s.calls) <- good
+	require.Eventually(t, func() bool { return !c.Status().Revoked }, 5*time.Second, time.Millisecond)
+	_, err = c.Get(context.Background())
+	require.NoError(t, err)
+}

@@ -44,6 +44,12 @@ type Credential struct {
 	flight       *call
 	lastForced   time.Time
 	lastForcedID string // the version that was current at the last forced fetch
+	// seq numbers the checks in the order they start; okSeq is the latest
+	// started check that succeeded, revSeq the check that revoked. A
+	// check's outcome about revocation counts only if no check that
+	// started later has said otherwise, so a poll in flight when a push
+	// revoked cannot lift the revocation with its older answer.
+	seq, okSeq, revSeq uint64
 	onChange     func() // set by a Set: values changed
 
 	subs listeners[sub]
@@ -570,6 +576,8 @@ func (c *Credential) check(ctx context.Context) (bool, error) {
 	c.mu.Lock()
 	gen := c.gen
 	cur := c.snap.Load().cur
+	c.seq++
+	seq := c.seq
 	c.mu.Unlock()
 	now := c.o.clock.Now()
 	v, fetched, err := c.fetchIfChanged(ctx, cur)
@@ -578,13 +586,13 @@ func (c *Credential) check(ctx context.Context) (bool, error) {
 	}
 	if err != nil {
 		if errors.Is(err, credential.ErrRevoked) {
-			c.backendRevoke(now, err)
+			c.backendRevoke(now, seq, err)
 		}
 		c.fail(now, err)
 		return false, err
 	}
 	if !fetched {
-		c.succeed(now, cur, false)
+		c.succeed(now, seq, cur, false)
 		return false, nil
 	}
 	changed, installed := c.install(gen, v, now)
@@ -592,21 +600,29 @@ func (c *Credential) check(ctx context.Context) (bool, error) {
 		// Another check installed a version meanwhile: it is at least as
 		// recent as this one's start. The value changed if it differs.
 		latest := c.snap.Load().cur
-		c.succeed(now, latest, true)
+		c.succeed(now, seq, latest, true)
 		return !latest.Secret.Equal(cur.Secret), nil
 	}
-	c.succeed(now, v, true)
+	c.succeed(now, seq, v, true)
 	return changed, nil
 }
 
-// unchanged records a batch check that found version id; it reports
-// whether that is the current version (nothing to fetch).
-func (c *Credential) unchanged(id string) bool {
+// begin numbers a check that starts now: a batch's, before its call.
+func (c *Credential) begin() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seq++
+	return c.seq
+}
+
+// unchanged records a batch check, begun as seq, that found version id; it
+// reports whether that is the current version (nothing to fetch).
+func (c *Credential) unchanged(seq uint64, id string) bool {
 	cur := c.snap.Load().cur
 	if cur.Secret.IsZero() || id != cur.ID {
 		return false
 	}
-	c.succeed(c.o.clock.Now(), cur, false)
+	c.succeed(c.o.clock.Now(), seq, cur, false)
 	return true
 }
 
@@ -619,19 +635,19 @@ func (c *Credential) generation() uint64 {
 }
 
 // accept installs a version fetched by a batch that started at generation
-// gen.
-func (c *Credential) accept(gen uint64, v credential.Version) {
+// gen, begun as seq.
+func (c *Credential) accept(gen, seq uint64, v credential.Version) {
 	now := c.o.clock.Now()
 	if err := c.validate(v, now); err != nil {
 		c.fail(now, err)
 		return
 	}
 	if cur := c.snap.Load().cur; v.ID == cur.ID && v.Secret.Equal(cur.Secret) {
-		c.succeed(now, cur, true)
+		c.succeed(now, seq, cur, true)
 		return
 	}
 	c.install(gen, v, now)
-	c.succeed(now, c.snap.Load().cur, true)
+	c.succeed(now, seq, c.snap.Load().cur, true)
 }
 
 // failed records the failure of a batch call.
@@ -760,7 +776,7 @@ func (c *Credential) unstage(v credential.Version) {
 }
 
 // succeed records a successful check and schedules the next one.
-func (c *Credential) succeed(now time.Time, v credential.Version, fetched bool) {
+func (c *Credential) succeed(now time.Time, seq uint64, v credential.Version, fetched bool) {
 	m := c.mode()
 	c.mu.Lock()
 	recovered := c.st.failures > 0
@@ -776,8 +792,9 @@ func (c *Credential) succeed(now time.Time, v credential.Version, fetched bool) 
 	}
 	c.st.nextRefresh = next
 	c.st.relaxed = m == ModePush
+	c.okSeq = max(c.okSeq, seq)
 	s := *c.snap.Load()
-	lifted := s.byBackend
+	lifted := s.byBackend && seq > c.revSeq
 	if lifted {
 		s.byBackend, s.backendWhy = false, ""
 		c.store(&s)
@@ -875,7 +892,7 @@ func (c *Credential) changed() {
 // returned it (a disabled secret): the fleet-wide kill switch, reaching
 // each replica with the push or poll that finds it. Unlike Revoke, the
 // next successful check lifts it.
-func (c *Credential) backendRevoke(now time.Time, err error) {
+func (c *Credential) backendRevoke(now time.Time, seq uint64, err error) {
 	why := "the backend reports the secret revoked"
 	var ce *credential.Error
 	if errors.As(err, &ce) && ce.Reason != "" {
@@ -883,10 +900,14 @@ func (c *Credential) backendRevoke(now time.Time, err error) {
 	}
 	c.mu.Lock()
 	s := *c.snap.Load()
-	if s.byBackend {
+	if s.byBackend || seq < c.okSeq {
+		// Already revoked, or a check that started later succeeded: this
+		// answer is older than the backend's current state.
+		c.revSeq = max(c.revSeq, seq)
 		c.mu.Unlock()
 		return
 	}
+	c.revSeq = seq
 	s.byBackend, s.backendWhy = true, why
 	c.store(&s)
 	c.mu.Unlock()
