@@ -50,7 +50,7 @@ type Credential struct {
 	// started later has said otherwise, so a poll in flight when a push
 	// revoked cannot lift the revocation with its older answer.
 	seq, okSeq, revSeq uint64
-	onChange     func() // set by a Set: values changed
+	onChange           func() // set by a Set: values changed
 
 	subs listeners[sub]
 
