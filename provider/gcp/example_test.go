@@ -3,7 +3,6 @@ package gcp_test
 import (
 	"context"
 	"fmt"
-	"time"
 
 	pubsubpb "cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	smpb "cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
@@ -103,9 +102,9 @@ func ExampleNewNotifier() {
 	defer c.Close()
 	mux := provider.NewURLMux()
 	mux.Register("gcp-sm", gcp.NewOpener(gcp.WithClient(c), gcp.WithPush(n)))
-	// With push, polling is a rare safety net.
-	set, err := rotate.Open(ctx, mux, []rotate.Config{{Name: "openai", URL: "gcp-sm://projects/my-project/secrets/openai"}},
-		rotate.WithInterval(time.Hour, 0.1))
+	// With push healthy, rotate polls only at its safety interval (15
+	// minutes by default).
+	set, err := rotate.Open(ctx, mux, []rotate.Config{{Name: "openai", URL: "gcp-sm://projects/my-project/secrets/openai"}})
 	if err != nil {
 		panic(err)
 	}
