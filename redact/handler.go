@@ -473,6 +473,14 @@ type walker struct {
 	text   int
 	path   map[uintptr]bool
 	hidden []string // strings under sensitive names
+	// jsonOnly: the walk is below a value that fmt prints through one of
+	// its methods (Error, String, Format) but encoding/json prints field by
+	// field, so only what encoding/json reads is read: exported fields,
+	// and MarshalJSON/MarshalText. An error's unexported fields are never
+	// read: nothing prints them, and they may hold state other goroutines
+	// write (a request's context and its map of children), which a
+	// reflective read would race with.
+	jsonOnly bool
 }
 
 func (w *walker) dirty() bool { return w.found || w.panic || w.cycle || w.tooBig }
@@ -653,8 +661,20 @@ func (w *walker) value(v reflect.Value, depth int, sensitive bool) {
 			w.call(func() string { return x.(fmt.Stringer).String() }, sensitive)
 		}
 		// Fields are printed only where a method does not stand in for them
-		// in both forms.
-		methods = (js || tx) && (er || st || fm || tx)
+		// in both forms: slog's JSONHandler prints an attribute's error
+		// with Error and encoding/json uses MarshalJSON or MarshalText;
+		// fmt (TextHandler) uses MarshalText, Format, Error or String.
+		jsonSide := js || tx || er && depth == 0
+		textSide := tx || fm || er || st
+		if w.jsonOnly {
+			methods = js || tx
+		} else {
+			methods = jsonSide && textSide
+			if textSide && !w.jsonOnly {
+				w.jsonOnly = true
+				defer func() { w.jsonOnly = false }()
+			}
+		}
 	}
 	if methods {
 		return
@@ -694,6 +714,9 @@ func (w *walker) value(v reflect.Value, depth int, sensitive bool) {
 	case reflect.Struct:
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
+			if w.jsonOnly && !f.IsExported() {
+				continue
+			}
 			fs := sensitive || w.h.r.o.sensitiveKey(f.Name)
 			if tag, ok := f.Tag.Lookup("json"); ok && !fs {
 				if n, _, _ := strings.Cut(tag, ","); n != "" && n != "-" {
