@@ -591,6 +591,16 @@ func (w *walker) fast(x any) bool {
 	return true
 }
 
+// onlyJSON enters the part of the walk that only encoding/json prints, and
+// returns the function that leaves it.
+func (w *walker) onlyJSON() func() {
+	if w.jsonOnly {
+		return func() {}
+	}
+	w.jsonOnly = true
+	return func() { w.jsonOnly = false }
+}
+
 func (w *walker) scan(s string, sensitive bool) {
 	w.text += len(s)
 	if w.text > maxText {
@@ -670,9 +680,8 @@ func (w *walker) value(v reflect.Value, depth int, sensitive bool) {
 			methods = js || tx
 		} else {
 			methods = jsonSide && textSide
-			if textSide && !w.jsonOnly {
-				w.jsonOnly = true
-				defer func() { w.jsonOnly = false }()
+			if textSide && !methods {
+				defer w.onlyJSON()()
 			}
 		}
 	}
@@ -694,6 +703,11 @@ func (w *walker) value(v reflect.Value, depth int, sensitive bool) {
 		w.path[p] = true
 		defer delete(w.path, p)
 		if k == reflect.Pointer {
+			if depth > 0 {
+				// fmt prints a pointer below the top as its address;
+				// only encoding/json follows it.
+				defer w.onlyJSON()()
+			}
 			w.value(v.Elem(), depth+1, sensitive)
 			return
 		}

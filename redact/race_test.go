@@ -29,6 +29,17 @@ type statusErr struct {
 
 func (s statusErr) String() string { return "status" }
 
+// pool is a plain struct (no printing method) whose unexported field points
+// at state other goroutines write: fmt prints that pointer as an address
+// and encoding/json skips the field, so neither handler reads what it
+// points to.
+type pool struct {
+	Name  string
+	state *poolState
+}
+
+type poolState struct{ ctx context.Context }
+
 // Regression: the handler walked the unexported fields of an error
 // attribute (which neither slog handler prints) down to a context's map of
 // children and read it while another goroutine wrote it: a data race, and
@@ -60,7 +71,8 @@ func TestHandlerNeverReadsWhatNoHandlerPrints(t *testing.T) {
 		log := slog.New(redact.NewHandler(newHandler(&buf), redact.New()))
 		for i := 0; i < 2000; i++ {
 			log.Error("call failed", "err", &reqErr{ctx: ctx, Code: 401},
-				"nested", map[string]any{"cause": &reqErr{ctx: ctx}, "status": statusErr{ctx: ctx, Detail: "x"}})
+				"nested", map[string]any{"cause": &reqErr{ctx: ctx}, "status": statusErr{ctx: ctx, Detail: "x"}},
+				"pool", &pool{Name: "db", state: &poolState{ctx: ctx}})
 		}
 	}
 	close(stop)
