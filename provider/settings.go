@@ -25,7 +25,9 @@ func OpenError(u *url.URL, kind error, reason string) *credential.Error {
 // ignored, and a token pasted into a URL ("?token=...") is refused without
 // being printed. A setting whose name does not look like one (see
 // [credential.SettingName]) is refused without being named either. A
-// malformed query is ErrInvalid too.
+// malformed query is ErrInvalid too, and so is a URL with user info (which
+// provider.Parse refuses already; an opener called directly gets the same
+// answer), printed without it.
 //
 // It returns one value per setting given. Openers call it first, with
 // every setting they understand:
@@ -45,6 +47,13 @@ func Settings(u *url.URL, known ...string) (map[string]string, error) {
 		}
 		nu.RawQuery = strings.Join(kvs, "&")
 		return OpenError(&nu, credential.ErrInvalid, reason)
+	}
+	if u.User != nil {
+		// Printed without it: SafeRef would print only "scheme://***".
+		nu := *u
+		nu.User = nil
+		u = &nu
+		return nil, bad("credential URLs must not carry user info")
 	}
 	if err != nil {
 		return nil, bad("malformed settings (query)")
