@@ -15,7 +15,12 @@ import (
 // that is not known to be harmless — so that the raw URL is not even in the
 // error's fields. Every opener reports through it.
 func OpenError(u *url.URL, kind error, reason string) *credential.Error {
-	return &credential.Error{Op: "open", Ref: credential.SafeRef(u.String()), Kind: kind, Reason: reason}
+	s := u.String()
+	if u.Scheme != "" && u.Opaque == "" && u.Host == "" && u.User == nil && !strings.HasPrefix(s, u.Scheme+"://") {
+		// net/url prints "gcp-token://?scope=x" as "gcp-token:?scope=x".
+		s = u.Scheme + "://" + strings.TrimPrefix(s, u.Scheme+":")
+	}
+	return &credential.Error{Op: "open", Ref: credential.SafeRef(s), Kind: kind, Reason: reason}
 }
 
 // Settings reads the settings (the query) of u under the one rule every
