@@ -43,15 +43,7 @@ func Settings(u *url.URL, known ...string) (map[string]string, error) {
 	bad := func(reason string) error {
 		// The error names settings, never values: not even those of
 		// harmless settings, which may be where a token was pasted.
-		nu := *u
-		kvs := strings.Split(u.RawQuery, "&")
-		for i, kv := range kvs {
-			if k, _, ok := strings.Cut(kv, "="); ok {
-				kvs[i] = k + "=_"
-			}
-		}
-		nu.RawQuery = strings.Join(kvs, "&")
-		return OpenError(&nu, credential.ErrInvalid, reason)
+		return OpenError(WithoutValues(u), credential.ErrInvalid, reason)
 	}
 	if u.User != nil {
 		// Printed without it: SafeRef would print only "scheme://***".
@@ -97,4 +89,25 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// WithoutValues returns a copy of u whose every setting value is "_", for
+// the error of an opener that refuses a setting's value: [OpenError] prints
+// the value of a setting known to be harmless (region, version...), and the
+// refused value may be a token pasted in the wrong place.
+//
+//	return nil, "", provider.OpenError(provider.WithoutValues(u), credential.ErrInvalid, `setting "version" is not a number`)
+func WithoutValues(u *url.URL) *url.URL {
+	nu := *u
+	if u.RawQuery == "" {
+		return &nu
+	}
+	kvs := strings.Split(u.RawQuery, "&")
+	for i, kv := range kvs {
+		if k, _, ok := strings.Cut(kv, "="); ok {
+			kvs[i] = k + "=_"
+		}
+	}
+	nu.RawQuery = strings.Join(kvs, "&")
+	return &nu
 }

@@ -156,9 +156,7 @@ func (o *Opener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, 
 		if ce, ok := err.(*credential.Error); ok {
 			// The URL printed through credential.SafeRef, with every
 			// setting's value blanked: one may be the refused value.
-			nu := *u
-			nu.RawQuery = blankQuery(u.RawQuery)
-			return nil, "", provider.OpenError(&nu, ce.Kind, ce.Reason)
+			return nil, "", provider.OpenError(provider.WithoutValues(u), ce.Kind, ce.Reason)
 		}
 		return nil, "", err
 	}

@@ -272,17 +272,6 @@ func parseRef(s string) (ref, error) {
 	return r, nil
 }
 
-// blankQuery returns q with every setting's value replaced by "_".
-func blankQuery(q string) string {
-	kvs := strings.Split(q, "&")
-	for i, kv := range kvs {
-		if k, _, ok := strings.Cut(kv, "="); ok {
-			kvs[i] = k + "=_"
-		}
-	}
-	return strings.Join(kvs, "&")
-}
-
 // refSettings are the settings of a ref (and of a vault:// URL).
 var refSettings = []string{"version", "kv", "namespace"}
 
@@ -293,7 +282,7 @@ func (r *ref) settings(path, q string) error {
 	// A refused ref is printed with every value blanked, as
 	// provider.Settings prints a URL, even a harmless setting's (a token
 	// may be pasted there, or be the value that is refused).
-	safe := credential.SafeRef(path + "?" + blankQuery(q))
+	safe := credential.SafeRef(path + "?" + provider.WithoutValues(&url.URL{RawQuery: q}).RawQuery)
 	set, err := provider.Settings(&url.URL{Scheme: "vault", RawQuery: q}, refSettings...)
 	if err != nil {
 		if ce, ok := err.(*credential.Error); ok {
