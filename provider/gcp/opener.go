@@ -100,7 +100,15 @@ func (o *Opener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, 
 	r, err := parseRef("open", ref)
 	if err != nil {
 		if ce, ok := err.(*credential.Error); ok {
-			ce.Ref = credential.SafeRef(u.String())
+			// parseRef names only the well-formed part of the ref (a
+			// malformed one may be a value pasted by mistake).
+			shown := provider.WithoutValues(u)
+			host, path, _ := strings.Cut(ce.Ref, "/")
+			shown.Host, shown.Path, shown.RawPath, shown.Fragment, shown.RawFragment = host, "", "", "", ""
+			if path != "" {
+				shown.Path = "/" + path
+			}
+			return nil, "", provider.OpenError(shown, ce.Kind, ce.Reason)
 		}
 		return nil, "", err
 	}

@@ -99,3 +99,28 @@ func jsonString(s string) string {
 	}
 	return string(append(b, '"'))
 }
+
+// A ref that is no secret name (a value pasted where a name belongs) is
+// ErrInvalid and not printed, at Fetch and through the opener.
+func TestMalformedRefNotPrinted(t *testing.T) {
+	e := setup(t)
+	sm := gcp.NewOpener(gcp.WithClient(e.c))
+	opens := providertest.Openers("gcp-sm", sm)
+	p := gcp.New(e.c)
+	opens["fetch"] = func(ctx context.Context, raw string) error {
+		_, err := p.Fetch(ctx, raw[len("gcp-sm://"):])
+		return err
+	}
+	v := "ckt_QzXvKwJqYzPxWvQk.ZjXy"
+	for name, open := range opens {
+		t.Run(name, func(t *testing.T) {
+			providertest.CheckRefused(t, open, []providertest.RefusedURL{
+				{Why: "no name", URL: "gcp-sm://" + v, Value: v},
+				{Why: "bad project", URL: "gcp-sm://projects/" + v + "/secrets/s", Value: v},
+				{Why: "bad secret", URL: "gcp-sm://projects/p/secrets/" + v, Value: v},
+				{Why: "bad version", URL: "gcp-sm://projects/p/secrets/s/versions/" + v, Value: v},
+				{Why: "empty field", URL: "gcp-sm://" + v + "#", Value: v},
+			})
+		})
+	}
+}

@@ -156,7 +156,12 @@ func (o *Opener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, 
 		if ce, ok := err.(*credential.Error); ok {
 			// The URL printed through credential.SafeRef, with every
 			// setting's value blanked: one may be the refused value.
-			return nil, "", provider.OpenError(provider.WithoutValues(u), ce.Kind, ce.Reason)
+			shown := provider.WithoutValues(u)
+			if ce.Ref == "" {
+				// parseRef prints no malformed path: it may be a value.
+				shown.Host, shown.Path, shown.RawPath, shown.Fragment, shown.RawFragment = "", "", "", "", ""
+			}
+			return nil, "", provider.OpenError(shown, ce.Kind, ce.Reason)
 		}
 		return nil, "", err
 	}

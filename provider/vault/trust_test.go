@@ -108,3 +108,26 @@ func TestValuesWithLineBreaksRefused(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, got.Secret.Reveal() == key)
 }
+
+// A ref that is no MOUNT/PATH (a value pasted where a path belongs) is
+// ErrInvalid and not printed, at Fetch and through the opener.
+func TestMalformedRefNotPrinted(t *testing.T) {
+	fake, _, p := setup(t)
+	o := vault.NewOpener(vault.WithClient(fake.Client(fake.RootToken())))
+	t.Cleanup(func() { o.Close() })
+	opens := providertest.Openers("vault", o)
+	opens["fetch"] = func(ctx context.Context, raw string) error {
+		_, err := p.Fetch(ctx, raw[len("vault://"):])
+		return err
+	}
+	v := "hvs.CAESIQzXvKwJqYzPxWvQk"
+	for name, open := range opens {
+		t.Run(name, func(t *testing.T) {
+			providertest.CheckRefused(t, open, []providertest.RefusedURL{
+				{Why: "no mount", URL: "vault://" + v, Value: v},
+				{Why: "dot segment", URL: "vault://secret/../" + v, Value: v},
+				{Why: "no mount", URL: "vault://" + v + "#f", Value: v},
+			})
+		})
+	}
+}

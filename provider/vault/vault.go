@@ -227,7 +227,9 @@ func invalid(op, safe, reason string) error {
 }
 
 // parseRef parses a ref. A Vault path holds neither '?' nor '#', which
-// therefore delimit the settings and the field, in either order.
+// therefore delimit the settings and the field, in either order. A ref
+// that is no MOUNT/PATH is not printed in the error: it may be a value
+// pasted by mistake, and credential.SafeRef prints a plain ref whole.
 func parseRef(s string) (ref, error) {
 	r := ref{safe: credential.SafeRef(s)}
 	if strings.ContainsAny(s, "\x00\r\n") {
@@ -242,7 +244,7 @@ func parseRef(s string) (ref, error) {
 			fld = fld[:q]
 		}
 		if fld == "" {
-			return r, invalid("fetch", r.safe, "empty #field")
+			return r, invalid("fetch", "", "empty #field")
 		}
 		r.field = fld
 	}
@@ -254,17 +256,17 @@ func parseRef(s string) (ref, error) {
 	}
 	rest = strings.Trim(rest, "/")
 	if rest == "" {
-		return r, invalid("fetch", r.safe, "no Vault path")
+		return r, invalid("fetch", "", "no Vault path")
 	}
 	for _, seg := range strings.Split(rest, "/") {
 		if seg == "" || seg == "." || seg == ".." {
-			return r, invalid("fetch", r.safe, "the path has an empty, . or .. segment")
+			return r, invalid("fetch", "", "the path has an empty, . or .. segment")
 		}
 	}
 	if rest == TokenRef {
 		r.token = true
 	} else if !strings.Contains(rest, "/") {
-		return r, invalid("fetch", r.safe, "the path needs a mount and a secret: MOUNT/PATH")
+		return r, invalid("fetch", "", "the path needs a mount and a secret: MOUNT/PATH")
 	} else if strings.HasPrefix(rest, "sys/") || strings.HasPrefix(rest, "auth/") {
 		return r, invalid("fetch", r.safe, "sys/ and auth/ paths are not secrets")
 	}
