@@ -106,10 +106,42 @@ type Notifier interface {
 	NotifyChange(ref string, changed func()) (stop func(), err error)
 }
 
+// PushHealth is implemented by a [Notifier] whose channel can fail (a
+// queue that cannot be read, a file watcher that died, a subscription that
+// lapsed). PushHealthy reports whether changes are being pushed now; while
+// it is true a consumer (rotate) may poll at a slow safety interval
+// instead of its normal one, and it goes back to the normal interval as
+// soon as it is false. It must be cheap (an atomic load): it is called at
+// every scheduling decision. A Notifier without it is taken as not healthy
+// (polling stays at the normal interval).
+type PushHealth interface {
+	PushHealthy() bool
+}
+
+// Minter is implemented by a provider whose every Fetch mints a new
+// credential (an OAuth 2.0 access token, a short-term API key) instead of
+// reading a stored one. Mints reports whether that is so. A consumer
+// (rotate) then never fetches on a polling schedule, which would mint a
+// token a minute: it refreshes a minted version ahead of its expiry only.
+type Minter interface {
+	Mints() bool
+}
+
 // Describer returns what a backend knows about a secret besides its value:
 // metadata from tags or labels and rotation facts (AWS DescribeSecret).
 type Describer interface {
 	Describe(ctx context.Context, ref string) (Description, error)
+}
+
+// ConditionReporter is implemented by a backend that knows of a condition
+// of a secret it still serves but that someone should see: Google Secret
+// Manager's latest version disabled while an older enabled one is served,
+// for example. Conditions returns short texts naming the condition (never a
+// value), or nil; it must be cheap (no I/O: what the backend learnt on its
+// last fetch). rotate's inventory lists them and health's credential checks
+// warn on them.
+type ConditionReporter interface {
+	Conditions(ref string) []string
 }
 
 // Description is what a [Describer] returns.

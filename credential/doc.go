@@ -27,7 +27,9 @@
 // A backend implements [Provider], one method, and may implement optional
 // capabilities that consumers discover with a type assertion:
 // [VersionChecker] (a cheap change check), [BatchVersionChecker] and
-// [BatchFetcher] (many refs in few calls), [Notifier] (push on change) and
+// [BatchFetcher] (many refs in few calls), [Notifier] (push on change),
+// [PushHealth] (whether that push works now, so polling can relax),
+// [Minter] (every fetch mints a new value: refresh ahead of expiry only) and
 // [Describer] (metadata and rotation dates). A [Resolver] turns a credential
 // URL into a provider and a ref; the provider package implements it.
 //

@@ -62,7 +62,10 @@ func (o CredentialOptions) withDefaults() CredentialOptions {
 // has been failing for longer than FailAfter; it warns when a refresh just
 // failed, or the version expires within ExpiryWindow — or, for a
 // short-lived token, when it nears its expiry with no new token coming (see
-// ExpiryFraction). Its observed value is the version's age in seconds.
+// ExpiryFraction). Its observed value is the version's age in seconds. A
+// passing output also says how the credential learns of changes ("push,
+// safety poll every 15m0s", "polling every 1m0s", "minted, refreshed ahead
+// of expiry"): rotate.Status.Mode.
 func CredentialCheck(c *rotate.Credential, o CredentialOptions) Check {
 	o = o.withDefaults()
 	return Check{
@@ -77,7 +80,7 @@ func CredentialCheck(c *rotate.Credential, o CredentialOptions) Check {
 // error text.
 func judge(st rotate.Status, o CredentialOptions, shortLived bool) Result {
 	now := o.Clock.Now()
-	r := Result{Status: Pass, Output: "fresh, version " + st.VersionID, ObservedValue: int64(st.Age / time.Second), ObservedUnit: "s"}
+	r := Result{Status: Pass, Output: "fresh, version " + st.VersionID + "; " + modeText(st), ObservedValue: int64(st.Age / time.Second), ObservedUnit: "s"}
 	switch st.Freshness {
 	case rotate.Pending:
 		return Result{Status: Fail, Output: "no value loaded yet"}
@@ -91,7 +94,7 @@ func judge(st rotate.Status, o CredentialOptions, shortLived bool) Result {
 		return Result{Status: Fail, Output: out}
 	case rotate.Stale:
 		since := now.Sub(st.FailingSince)
-		out := "refresh failing for " + since.Round(time.Second).String() + " (" + st.LastError + ", " + strconv.Itoa(st.ConsecutiveFailures) + " in a row); serving the last good value"
+		out := "refresh failing for " + since.Round(time.Second).String() + " (" + st.LastError + ", " + strconv.Itoa(st.ConsecutiveFailures) + " in a row); serving the last good value; " + modeText(st)
 		if since >= o.FailAfter {
 			return Result{Status: Fail, Output: out, ObservedValue: int64(since / time.Second), ObservedUnit: "s"}
 		}
@@ -105,6 +108,18 @@ func judge(st rotate.Status, o CredentialOptions, shortLived bool) Result {
 		r.Status, r.Output = Warn, "expires at "+st.Expires.UTC().Format(time.RFC3339)
 	}
 	return r
+}
+
+// modeText says how the credential learns of changes: push with a safety
+// poll, polling, or refresh ahead of expiry.
+func modeText(st rotate.Status) string {
+	switch st.Mode {
+	case rotate.ModePush:
+		return "push, safety poll every " + st.PollInterval.String()
+	case rotate.ModeRefreshAhead:
+		return "minted, refreshed ahead of expiry"
+	}
+	return "polling every " + st.PollInterval.String()
 }
 
 // SetChecks returns one check per credential of set. Besides what
@@ -139,6 +154,7 @@ func SetChecks(set *rotate.Set, o CredentialOptions) []Check {
 				if len(it.SharedWith) > 0 {
 					warns = append(warns, "shares its value with "+strings.Join(it.SharedWith, ", "))
 				}
+				warns = append(warns, it.Conditions...)
 				if len(warns) > 0 {
 					if r.Status == Pass {
 						r.Output = ""

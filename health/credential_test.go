@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -135,4 +136,31 @@ func TestSetChecksCostDoesNotGrowWithTheSet(t *testing.T) {
 	small, large := allocs(10), allocs(1000)
 	t.Logf("allocations per check run: %.0f in a set of 10, %.0f in a set of 1,000", small, large)
 	assert.LessOrEqual(t, large, small+1, "a check's cost grows with the size of its set")
+}
+
+// pushBackend pushes (a Notifier) and reports its push health.
+type pushBackend struct {
+	*backend
+	healthy atomic.Bool
+}
+
+func (p *pushBackend) NotifyChange(string, func()) (func(), error) { return func() {}, nil }
+func (p *pushBackend) PushHealthy() bool                           { return p.healthy.Load() }
+
+// TestCredentialCheckShowsMode: the check's output says whether the
+// credential is kept current by push with a safety poll or by polling.
+func TestCredentialCheckShowsMode(t *testing.T) {
+	clk := fakeclock.New(epoch)
+	b := &pushBackend{backend: &backend{v: credential.Version{Secret: credential.NewSecret(fakeKey), ID: "v1", Created: epoch}}}
+	b.healthy.Store(true)
+	c, err := rotate.Watch(context.Background(), "openai", b, "", rotate.WithClock(clk))
+	require.NoError(t, err)
+	defer c.Close()
+	chk := health.CredentialCheck(c, health.CredentialOptions{Clock: clk})
+	r := chk.Run(context.Background())
+	assert.Equal(t, health.Pass, r.Status)
+	assert.Equal(t, "fresh, version v1; push, safety poll every 15m0s", r.Output)
+	b.healthy.Store(false)
+	r = chk.Run(context.Background())
+	assert.Equal(t, "fresh, version v1; polling every 1m0s", r.Output)
 }

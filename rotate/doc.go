@@ -19,10 +19,16 @@
 //
 //   - polls on an interval with jitter, using the backend's cheap version
 //     check ([credential.VersionChecker]) before fetching;
-//   - listens for pushes ([credential.Notifier]: fsnotify for files), with
-//     polling kept on as a fallback;
+//   - listens for pushes ([credential.Notifier]: fsnotify for files,
+//     EventBridge and SQS for AWS, Pub/Sub for GCP, Event Grid for Azure),
+//     with polling kept on as a fallback;
 //   - refreshes a version that expires ahead of its expiry, and never serves
-//     an expired one ([credential.ErrExpired]);
+//     an expired one ([credential.ErrExpired]); a value minted at every
+//     fetch ([credential.Minter]: OAuth 2.0 tokens, short-term keys) is
+//     refreshed ahead of its expiry only, never at the poll interval;
+//   - turns a check's [credential.ErrRevoked] (a secret disabled in its
+//     backend) into a revocation: Get fails at once, until a check
+//     succeeds again;
 //   - on failure keeps serving the last good version, backs off
 //     exponentially with full jitter up to a cap, and never replaces a good
 //     value with an empty or expired one;
@@ -31,8 +37,22 @@
 //   - tells subscribers ([Credential.OnRotate]) with an [Event] that carries
 //     fingerprints and version IDs, never values.
 //
-// [Credential.Status] reports freshness, version, failures and the next
-// refresh, for health checks.
+// [Credential.Status] reports freshness, version, failures, the next
+// refresh and the mode, for health checks.
+//
+// # Push and the safety poll
+//
+// Push is what makes a fleet cheap: when a credential's backend pushes and
+// reports its push channel healthy ([credential.PushHealth]: an SQS queue
+// being read, a Pub/Sub subscription receiving, an Event Grid handler
+// mounted, a folder watched), the credential polls at a slow safety
+// interval ([WithSafetyInterval], default 15 minutes) instead of the
+// normal one, and so does a Set's batch group; [Status].Mode is
+// [ModePush]. The moment push turns unhealthy it is back on the normal
+// interval: while relaxed it wakes at every normal interval to look at
+// push health (no backend call), so the switch waits at most one normal
+// interval; Mode is then [ModePoll]. A Notifier that does not report its
+// health does not relax polling.
 //
 // # Locks and callbacks
 //

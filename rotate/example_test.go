@@ -94,3 +94,23 @@ func ExampleSet_Inventory() {
 	fmt.Println(inv.Credentials[0].Name, "shares its key with", string(b))
 	// Output: batch shares its key with ["chat"]
 }
+
+// With push healthy (fsnotify watching the file's folder), a credential
+// polls only at the safety interval; Status says so.
+func ExampleWithSafetyInterval() {
+	dir, _ := os.MkdirTemp("", "rotate-example")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "openai")
+	os.WriteFile(path, []byte("sk-proj-FAKE0000000000000000000000000000"), 0o600)
+
+	c, err := rotate.Watch(context.Background(), "openai", file.New(), path,
+		rotate.WithInterval(time.Minute, 0.1), rotate.WithSafetyInterval(30*time.Minute))
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	st := c.Status()
+	fmt.Println(st.Mode, st.PollInterval)
+	// Output:
+	// push 30m0s
+}

@@ -23,21 +23,64 @@ type group struct {
 	creds    []*Credential
 	failures int
 	rnd      *rand.Rand
+
+	// Owned by run's goroutine.
+	next    time.Time // when the next poll is due
+	last    time.Time // the last successful poll (or the start)
+	relaxed bool      // next is at the safety interval: push was healthy
 }
 
 func (g *group) run() {
 	defer g.set.wg.Done()
 	o := g.set.o
-	t := o.clock.NewTimer(g.jittered(o.interval))
+	now := o.clock.Now()
+	g.last, g.next = now, now.Add(g.jittered(o.interval))
+	t := o.clock.NewTimer(g.next.Sub(now))
 	defer t.Stop()
 	for {
 		select {
 		case <-g.set.closed:
 			return
 		case <-t.C():
-			t.Reset(g.poll())
+			t.Reset(g.wake())
 		}
 	}
+}
+
+// wake polls when a poll is due and returns the wait before the next wake.
+// While the group is relaxed it wakes at the normal interval anyway, to go
+// back to it as soon as push fails, without a backend call.
+func (g *group) wake() time.Duration {
+	o := g.set.o
+	now := o.clock.Now()
+	if g.relaxed && !g.pushHealthy() {
+		g.relaxed = false
+		if back := g.last.Add(o.interval); back.Before(g.next) {
+			g.next = back
+			g.schedule(back)
+		}
+	}
+	if !now.Before(g.next) {
+		d := g.poll()
+		now = o.clock.Now()
+		g.next = now.Add(d)
+	}
+	d := g.next.Sub(now)
+	if g.relaxed && d > o.interval {
+		d = o.interval
+	}
+	return max(d, 0)
+}
+
+// pushHealthy reports whether every credential of the group is pushed to
+// by a healthy channel: then the group polls at the safety interval.
+func (g *group) pushHealthy() bool {
+	for _, c := range g.creds {
+		if c.mode() != ModePush {
+			return false
+		}
+	}
+	return len(g.creds) > 0
 }
 
 func (g *group) jittered(d time.Duration) time.Duration {
@@ -55,8 +98,10 @@ func (g *group) poll() time.Duration {
 	ctx, cancel := context.WithTimeout(g.set.ctx, o.fetchTimeout)
 	defer cancel()
 	refs := make([]string, len(g.creds))
+	seqs := make([]uint64, len(g.creds))
 	for i, c := range g.creds {
 		refs[i] = c.ref
+		seqs[i] = c.begin()
 	}
 	ids, err := g.bvc.CurrentVersions(ctx, refs)
 	if err != nil && g.set.ctx.Err() != nil {
@@ -64,22 +109,25 @@ func (g *group) poll() time.Duration {
 	}
 	if err != nil {
 		g.failures++
+		g.relaxed = false
 		for _, c := range g.creds {
 			c.failed(err)
 		}
 		d := backoffDelay(o.backoffBase, o.backoffCap, g.failures, g.rnd)
-		g.schedule(d)
+		g.schedule(o.clock.Now().Add(d))
 		return d
 	}
 	g.failures = 0
 	var changed []*Credential
-	for _, c := range g.creds {
+	var changedSeqs []uint64
+	for i, c := range g.creds {
 		id, ok := ids[c.ref]
 		switch {
 		case !ok:
 			c.runCheck() // not covered by the batch: alone
-		case !c.unchanged(id):
+		case !c.unchanged(seqs[i], id):
 			changed = append(changed, c)
+			changedSeqs = append(changedSeqs, seqs[i])
 		}
 	}
 	if len(changed) > 0 {
@@ -97,19 +145,26 @@ func (g *group) poll() time.Duration {
 		}
 		for i, c := range changed {
 			if v, ok := got[c.ref]; ok {
-				c.accept(gens[i], v)
+				c.accept(gens[i], changedSeqs[i], v)
 			} else {
 				c.runCheck()
 			}
 		}
 	}
-	d := g.jittered(o.interval)
-	g.schedule(d)
+	g.relaxed = g.pushHealthy()
+	every := o.interval
+	if g.relaxed {
+		every = o.safety
+	}
+	now := o.clock.Now()
+	g.last = now
+	d := g.jittered(every)
+	g.schedule(now.Add(d))
 	return d
 }
 
-func (g *group) schedule(d time.Duration) {
-	next := g.set.o.clock.Now().Add(d)
+// schedule tells the group's credentials (their Status) when it polls next.
+func (g *group) schedule(next time.Time) {
 	for _, c := range g.creds {
 		c.setNext(next)
 	}

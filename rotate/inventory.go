@@ -65,6 +65,10 @@ type InventoryItem struct {
 	Subject string `json:"subject,omitempty"`
 	// Findings are what Metadata.Validate reports.
 	Findings []string `json:"findings,omitempty"`
+	// Conditions are what the backend reports of a secret it still serves
+	// (credential.ConditionReporter): "latest version 7 is DISABLED;
+	// serving version 6".
+	Conditions []string `json:"conditions,omitempty"`
 }
 
 // ShortLivedTTL is the longest lifetime of a version that the inventory
@@ -154,6 +158,9 @@ func (s *Set) item(name string, now time.Time, shared []string) InventoryItem {
 	var me *credential.MetadataError
 	if err := md.Validate(); errors.As(err, &me) {
 		it.Findings = me.Problems
+	}
+	if cr, ok := c.p.(credential.ConditionReporter); ok {
+		it.Conditions = cr.Conditions(c.ref)
 	}
 	return it
 }

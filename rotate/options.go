@@ -15,6 +15,7 @@ type options struct {
 	clock        credential.Clock
 	logger       *slog.Logger
 	interval     time.Duration
+	safety       time.Duration // the poll interval while push is healthy
 	jitter       float64
 	backoffBase  time.Duration
 	backoffCap   time.Duration
@@ -38,6 +39,7 @@ func defaults() options {
 		clock:          credential.SystemClock,
 		logger:         slog.New(slog.DiscardHandler),
 		interval:       time.Minute,
+		safety:         15 * time.Minute,
 		jitter:         0.1,
 		backoffBase:    time.Second,
 		backoffCap:     5 * time.Minute,
@@ -71,7 +73,8 @@ func WithLogger(l *slog.Logger) Option {
 
 // WithInterval sets the polling interval (default 1 minute). Each wait is
 // spread by ±jitter (default 10%) so that replicas do not poll in step.
-// Polling stays on under push notification, as a fallback.
+// Polling stays on under push notification, as a fallback, at the
+// [WithSafetyInterval] while the push channel is healthy.
 func WithInterval(d time.Duration, jitter float64) Option {
 	return func(o *options) {
 		if d > 0 {
@@ -79,6 +82,22 @@ func WithInterval(d time.Duration, jitter float64) Option {
 		}
 		if jitter >= 0 && jitter < 1 {
 			o.jitter = jitter
+		}
+	}
+}
+
+// WithSafetyInterval sets how often a credential polls while its backend
+// pushes changes and reports its push channel healthy
+// (credential.PushHealth): default 15 minutes, ±jitter. Push carries the
+// changes; the safety poll catches an event that was lost. The moment
+// push turns unhealthy the credential is back on the normal interval: it
+// looks at push health at every normal interval, without calling the
+// backend, so the switch waits at most one normal interval. A safety
+// interval at or below the normal one turns the relaxation off.
+func WithSafetyInterval(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.safety = d
 		}
 	}
 }

@@ -61,9 +61,21 @@ type Status struct {
 	// PreviousUntil is when the previous version leaves its overlap window
 	// (zero when there is none).
 	PreviousUntil time.Time `json:"previous_until,omitzero"`
-	// Revoked and RevokeReason report the kill switch.
+	// Revoked and RevokeReason report the kill switch: the operator's
+	// (Revoke, lifted by Restore) or the backend's (a check returned
+	// credential.ErrRevoked, lifted by the next successful check);
+	// RevokedBy says which: "operator" or "backend".
 	Revoked      bool   `json:"revoked,omitempty"`
 	RevokeReason string `json:"revoke_reason,omitempty"`
+	RevokedBy    string `json:"revoked_by,omitempty"`
+	// Mode says how the credential learns of changes now: ModePush (push
+	// is healthy, polling at the safety interval), ModePoll (polling at
+	// the normal interval) or ModeRefreshAhead (a minted value, refreshed
+	// ahead of its expiry only). PollInterval is the poll interval of
+	// that mode, before jitter (the safety interval for a minted value
+	// without expiry; zero for one that expires).
+	Mode         Mode          `json:"mode"`
+	PollInterval time.Duration `json:"poll_interval_ns,omitempty"`
 	// Closed reports that the credential no longer refreshes.
 	Closed bool `json:"closed,omitempty"`
 }
@@ -71,6 +83,7 @@ type Status struct {
 // Status returns the credential's current status.
 func (c *Credential) Status() Status {
 	now := c.o.clock.Now()
+	mode := c.mode()
 	s := c.snap.Load()
 	c.mu.Lock()
 	st := c.st
@@ -94,6 +107,17 @@ func (c *Credential) Status() Status {
 		Revoked:             s.revoked,
 		RevokeReason:        s.reason,
 		Closed:              st.closed,
+		Mode:                mode,
+		PollInterval:        c.every(mode),
+	}
+	switch {
+	case s.revoked:
+		out.RevokedBy = "operator"
+	case s.byBackend:
+		out.Revoked, out.RevokeReason, out.RevokedBy = true, "by the backend: "+s.backendWhy, "backend"
+	}
+	if mode == ModeRefreshAhead && !s.cur.Expires.IsZero() {
+		out.PollInterval = 0
 	}
 	if !s.prev.Secret.IsZero() && now.Before(s.prevUntil) {
 		out.PreviousUntil = s.prevUntil
@@ -104,7 +128,7 @@ func (c *Credential) Status() Status {
 		out.Age = now.Sub(st.fetched)
 	}
 	switch {
-	case s.revoked:
+	case s.revoked || s.byBackend:
 		out.Freshness = Revoked
 	case s.cur.Secret.IsZero():
 		out.Freshness = Pending

@@ -44,7 +44,13 @@ type Credential struct {
 	flight       *call
 	lastForced   time.Time
 	lastForcedID string // the version that was current at the last forced fetch
-	onChange     func() // set by a Set: values changed
+	// seq numbers the checks in the order they start; okSeq is the latest
+	// started check that succeeded, revSeq the check that revoked. A
+	// check's outcome about revocation counts only if no check that
+	// started later has said otherwise, so a poll in flight when a push
+	// revoked cannot lift the revocation with its older answer.
+	seq, okSeq, revSeq uint64
+	onChange           func() // set by a Set: values changed
 
 	subs listeners[sub]
 
@@ -54,6 +60,14 @@ type Credential struct {
 	closing  sync.Once
 	stopPush func()
 	rnd      *rand.Rand
+
+	// ph is the push channel's health when the credential is subscribed
+	// to a notifier that reports it and the safety interval relaxes
+	// polling; nil otherwise. Set before the loop starts.
+	ph credential.PushHealth
+	// mints: every fetch mints a new value (credential.Minter); refreshed
+	// ahead of expiry only.
+	mints bool
 }
 
 // snapshot is what Get reads. It is never modified after it is stored.
@@ -67,6 +81,10 @@ type snapshot struct {
 	expired   bool
 	revoked   bool
 	reason    string
+	// byBackend: the backend reported the secret revoked (a check returned
+	// credential.ErrRevoked); the next successful check lifts it.
+	byBackend  bool
+	backendWhy string
 }
 
 // state is the bookkeeping behind Status, guarded by Credential.mu.
@@ -82,11 +100,14 @@ type state struct {
 	rotations    int
 	lastRotated  time.Time
 	closed       bool
+	// relaxed: nextRefresh was scheduled at the safety interval because
+	// push was healthy.
+	relaxed bool
 }
 
 // store publishes s, computing its fast-path flag.
 func (c *Credential) store(s *snapshot) {
-	s.plain = !s.revoked && !s.expired && !s.cur.Secret.IsZero() && s.cur.Expires.IsZero()
+	s.plain = !s.revoked && !s.byBackend && !s.expired && !s.cur.Secret.IsZero() && s.cur.Expires.IsZero()
 	c.snap.Store(s)
 }
 
@@ -162,6 +183,9 @@ func watch(ctx context.Context, name string, p credential.Provider, ref string, 
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.snap.Store(&snapshot{})
+	if m, ok := p.(credential.Minter); ok && m.Mints() {
+		c.mints = true
+	}
 	switch {
 	case first != nil:
 		now := o.clock.Now()
@@ -187,6 +211,9 @@ func watch(ctx context.Context, name string, p credential.Provider, ref string, 
 			o.logger.Warn("credkit: push notification unavailable; polling only", "credential", name, "error_kind", credential.KindName(err))
 		} else {
 			c.stopPush = stop
+			if ph, ok := p.(credential.PushHealth); ok && o.safety > o.interval {
+				c.ph = ph
+			}
 		}
 	}
 	go c.loop()
@@ -221,6 +248,8 @@ func (c *Credential) slowGet(ctx context.Context, s *snapshot) (credential.Secre
 	switch {
 	case s.revoked:
 		return credential.Secret{}, &credential.Error{Op: "get", Name: c.name, Kind: credential.ErrRevoked, Reason: "revoked: " + s.reason}
+	case s.byBackend:
+		return credential.Secret{}, &credential.Error{Op: "get", Name: c.name, Kind: credential.ErrRevoked, Reason: "revoked by the backend: " + s.backendWhy}
 	case s.expired || (!s.cur.Secret.IsZero() && s.cur.Expired(c.o.clock.Now())):
 		return credential.Secret{}, &credential.Error{Op: "get", Name: c.name, Kind: credential.ErrExpired, Reason: "the current version has expired and no new one could be fetched"}
 	case !s.cur.Secret.IsZero():
@@ -435,7 +464,16 @@ func (c *Credential) tick() {
 	if c.o.managed {
 		return // its Set's batch group polls it
 	}
+	m := c.mode()
 	c.mu.Lock()
+	if c.st.relaxed && m != ModePush {
+		// Push failed while the credential polled at the safety interval:
+		// back to the normal one, counted from the last success.
+		c.st.relaxed = false
+		if back := c.st.lastSuccess.Add(c.o.interval); back.Before(c.st.nextRefresh) {
+			c.st.nextRefresh = back
+		}
+	}
 	due := !now.Before(c.st.nextRefresh)
 	c.mu.Unlock()
 	if due {
@@ -489,6 +527,13 @@ func (c *Credential) nextWake() time.Duration {
 		next = now.Add(c.jittered(c.o.interval))
 		c.st.nextRefresh = next
 	}
+	if c.st.relaxed {
+		// Wake at the normal interval to see whether push still works; a
+		// wake costs no backend call.
+		if bound := now.Add(c.o.interval); bound.Before(next) {
+			next = bound
+		}
+	}
 	c.mu.Unlock()
 	if c.o.managed {
 		next = now.Add(24 * time.Hour) // only housekeeping wakes it
@@ -531,6 +576,8 @@ func (c *Credential) check(ctx context.Context) (bool, error) {
 	c.mu.Lock()
 	gen := c.gen
 	cur := c.snap.Load().cur
+	c.seq++
+	seq := c.seq
 	c.mu.Unlock()
 	now := c.o.clock.Now()
 	v, fetched, err := c.fetchIfChanged(ctx, cur)
@@ -538,11 +585,14 @@ func (c *Credential) check(ctx context.Context) (bool, error) {
 		err = c.validate(v, now)
 	}
 	if err != nil {
+		if errors.Is(err, credential.ErrRevoked) {
+			c.backendRevoke(now, seq, err)
+		}
 		c.fail(now, err)
 		return false, err
 	}
 	if !fetched {
-		c.succeed(now, cur, false)
+		c.succeed(now, seq, cur, false)
 		return false, nil
 	}
 	changed, installed := c.install(gen, v, now)
@@ -550,21 +600,29 @@ func (c *Credential) check(ctx context.Context) (bool, error) {
 		// Another check installed a version meanwhile: it is at least as
 		// recent as this one's start. The value changed if it differs.
 		latest := c.snap.Load().cur
-		c.succeed(now, latest, true)
+		c.succeed(now, seq, latest, true)
 		return !latest.Secret.Equal(cur.Secret), nil
 	}
-	c.succeed(now, v, true)
+	c.succeed(now, seq, v, true)
 	return changed, nil
 }
 
-// unchanged records a batch check that found version id; it reports
-// whether that is the current version (nothing to fetch).
-func (c *Credential) unchanged(id string) bool {
+// begin numbers a check that starts now: a batch's, before its call.
+func (c *Credential) begin() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seq++
+	return c.seq
+}
+
+// unchanged records a batch check, begun as seq, that found version id; it
+// reports whether that is the current version (nothing to fetch).
+func (c *Credential) unchanged(seq uint64, id string) bool {
 	cur := c.snap.Load().cur
 	if cur.Secret.IsZero() || id != cur.ID {
 		return false
 	}
-	c.succeed(c.o.clock.Now(), cur, false)
+	c.succeed(c.o.clock.Now(), seq, cur, false)
 	return true
 }
 
@@ -577,19 +635,19 @@ func (c *Credential) generation() uint64 {
 }
 
 // accept installs a version fetched by a batch that started at generation
-// gen.
-func (c *Credential) accept(gen uint64, v credential.Version) {
+// gen, begun as seq.
+func (c *Credential) accept(gen, seq uint64, v credential.Version) {
 	now := c.o.clock.Now()
 	if err := c.validate(v, now); err != nil {
 		c.fail(now, err)
 		return
 	}
 	if cur := c.snap.Load().cur; v.ID == cur.ID && v.Secret.Equal(cur.Secret) {
-		c.succeed(now, cur, true)
+		c.succeed(now, seq, cur, true)
 		return
 	}
 	c.install(gen, v, now)
-	c.succeed(now, c.snap.Load().cur, true)
+	c.succeed(now, seq, c.snap.Load().cur, true)
 }
 
 // failed records the failure of a batch call.
@@ -678,7 +736,7 @@ func (c *Credential) install(gen uint64, v credential.Version, now time.Time) (c
 	}
 	c.gen++
 	old := *c.snap.Load()
-	next := snapshot{cur: v, prev: old.prev, prevUntil: old.prevUntil, revoked: old.revoked, reason: old.reason}
+	next := snapshot{cur: v, prev: old.prev, prevUntil: old.prevUntil, revoked: old.revoked, reason: old.reason, byBackend: old.byBackend, backendWhy: old.backendWhy}
 	rotated := changed && !old.cur.Secret.IsZero()
 	if rotated && c.o.overlap > 0 {
 		next.prev, next.prevUntil = old.cur, now.Add(c.o.overlap)
@@ -718,17 +776,34 @@ func (c *Credential) unstage(v credential.Version) {
 }
 
 // succeed records a successful check and schedules the next one.
-func (c *Credential) succeed(now time.Time, v credential.Version, fetched bool) {
+func (c *Credential) succeed(now time.Time, seq uint64, v credential.Version, fetched bool) {
+	m := c.mode()
 	c.mu.Lock()
 	recovered := c.st.failures > 0
 	c.st.lastAttempt, c.st.lastSuccess = now, now
 	c.st.failures, c.st.failingSince, c.st.lastErr = 0, time.Time{}, nil
-	next := now.Add(c.jittered(c.o.interval))
-	if ahead := c.refreshAhead(v, now); !ahead.IsZero() && ahead.Before(next) {
+	next := now.Add(c.jittered(c.every(m)))
+	ahead := c.refreshAhead(v, now)
+	switch {
+	case m == ModeRefreshAhead && !ahead.IsZero():
+		next = ahead // a minted value: ahead of its expiry, never on a schedule
+	case !ahead.IsZero() && ahead.Before(next):
 		next = ahead
 	}
 	c.st.nextRefresh = next
+	c.st.relaxed = m == ModePush
+	c.okSeq = max(c.okSeq, seq)
+	s := *c.snap.Load()
+	lifted := s.byBackend && seq > c.revSeq
+	if lifted {
+		s.byBackend, s.backendWhy = false, ""
+		c.store(&s)
+	}
 	c.mu.Unlock()
+	if lifted {
+		c.o.logger.Info("credkit: the backend serves the credential again; revocation lifted", "credential", c.name, "version", v.ID)
+		c.emit(Event{Kind: EventRestored, Name: c.name, Time: now, NewVersion: v.ID, NewFingerprint: v.Secret.Fingerprint(), Reason: "the backend serves it again"})
+	}
 	if recovered {
 		c.o.logger.Info("credkit: credential refresh recovered", "credential", c.name, "version", v.ID)
 		c.emit(Event{Kind: EventRecovered, Name: c.name, Time: now, NewVersion: v.ID, NewFingerprint: v.Secret.Fingerprint()})
@@ -783,7 +858,11 @@ func (c *Credential) fail(now time.Time, err error) {
 	n := c.st.failures
 	c.st.nextRefresh = now.Add(c.backoff(n))
 	c.mu.Unlock()
-	c.o.logger.Warn("credkit: credential refresh failed; serving the last good value", "credential", c.name, "error_kind", credential.KindName(err), "consecutive_failures", n)
+	if errors.Is(err, credential.ErrRevoked) {
+		c.o.logger.Warn("credkit: credential refresh failed: the backend revoked it; Get fails until a check succeeds", "credential", c.name, "consecutive_failures", n)
+	} else {
+		c.o.logger.Warn("credkit: credential refresh failed; serving the last good value", "credential", c.name, "error_kind", credential.KindName(err), "consecutive_failures", n)
+	}
 	if n == 1 {
 		c.emit(Event{Kind: EventFailed, Name: c.name, Time: now, ErrorKind: credential.KindName(err)})
 	}
@@ -807,4 +886,66 @@ func (c *Credential) changed() {
 	if f != nil {
 		f()
 	}
+}
+
+// backendRevoke makes Get fail with credential.ErrRevoked because a check
+// returned it (a disabled secret): the fleet-wide kill switch, reaching
+// each replica with the push or poll that finds it. Unlike Revoke, the
+// next successful check lifts it.
+func (c *Credential) backendRevoke(now time.Time, seq uint64, err error) {
+	why := "the backend reports the secret revoked"
+	var ce *credential.Error
+	if errors.As(err, &ce) && ce.Reason != "" {
+		why = ce.Reason // a backend's reason names states, never values
+	}
+	c.mu.Lock()
+	s := *c.snap.Load()
+	if s.byBackend || seq < c.okSeq {
+		// Already revoked, or a check that started later succeeded: this
+		// answer is older than the backend's current state.
+		c.revSeq = max(c.revSeq, seq)
+		c.mu.Unlock()
+		return
+	}
+	c.revSeq = seq
+	s.byBackend, s.backendWhy = true, why
+	c.store(&s)
+	c.mu.Unlock()
+	c.o.logger.Warn("credkit: credential revoked by its backend", "credential", c.name, "reason", why)
+	c.emit(Event{Kind: EventRevoked, Name: c.name, Time: now, Reason: "by the backend: " + why, NewFingerprint: s.cur.Secret.Fingerprint(), NewVersion: s.cur.ID})
+}
+
+// Mode says how a credential learns of changes, in its [Status].
+type Mode string
+
+const (
+	// ModePoll: polling at the normal interval (no push, or push that is
+	// not healthy now).
+	ModePoll Mode = "poll"
+	// ModePush: changes are pushed and the push channel is healthy;
+	// polling continues at the safety interval only.
+	ModePush Mode = "push"
+	// ModeRefreshAhead: every fetch mints a new value
+	// (credential.Minter); it is refreshed ahead of its expiry only.
+	ModeRefreshAhead Mode = "refresh_ahead"
+)
+
+// mode returns the credential's mode now. It calls the provider's
+// PushHealthy: no lock may be held.
+func (c *Credential) mode() Mode {
+	switch {
+	case c.mints:
+		return ModeRefreshAhead
+	case c.ph != nil && c.ph.PushHealthy():
+		return ModePush
+	}
+	return ModePoll
+}
+
+// every returns the poll interval of mode m.
+func (c *Credential) every(m Mode) time.Duration {
+	if m == ModePoll {
+		return c.o.interval
+	}
+	return c.o.safety
 }

@@ -282,6 +282,8 @@ func (s *Server) dispatch(op string, in map[string]json.RawMessage) (any, *apiEr
 		return s.tag(in)
 	case "DeleteSecret":
 		return s.delete(in)
+	case "RestoreSecret":
+		return s.restore(in)
 	}
 	return nil, errf("UnknownOperationException", "operation %s is not implemented by the fake", op)
 }
@@ -792,4 +794,14 @@ func (s *Server) delete(in map[string]json.RawMessage) (any, *apiError) {
 		sec.deleted = now.Add(time.Duration(days) * 24 * time.Hour)
 	}
 	return map[string]any{"ARN": sec.arn, "Name": sec.name, "DeletionDate": epoch(now)}, nil
+}
+
+// restore cancels a scheduled deletion (RestoreSecret).
+func (s *Server) restore(in map[string]json.RawMessage) (any, *apiError) {
+	sec := s.find(str(in, "SecretId"))
+	if sec == nil {
+		return nil, notFound()
+	}
+	sec.deleted = time.Time{}
+	return map[string]any{"ARN": sec.arn, "Name": sec.name}, nil
 }

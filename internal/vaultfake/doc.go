@@ -9,7 +9,9 @@
 //     with Vault's 404 body for a deleted or destroyed version;
 //   - KV version 1 mounts: read, write, delete;
 //   - a database-style dynamic engine: MOUNT/creds/ROLE mints a username and
-//     a password under a lease with the role's default and max TTL;
+//     a password under a lease with the role's default and max TTL; with a
+//     [DBPlugin] the user is created, renewed and dropped in a real
+//     database, and [Server.Expire] revokes the leases whose time is up;
 //   - sys/leases/renew, sys/leases/revoke, sys/leases/lookup;
 //   - sys/internal/ui/mounts/PATH (the mount preflight of Vault's CLI);
 //   - tokens: auth/token/lookup-self, renew-self, revoke-self, with TTL and

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -67,6 +68,23 @@ type dbMount struct {
 // DBRole is a role of the dynamic database engine.
 type DBRole struct {
 	DefaultTTL, MaxTTL time.Duration
+	// Plugin, when set, does in a real database what Vault's database
+	// plugin does: creates the user when a lease is issued, extends it at
+	// renewal, drops it when the lease is revoked or expires (see
+	// [Server.Expire]). Nil: the credentials exist only in the fake.
+	Plugin DBPlugin
+}
+
+// DBPlugin is the database side of the dynamic engine, as Vault's database
+// plugins (postgresql-database-plugin...) run a role's creation, renew and
+// revocation statements. Its methods are called with the fake's lock held:
+// they must not call back into the Server. An error from NewUser fails the
+// read with a 500, as Vault does; errors from RenewUser and RevokeUser are
+// returned by [Server.Expire] or answer the renew/revoke request with a 500.
+type DBPlugin interface {
+	NewUser(username, password string, expiration time.Time) error
+	RenewUser(username string, expiration time.Time) error
+	RevokeUser(username string) error
 }
 
 type lease struct {
@@ -80,6 +98,7 @@ type lease struct {
 	ttl       time.Duration
 	revoked   bool
 	renewable bool
+	plugin    DBPlugin
 }
 
 type token struct {
@@ -427,9 +446,42 @@ func (s *Server) valid(t *token, now time.Time) bool {
 func (s *Server) revokeChildren(tok string) {
 	for _, l := range s.leases {
 		if l.token == tok {
-			l.revoked = true
+			_ = s.revokeLease(l)
 		}
 	}
+}
+
+// revokeLease marks l revoked and drops its database user; s.mu is held.
+func (s *Server) revokeLease(l *lease) error {
+	if l.revoked {
+		return nil
+	}
+	l.revoked = true
+	if l.plugin != nil {
+		return l.plugin.RevokeUser(l.username)
+	}
+	return nil
+}
+
+// Expire does what Vault's expiration manager does when a lease's time is
+// up: every lease past its expiry (on the fake's clock) is revoked, and its
+// role's [DBPlugin] drops the user. It returns how many leases it revoked.
+// Tests call it after moving the clock.
+func (s *Server) Expire() (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock.Now()
+	var errs []error
+	n := 0
+	for _, l := range s.leases {
+		if !l.revoked && !now.Before(l.expires) {
+			n++
+			if err := s.revokeLease(l); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return n, errors.Join(errs...)
 }
 
 // reply writes Vault's JSON.
@@ -527,7 +579,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case path == "sys/leases/revoke" && method == http.MethodPut:
 		id, _ := body["lease_id"].(string)
 		if l, ok := s.leases[id]; ok {
-			l.revoked = true
+			if err := s.revokeLease(l); err != nil {
+				replyErr(w, http.StatusInternalServerError, "failed to revoke lease")
+				return
+			}
 		}
 		w.WriteHeader(http.StatusNoContent)
 	case path == "sys/leases/lookup" && method == http.MethodPut:
@@ -599,7 +654,14 @@ func (s *Server) renewLease(w http.ResponseWriter, body map[string]any, now time
 	if f, ok := body["increment"].(float64); ok && f > 0 {
 		inc = time.Duration(f) * time.Second
 	}
-	l.expires = capAt(now.Add(inc), l.maxEnd)
+	expires := capAt(now.Add(inc), l.maxEnd)
+	if l.plugin != nil {
+		if err := l.plugin.RenewUser(l.username, expires); err != nil {
+			replyErr(w, http.StatusInternalServerError, "failed to renew lease")
+			return
+		}
+	}
+	l.expires = expires
 	reply(w, 200, map[string]any{"lease_id": l.id, "lease_duration": secs(l.expires.Sub(now)), "renewable": l.renewable, "data": nil})
 }
 
@@ -668,6 +730,14 @@ func (s *Server) secret(w http.ResponseWriter, method, path string, r *http.Requ
 		l.maxEnd = now.Add(rc.MaxTTL)
 		l.expires = capAt(now.Add(rc.DefaultTTL), l.maxEnd)
 		l.username, l.password = fmt.Sprintf("v-token-%s-%04d", role, s.seq), "FAKE-pw-"+s.randID(10)
+		if rc.Plugin != nil {
+			// The user exists before its credentials are handed out.
+			if err := rc.Plugin.NewUser(l.username, l.password, l.expires); err != nil {
+				replyErr(w, http.StatusInternalServerError, "failed to create user")
+				return
+			}
+			l.plugin = rc.Plugin
+		}
 		s.leases[l.id] = l
 		reply(w, 200, map[string]any{
 			"lease_id": l.id, "lease_duration": secs(rc.DefaultTTL), "renewable": true,

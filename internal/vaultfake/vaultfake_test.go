@@ -87,3 +87,74 @@ func TestDenySealFault(t *testing.T) {
 	assert.Equal(t, 4, fake.Calls("GET kv1/a"))
 	assert.Equal(t, 0, fake.Calls("GET kv1/b"))
 }
+
+// recorder is a DBPlugin that keeps the users it was asked to create and
+// drop, and can refuse to create one.
+type recorder struct {
+	users   map[string]time.Time // username -> VALID UNTIL
+	dropped []string
+	refuse  bool
+}
+
+func (r *recorder) NewUser(username, _ string, exp time.Time) error {
+	if r.refuse {
+		return errors.New("database down")
+	}
+	r.users[username] = exp
+	return nil
+}
+
+func (r *recorder) RenewUser(username string, exp time.Time) error {
+	r.users[username] = exp
+	return nil
+}
+
+func (r *recorder) RevokeUser(username string) error {
+	delete(r.users, username)
+	r.dropped = append(r.dropped, username)
+	return nil
+}
+
+// With a DBPlugin the engine creates the user before handing out its
+// credentials, extends it at renewal, and drops it when the lease is
+// revoked or, through Expire, when its time is up.
+func TestDBPluginLifecycle(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := fakeclock.New(t0)
+	fake := vaultfake.New(clk)
+	defer fake.Close()
+	rec := &recorder{users: map[string]time.Time{}}
+	fake.DBRole("app", vaultfake.DBRole{DefaultTTL: time.Hour, MaxTTL: 2 * time.Hour, Plugin: rec})
+	c := fake.Client(fake.RootToken())
+
+	a, err := c.Logical().Read("database/creds/app")
+	require.NoError(t, err)
+	ua := a.Data["username"].(string)
+	assert.Equal(t, t0.Add(time.Hour), rec.users[ua], "created with the lease's expiry")
+	b, err := c.Logical().Read("database/creds/app")
+	require.NoError(t, err)
+	ub := b.Data["username"].(string)
+
+	clk.Advance(30 * time.Minute)
+	_, err = c.Sys().Renew(a.LeaseID, 3600)
+	require.NoError(t, err)
+	assert.Equal(t, t0.Add(90*time.Minute), rec.users[ua], "renewal extends the user")
+
+	require.NoError(t, c.Sys().Revoke(b.LeaseID))
+	assert.Equal(t, []string{ub}, rec.dropped, "revocation drops the user")
+
+	n, err := fake.Expire()
+	require.NoError(t, err)
+	assert.Zero(t, n, "nothing has expired yet")
+	clk.Advance(time.Hour)
+	n, err = fake.Expire()
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	assert.Equal(t, []string{ub, ua}, rec.dropped, "the expired lease's user is dropped")
+	assert.Empty(t, rec.users)
+
+	rec.refuse = true
+	_, err = c.Logical().Read("database/creds/app")
+	assert.Equal(t, 500, status(err), "no credentials when the user could not be created")
+	assert.Len(t, fake.Leases(), 2, "and no lease")
+}

@@ -165,7 +165,7 @@ func mapErr(op, refStr string, err error) error {
 			strings.HasPrefix(code, "KMS"):
 			kind = credential.ErrPermission
 		case code == "InvalidRequestException" && strings.Contains(ae.ErrorMessage(), "marked for deletion"):
-			kind, reason = credential.ErrNotFound, "the secret is scheduled for deletion"
+			kind, reason = credential.ErrRevoked, "the secret is scheduled for deletion"
 		case code == "InvalidParameterException" || code == "ValidationException" || code == "InvalidRequestException":
 			kind = credential.ErrInvalid
 		}
@@ -333,7 +333,7 @@ func (p *Provider) CurrentVersion(ctx context.Context, refStr string) (string, e
 		return "", mapErr("check", refStr, err)
 	}
 	if out.DeletedDate != nil {
-		return "", &credential.Error{Op: "check", Ref: refStr, Kind: credential.ErrNotFound, Reason: "the secret is scheduled for deletion"}
+		return "", &credential.Error{Op: "check", Ref: refStr, Kind: credential.ErrRevoked, Reason: "the secret is scheduled for deletion"}
 	}
 	id, ok := pickVersion(r, out.VersionIdsToStages)
 	if !ok {

@@ -134,11 +134,13 @@ func TestErrorMapping(t *testing.T) {
 
 	_, err = p.Fetch(ctx, "missing")
 	assert.True(t, errors.Is(err, credential.ErrNotFound), "ResourceNotFoundException")
+	// A secret scheduled for deletion is revoked: its owner stopped it,
+	// and RestoreSecret within the recovery window brings it back.
 	_, err = p.Fetch(ctx, "doomed")
-	assert.True(t, errors.Is(err, credential.ErrNotFound))
+	assert.True(t, errors.Is(err, credential.ErrRevoked))
 	assert.Contains(t, err.Error(), "scheduled for deletion")
 	_, err = p.CurrentVersion(ctx, "doomed")
-	assert.True(t, errors.Is(err, credential.ErrNotFound))
+	assert.True(t, errors.Is(err, credential.ErrRevoked))
 
 	for code, kind := range map[string]error{
 		"AccessDeniedException":    credential.ErrPermission,

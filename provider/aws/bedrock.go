@@ -79,6 +79,7 @@ type BedrockKeys struct {
 var (
 	_ credential.Provider  = (*BedrockKeys)(nil)
 	_ credential.Describer = (*BedrockKeys)(nil)
+	_ credential.Minter    = (*BedrockKeys)(nil)
 )
 
 // BedrockOption configures [NewBedrockKeys].
@@ -124,6 +125,10 @@ func validRegion(r string) bool {
 	}
 	return true
 }
+
+// Mints implements credential.Minter: every Fetch signs a new key, so
+// rotate refreshes it ahead of its expiry only, never at its poll interval.
+func (b *BedrockKeys) Mints() bool { return true }
 
 // Fetch signs a new key for region.
 func (b *BedrockKeys) Fetch(ctx context.Context, region string) (credential.Version, error) {

@@ -39,8 +39,12 @@
 //
 // # Errors
 //
-// ResourceNotFoundException and a secret scheduled for deletion are
-// credential.ErrNotFound; AccessDeniedException and KMS or decryption
+// ResourceNotFoundException is credential.ErrNotFound. A secret scheduled
+// for deletion is credential.ErrRevoked: its owner stopped it (the
+// deletion is AWS's disable), so rotate stops serving it at once, on every
+// replica the CloudTrail DeleteSecret event reaches (see [Events]) or at
+// its next check, and RestoreSecret within the recovery window brings it
+// back at the next successful check. AccessDeniedException and KMS or decryption
 // failures credential.ErrPermission; throttling, 5xx and network errors
 // credential.ErrUnavailable. Errors name the AWS error code, not AWS's
 // message, and keep the SDK's error as their cause (errors.As reaches

@@ -43,7 +43,8 @@ import (
 // was wrong, never its body) and deleted, never retried forever. While the
 // queue cannot be read, Events backs off with jitter and reports itself
 // unhealthy ([Events.PushHealthy]), and the credentials go on polling at
-// their normal interval.
+// their normal interval; while it is read, rotate polls them only at its
+// slow safety interval (rotate.WithSafetyInterval, 15 minutes by default).
 //
 // Attach Events to a provider with [Provider.WithEvents] or, for URLs, with
 // [WithEventQueue]. Close it when done. It is safe for concurrent use.

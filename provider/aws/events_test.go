@@ -232,3 +232,104 @@ func TestPushConformance(t *testing.T) {
 	defer ev.Close()
 	providertest.Run(t, &pushHarness{harness: harness{fake: fake, c: c, p: aws.New(c)}, pp: aws.New(c).WithEvents(ev)})
 }
+
+// TestQueueOutageRestoresTheNormalInterval: 100 secrets on each of 3
+// replicas, each with its own queue, on a fake clock. While every queue is
+// read, each replica's Set polls (one ListSecrets) every 15 minutes
+// instead of every minute; the queues failing for 5 minutes put every Set
+// back on the 1-minute interval within a minute, and they go back to the
+// slow one once the queues recover. Every credential's Status shows the
+// mode.
+func TestQueueOutageRestoresTheNormalInterval(t *testing.T) {
+	fake, c := setup(t, 1)
+	for i := 0; i < 100; i++ {
+		create(t, c, fmt.Sprintf("prod/svc-%03d", i), fmt.Sprintf(`{"api_key":"%s-%03d-v1"}`, key, i))
+	}
+	clk := fakeclock.New(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+	var reps []*replica
+	for i := 0; i < 3; i++ {
+		r := &replica{queue: fake.CreateQueue(fmt.Sprintf("replica-%d", i))}
+		fake.RouteEvents(r.queue, false)
+		// The receiver's backoff runs on the real clock (a few ms), so the
+		// fake clock drives only the Sets.
+		r.events = aws.NewEvents(fake.SQSClient(1), r.queue, aws.WithWaitTime(time.Second), aws.WithReceiveBackoff(time.Millisecond, 5*time.Millisecond))
+		t.Cleanup(func() { r.events.Close() })
+		mux := provider.NewURLMux()
+		require.NoError(t, mux.Register("aws-sm", aws.NewOpener(aws.WithClient(c), aws.WithEventQueue(r.events))))
+		var cfgs []rotate.Config
+		for j := 0; j < 100; j++ {
+			cfgs = append(cfgs, rotate.Config{Name: fmt.Sprintf("svc-%03d", j), URL: fmt.Sprintf("aws-sm://prod/svc-%03d#api_key", j)})
+		}
+		set, err := rotate.Open(context.Background(), mux, cfgs, rotate.WithClock(clk), rotate.WithInterval(time.Minute, 0))
+		require.NoError(t, err)
+		t.Cleanup(func() { set.Close() })
+		r.set = set
+		reps = append(reps, r)
+	}
+	healthy := func(want bool) {
+		t.Helper()
+		for _, r := range reps {
+			if want {
+				// A foreign message ends the long poll in flight at once
+				// (and is dropped): no need to wait out its second.
+				fake.SendRaw(r.queue, `{"source":"aws.s3","detail-type":"Object Created"}`)
+			}
+		}
+		for _, r := range reps {
+			require.Eventually(t, func() bool { return r.events.PushHealthy() == want }, 10*time.Second, time.Millisecond)
+		}
+	}
+	// Per replica: 100 housekeeping timers, the batch group's, the
+	// reminders'.
+	timers := 3 * (100 + 2)
+	minutes := func(n int) int {
+		t.Helper()
+		before := fake.Calls("ListSecrets")
+		for i := 0; i < n; i++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			require.True(t, clk.WaitTimers(ctx, timers))
+			clk.Advance(time.Minute)
+			require.True(t, clk.WaitTimers(ctx, timers), "a Set did not finish its wake")
+			cancel()
+		}
+		return fake.Calls("ListSecrets") - before
+	}
+	mode := func() rotate.Mode {
+		t.Helper()
+		m := mustCred(t, reps[0].set, "svc-042").Status().Mode
+		for _, r := range reps {
+			for _, n := range []string{"svc-000", "svc-042", "svc-099"} {
+				require.Equal(t, m, mustCred(t, r.set, n).Status().Mode)
+			}
+		}
+		return m
+	}
+	healthy(true)
+	assert.Equal(t, rotate.ModePush, mode())
+
+	healthyHour := minutes(60)
+	t.Logf("queues read: %d ListSecrets in 60 minutes over 3 replicas (at +1, +16, +31, +46 min each)", healthyHour)
+	assert.Equal(t, 3*4, healthyHour)
+	assert.Equal(t, rotate.ModePush, mode())
+
+	fake.SetFault("ReceiveMessage", &awsfake.Fault{Code: "InternalError", Status: 500})
+	healthy(false)
+	assert.Equal(t, rotate.ModePoll, mode())
+	outage := minutes(5)
+	t.Logf("queues failing: %d ListSecrets in 5 minutes over 3 replicas", outage)
+	assert.Equal(t, 3*5, outage, "every replica polls every minute while its queue fails")
+	for _, r := range reps {
+		s, err := r.set.Get(context.Background(), "svc-007")
+		require.NoError(t, err)
+		assert.True(t, s.Reveal() == key+"-007-v1")
+	}
+
+	fake.SetFault("ReceiveMessage", nil)
+	healthy(true)
+	recovered := minutes(60)
+	t.Logf("queues read again: %d ListSecrets in the next 60 minutes over 3 replicas (one normal poll, then every 15 min)", recovered)
+	assert.Equal(t, 3*4, recovered)
+	assert.Equal(t, rotate.ModePush, mode())
+	st := mustCred(t, reps[2].set, "svc-099").Status()
+	assert.Equal(t, 15*time.Minute, st.NextRefresh.Sub(st.LastSuccess))
+}

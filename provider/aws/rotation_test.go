@@ -2,6 +2,7 @@ package aws_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/credkit/credkit/credential"
 	"github.com/credkit/credkit/internal/awsfake"
 	"github.com/credkit/credkit/internal/fakeclock"
 	"github.com/credkit/credkit/provider"
@@ -135,8 +137,11 @@ func TestSetOf100RotatesThree(t *testing.T) {
 	}
 }
 
-// TestPollCost counts the calls of one poll of 100 unchanged secrets in the
-// three ways a service can poll, and logs the table quoted in the README.
+// TestPollCost counts the calls that keep 100 unchanged secrets current
+// in four ways — one poll of each polling mode, and an hour of the fake
+// clock for push through EventBridge and SQS with rotate's relaxed safety
+// poll — and logs the table quoted in the README (go test -v -run
+// TestPollCost ./provider/aws).
 func TestPollCost(t *testing.T) {
 	fake, c := setup(t, 1)
 	ctx := context.Background()
@@ -153,6 +158,7 @@ func TestPollCost(t *testing.T) {
 	fake.ResetCalls()
 	poll(t, clk, set, fake)
 	setWide := fake.TotalCalls()
+	require.NoError(t, set.Close())
 
 	// 2. GetSecretValue per secret (what a plain poller does).
 	fake.ResetCalls()
@@ -171,16 +177,101 @@ func TestPollCost(t *testing.T) {
 	}
 	perDescribe := fake.TotalCalls()
 
+	// 4. Push: a Set reading its own queue, polling at the 1-minute
+	// interval but relaxed to the 15-minute safety poll while the queue is
+	// read. Secrets Manager calls counted over an hour of the fake clock.
+	q := fake.CreateQueue("cost")
+	fake.RouteEvents(q, false)
+	events := aws.NewEvents(fake.SQSClient(1), q, aws.WithWaitTime(time.Second))
+	defer events.Close()
+	mux := provider.NewURLMux()
+	require.NoError(t, mux.Register("aws-sm", aws.NewOpener(aws.WithClient(c), aws.WithEventQueue(events))))
+	var cfgs []rotate.Config
+	for i := 0; i < 100; i++ {
+		cfgs = append(cfgs, rotate.Config{Name: fmt.Sprintf("svc-%03d", i), URL: "aws-sm://" + refs[i]})
+	}
+	pclk := fakeclock.New(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+	pushed, err := rotate.Open(ctx, mux, cfgs, rotate.WithClock(pclk), rotate.WithInterval(time.Minute, 0))
+	require.NoError(t, err)
+	defer pushed.Close()
+	require.Eventually(t, events.PushHealthy, 10*time.Second, time.Millisecond)
+	minute := func() {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		require.True(t, pclk.WaitTimers(wctx, 100+2)) // housekeeping, the batch group, the reminders
+		pclk.Advance(time.Minute)
+		require.True(t, pclk.WaitTimers(wctx, 100+2))
+	}
+	minute() // the first poll, at the normal interval, finds push healthy
+	require.Equal(t, rotate.ModePush, mustCred(t, pushed, "svc-000").Status().Mode)
+	before := fake.Calls("ListSecrets") + fake.Calls("BatchGetSecretValue") + fake.Calls("GetSecretValue") + fake.Calls("DescribeSecret")
+	for i := 0; i < 60; i++ {
+		minute()
+	}
+	pushHour := fake.Calls("ListSecrets") + fake.Calls("BatchGetSecretValue") + fake.Calls("GetSecretValue") + fake.Calls("DescribeSecret") - before
+
 	assert.Equal(t, 1, setWide)
 	assert.Equal(t, 100, perGet)
 	assert.Equal(t, 100, perDescribe)
-	const polls = 43200 * 50 // one a minute for 30 days, from 50 replicas
-	cost := func(calls int) float64 { return float64(calls*polls) / 10000 * 0.05 }
-	t.Logf("| mode | calls per poll | calls per month | cost per month |")
+	assert.Equal(t, 4, pushHour, "one ListSecrets every 15 minutes")
+
+	const (
+		replicas      = 50
+		pollsPerMonth = 43200 // one a minute for 30 days
+		hoursPerMonth = 720
+		smPrice       = 0.05 / 10000 // Secrets Manager, per API call
+		sqsPrice      = 0.40 / 1e6   // SQS standard queue, per request (free tier left out)
+	)
+	// An idle receiver has one long poll in flight at a time: one
+	// ReceiveMessage per 20 s wait (aws.Events' default).
+	receivesPerMonth := hoursPerMonth * 3600 / 20
+	t.Logf("| mode (100 secrets, %d replicas, 30 days) | calls per replica (measured) | Secrets Manager calls per month | SQS requests per month | cost per month |", replicas)
+	t.Logf("|---|---|---|---|---|")
 	for _, row := range []struct {
-		mode  string
-		calls int
-	}{{"set-wide ListSecrets (+ BatchGetSecretValue on change)", setWide}, {"GetSecretValue per secret", perGet}, {"DescribeSecret per secret (+ GetSecretValue on change)", perDescribe}} {
-		t.Logf("| %s | %d | %d | $%.2f |", row.mode, row.calls, row.calls*polls, cost(row.calls))
+		mode     string
+		measured string
+		sm, sqs  int
+	}{
+		{"GetSecretValue per secret, every minute", fmt.Sprintf("%d per poll", perGet), perGet * pollsPerMonth * replicas, 0},
+		{"DescribeSecret per secret, every minute (+ GetSecretValue on change)", fmt.Sprintf("%d per poll", perDescribe), perDescribe * pollsPerMonth * replicas, 0},
+		{"set-wide ListSecrets, every minute (+ BatchGetSecretValue on change)", fmt.Sprintf("%d per poll", setWide), setWide * pollsPerMonth * replicas, 0},
+		{"push through EventBridge and SQS + safety ListSecrets every 15 min", fmt.Sprintf("%d per hour", pushHour), pushHour * hoursPerMonth * replicas, receivesPerMonth * replicas},
+	} {
+		t.Logf("| %s | %s | %d | %d | $%.2f |", row.mode, row.measured, row.sm, row.sqs, float64(row.sm)*smPrice+float64(row.sqs)*sqsPrice)
 	}
+	t.Logf("a rotation costs one GetSecretValue per replica under push (%d calls for %d replicas), and EventBridge delivers Secrets Manager's events for free", replicas, replicas)
+}
+
+// TestScheduledDeletionRevokes: a secret scheduled for deletion is
+// revoked in a Set (Get fails with ErrRevoked from its next check on),
+// the others keep serving, and RestoreSecret lifts it at the next check.
+func TestScheduledDeletionRevokes(t *testing.T) {
+	fake, c := setup(t, 1)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		create(t, c, fmt.Sprintf("prod/svc-%03d", i), fmt.Sprintf(`{"api_key":"%s-%03d"}`, key, i))
+	}
+	clk := fakeclock.New(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+	set := openSet(t, fake, c, 3, clk)
+	_, err := c.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: sdkaws.String("prod/svc-001"), RecoveryWindowInDays: sdkaws.Int64(7)})
+	require.NoError(t, err)
+	poll(t, clk, set, fake)
+	_, err = set.Get(ctx, "svc-001")
+	require.True(t, errors.Is(err, credential.ErrRevoked), "got %v", err)
+	assert.Contains(t, err.Error(), "scheduled for deletion")
+	st := mustCred(t, set, "svc-001").Status()
+	assert.Equal(t, rotate.Revoked, st.Freshness)
+	assert.Equal(t, "backend", st.RevokedBy)
+	_, err = set.Get(ctx, "svc-002")
+	require.NoError(t, err)
+
+	_, err = c.RestoreSecret(ctx, &secretsmanager.RestoreSecretInput{SecretId: sdkaws.String("prod/svc-001")})
+	require.NoError(t, err)
+	// The revoked credential retries with backoff (1 s at first): the next
+	// minute's poll is past it.
+	poll(t, clk, set, fake)
+	s, err := set.Get(ctx, "svc-001")
+	require.NoError(t, err, "restored: the next successful check lifts the revocation")
+	assert.True(t, s.Reveal() == key+"-001")
+	assert.Empty(t, mustCred(t, set, "svc-001").Status().RevokedBy)
 }

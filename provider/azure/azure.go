@@ -39,6 +39,8 @@ type Provider struct {
 	last           *listing        // the last properties listing
 	listing        sync.Mutex      // one Describe listing at a time
 	notify         registry
+	handlers       handlerSet  // event handlers pushing to this provider
+	parent         *handlerSet // the Opener's, when an Opener made it
 	listDenied     atomic.Bool
 	logDenied      sync.Once
 }
@@ -49,6 +51,7 @@ var (
 	_ credential.BatchFetcher        = (*Provider)(nil)
 	_ credential.Describer           = (*Provider)(nil)
 	_ credential.Notifier            = (*Provider)(nil)
+	_ credential.PushHealth          = (*Provider)(nil)
 )
 
 // seen is what a fetch of a secret's latest version left: its version ID

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/credkit/credkit/credential"
@@ -110,6 +111,7 @@ func (p *Provider) dispatch(vault, name string) int {
 // *Opener (every vault it opened, now or later).
 type PushTarget interface {
 	dispatch(vault, name string) int
+	attach(h *EventHandler) (detach func())
 }
 
 var (
@@ -156,6 +158,12 @@ type EventHandler struct {
 
 	mu   sync.Mutex
 	near map[string]NearExpiry
+
+	check      func() bool // WithPushHealthCheck
+	closed     atomic.Bool
+	secretDown atomic.Bool // the shared secret could not be read
+	detach     func()
+	closeOnce  sync.Once
 }
 
 // HandlerOption configures an EventHandler.
@@ -201,16 +209,101 @@ func WithHandlerClock(c credential.Clock) HandlerOption {
 	return handlerOption(func(h *EventHandler) { h.clock = credential.ClockOrSystem(c) })
 }
 
+// WithPushHealthCheck adds check to what the handler's push health
+// depends on (see [Provider.PushHealthy]): for example a probe of the
+// Event Grid subscription's delivery-failure metric or dead-letter
+// container. check must be cheap and safe for concurrent use; it is called
+// at every scheduling decision of every credential the handler serves.
+func WithPushHealthCheck(check func() bool) HandlerOption {
+	return handlerOption(func(h *EventHandler) { h.check = check })
+}
+
 // NewEventHandler returns a handler that authenticates deliveries with the
 // shared secret (read at every delivery, so it can itself be a rotating
 // credential; see [WithDeliveryAuthenticator] for Entra-authenticated
-// delivery) and notifies to.
+// delivery) and notifies to. From now until [EventHandler.Close], to
+// reports its push healthy (see [Provider.PushHealthy]).
 func NewEventHandler(secret credential.Credential, to PushTarget, opts ...HandlerOption) *EventHandler {
 	h := &EventHandler{secret: secret, to: to, maxBody: 64 << 10, logger: slog.New(slog.DiscardHandler), clock: credential.SystemClock, near: map[string]NearExpiry{}}
 	for _, o := range opts {
 		o.applyHandler(h)
 	}
+	if to != nil {
+		h.detach = to.attach(h)
+	}
 	return h
+}
+
+// Close tells the handler's target that this handler no longer receives
+// events (call it when the handler is unmounted): its credentials go back
+// to polling at their normal interval. It does not stop a delivery in
+// progress. It is safe to call more than once.
+func (h *EventHandler) Close() error {
+	h.closeOnce.Do(func() {
+		h.closed.Store(true)
+		if h.detach != nil {
+			h.detach()
+		}
+	})
+	return nil
+}
+
+// PushHealthy reports whether the handler is mounted (not closed), could
+// read its shared secret at the last delivery, and its
+// [WithPushHealthCheck] check, if any, passes.
+func (h *EventHandler) PushHealthy() bool {
+	return !h.closed.Load() && !h.secretDown.Load() && (h.check == nil || h.check())
+}
+
+// handlerSet is the set of event handlers pushing to a Provider or an
+// Opener.
+type handlerSet struct {
+	mu sync.Mutex
+	hs map[*EventHandler]struct{}
+}
+
+func (s *handlerSet) attach(h *EventHandler) func() {
+	s.mu.Lock()
+	if s.hs == nil {
+		s.hs = map[*EventHandler]struct{}{}
+	}
+	s.hs[h] = struct{}{}
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.hs, h)
+		s.mu.Unlock()
+	}
+}
+
+func (s *handlerSet) healthy() bool {
+	s.mu.Lock()
+	list := make([]*EventHandler, 0, len(s.hs))
+	for h := range s.hs {
+		list = append(list, h)
+	}
+	s.mu.Unlock()
+	for _, h := range list {
+		if h.PushHealthy() {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Provider) attach(h *EventHandler) func() { return p.handlers.attach(h) }
+
+func (o *Opener) attach(h *EventHandler) func() { return o.handlers.attach(h) }
+
+// PushHealthy implements credential.PushHealth: it reports whether an
+// [EventHandler] built on this provider, or on the Opener that made it,
+// is mounted and healthy ([EventHandler.PushHealthy]). While it is, rotate
+// polls at its slow safety interval. Event Grid sends no heartbeat, so a
+// subscription that stops delivering without the handler knowing is caught
+// by the safety poll; [WithPushHealthCheck] can watch the subscription
+// itself.
+func (p *Provider) PushHealthy() bool {
+	return p.handlers.healthy() || (p.parent != nil && p.parent.healthy())
 }
 
 // NearExpiry is a secret Key Vault reported as nearing its expiry.
@@ -280,6 +373,7 @@ func (h *EventHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ok, err := h.authorized(r)
+	h.secretDown.Store(err != nil)
 	if err != nil {
 		h.logger.Error("credkit: the Event Grid shared secret is unavailable", "error_kind", credential.KindName(err))
 		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)

@@ -41,6 +41,7 @@ type Opener struct {
 
 	mu        sync.Mutex
 	providers map[string]*Provider // by vault host
+	handlers  handlerSet           // event handlers pushing to every vault
 }
 
 // OpenerOption configures an Opener.
@@ -175,6 +176,7 @@ func (o *Opener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, 
 		return nil, "", e
 	}
 	p := New(c, o.opts...)
+	p.parent = &o.handlers
 	if !strings.Contains(u.Host, ":") {
 		p.vault.Store(&short)
 	}

@@ -54,7 +54,12 @@ type firstSeen struct {
 var (
 	_ credential.Provider  = (*TokenProvider)(nil)
 	_ credential.Describer = (*TokenProvider)(nil)
+	_ credential.Minter    = (*TokenProvider)(nil)
 )
+
+// Mints implements credential.Minter: Fetch gets an access token, which
+// rotate refreshes ahead of its expiry only, never at its poll interval.
+func (p *TokenProvider) Mints() bool { return true }
 
 // TokenOption configures a TokenProvider.
 type TokenOption interface{ applyToken(*TokenProvider) }

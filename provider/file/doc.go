@@ -67,7 +67,10 @@
 // watches the folder, not the file, so it sees editors that rename on save,
 // delete-then-create, and Kubernetes' "..data" symlink swap. Refs in one
 // folder share one watcher; bursts are coalesced ([WithDebounce]).
-// rotate.Watch uses both.
+// rotate.Watch uses both. [Provider.PushHealthy] reports whether every
+// watcher is alive: while it is, rotate polls at its slow safety interval
+// (15 minutes by default); once a watched folder is removed or moved away
+// (the kernel drops the watch), it polls at the normal interval again.
 //
 // # Reads during a swap
 //

@@ -64,6 +64,7 @@ var (
 	_ credential.Provider       = (*Provider)(nil)
 	_ credential.VersionChecker = (*Provider)(nil)
 	_ credential.Notifier       = (*Provider)(nil)
+	_ credential.PushHealth     = (*Provider)(nil)
 )
 
 // Option configures a Provider.

@@ -1,10 +1,12 @@
 package file
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -16,7 +18,12 @@ import (
 // NotifyChange call whose ref lives in that folder.
 type folderWatch struct {
 	w    *fsnotify.Watcher
+	dir  string
 	done chan struct{} // closed when the event loop has returned
+	// lost is set when the watch stopped seeing changes: the folder itself
+	// was removed or moved away, or the watcher failed for another reason
+	// than a queue overflow (which only loses events, and calls everyone).
+	lost atomic.Bool
 
 	mu   sync.Mutex
 	subs map[*subscription]struct{}
@@ -133,7 +140,7 @@ func (p *Provider) watch(dir string, sub *subscription) (*folderWatch, error) {
 		w.Close()
 		return nil, err
 	}
-	fw := &folderWatch{w: w, done: make(chan struct{}), subs: map[*subscription]struct{}{sub: {}}}
+	fw := &folderWatch{w: w, dir: dir, done: make(chan struct{}), subs: map[*subscription]struct{}{sub: {}}}
 	p.watches[dir] = fw
 	go fw.loop(p.debounce)
 	return fw, nil
@@ -195,12 +202,23 @@ func (fw *folderWatch) loop(debounce time.Duration) {
 			if !ok {
 				return
 			}
+			if filepath.Clean(ev.Name) == fw.dir && (ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)) {
+				// The folder itself went away: the kernel dropped the
+				// watch, and a folder made again in its place is not
+				// watched. Push is lost for good; polling takes over.
+				fw.lost.Store(true)
+				mark(true, "")
+				continue
+			}
 			// Every operation counts, a chmod too: a file refused for its
 			// mode becomes readable by one.
 			mark(false, filepath.Base(ev.Name))
-		case _, ok := <-fw.w.Errors:
+		case err, ok := <-fw.w.Errors:
 			if !ok {
 				return
+			}
+			if !errors.Is(err, fsnotify.ErrEventOverflow) {
+				fw.lost.Store(true)
 			}
 			mark(true, "")
 		case <-timer.C:
@@ -215,4 +233,24 @@ func statErrorOp(op, ref string, err error) error {
 		ce.Op = op
 	}
 	return e
+}
+
+// PushHealthy implements credential.PushHealth: it reports whether the
+// provider watches at least one folder and every watcher is alive (no
+// watched folder was removed or moved away, no watcher failed). While it
+// does, rotate polls at its slow safety interval; once it does not, at the
+// normal one. A lost watcher stays lost until every credential watching
+// that folder stopped.
+func (p *Provider) PushHealthy() bool {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	if len(p.watches) == 0 {
+		return false
+	}
+	for _, fw := range p.watches {
+		if fw.lost.Load() {
+			return false
+		}
+	}
+	return true
 }

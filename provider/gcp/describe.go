@@ -34,10 +34,11 @@ type Condition struct {
 	Resolved bool
 }
 
-// Conditions returns the conditions in effect, sorted by ref. A health
-// check reports them (see the package example); they end when "latest" can
-// be read again.
-func (p *Provider) Conditions() []Condition {
+// AllConditions returns the conditions in effect, sorted by ref; they end
+// when "latest" can be read again. A rotate.Set reads each credential's
+// through [Provider.Conditions]: its inventory lists them and
+// health.SetChecks warns on them.
+func (p *Provider) AllConditions() []Condition {
 	p.mu.Lock()
 	out := make([]Condition, 0, len(p.conds))
 	for _, c := range p.conds {
@@ -46,6 +47,31 @@ func (p *Provider) Conditions() []Condition {
 	p.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Ref < out[j].Ref })
 	return out
+}
+
+// Conditions implements credential.ConditionReporter: for a ref whose
+// latest version is disabled or destroyed, one text naming the latest
+// version, its state and the version served instead (never a value).
+func (p *Provider) Conditions(ref string) []string {
+	c, ok := p.condition(ref)
+	if !ok || c.Resolved {
+		return nil
+	}
+	latest := "the latest version"
+	if c.Latest != "" {
+		latest += " (" + c.Latest + ")"
+	}
+	state := c.LatestState
+	if state == "" {
+		state = "DISABLED or DESTROYED"
+	}
+	switch {
+	case c.Revoked:
+		return []string{latest + " is " + state + ": revoked"}
+	case c.Served != "":
+		return []string{latest + " is " + state + "; serving version " + c.Served}
+	}
+	return []string{latest + " is " + state + "; no enabled version to serve"}
 }
 
 func (p *Provider) condition(refStr string) (Condition, bool) {

@@ -43,10 +43,13 @@
 // poll costs two accesses) and reports a [Condition] through
 // [Provider.Conditions], the log and [WithConditionHook]. With
 // [WithDisabledLatestRevokes], a disabled latest means revoked: Fetch fails
-// with ErrRevoked and the hook is told, so a console's "disable" can act as
-// a kill switch across replicas (the package tests wire the hook to
-// rotate's Set.Revoke). A pinned version or alias that is disabled is
-// ErrRevoked in both modes.
+// with ErrRevoked and the hook is told, so a console's "disable" acts as a
+// kill switch across replicas: rotate turns a check's ErrRevoked into a
+// revocation (Get fails at once) on every replica the Pub/Sub
+// SECRET_VERSION_DISABLE notification reaches, and lifts it at the first
+// successful check after the version is enabled again or a new one is
+// added. A pinned version or alias that is disabled is ErrRevoked in both
+// modes.
 //
 // # Quotas, cost and push
 //

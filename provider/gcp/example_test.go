@@ -3,7 +3,6 @@ package gcp_test
 import (
 	"context"
 	"fmt"
-	"time"
 
 	pubsubpb "cloud.google.com/go/pubsub/v2/apiv1/pubsubpb"
 	smpb "cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
@@ -55,7 +54,7 @@ func Example() {
 
 // A disabled latest version does not break the service: the newest enabled
 // one is served, and a health check reports the condition.
-func ExampleProvider_Conditions() {
+func ExampleProvider_AllConditions() {
 	ctx := context.Background()
 	fake := gcpfake.New()
 	defer fake.Close()
@@ -70,7 +69,7 @@ func ExampleProvider_Conditions() {
 	fmt.Println("serving version", v.ID)
 
 	check := health.Func("secret-manager", false, func(context.Context) health.Result {
-		for _, c := range p.Conditions() {
+		for _, c := range p.AllConditions() {
 			return health.Warned(fmt.Sprintf("%s: latest version %s is %s, serving %s", c.Secret, c.Latest, c.LatestState, c.Served))
 		}
 		return health.Passed("")
@@ -103,9 +102,9 @@ func ExampleNewNotifier() {
 	defer c.Close()
 	mux := provider.NewURLMux()
 	mux.Register("gcp-sm", gcp.NewOpener(gcp.WithClient(c), gcp.WithPush(n)))
-	// With push, polling is a rare safety net.
-	set, err := rotate.Open(ctx, mux, []rotate.Config{{Name: "openai", URL: "gcp-sm://projects/my-project/secrets/openai"}},
-		rotate.WithInterval(time.Hour, 0.1))
+	// With push healthy, rotate polls only at its safety interval (15
+	// minutes by default).
+	set, err := rotate.Open(ctx, mux, []rotate.Config{{Name: "openai", URL: "gcp-sm://projects/my-project/secrets/openai"}})
 	if err != nil {
 		panic(err)
 	}

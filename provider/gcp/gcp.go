@@ -93,14 +93,15 @@ func WithClock(c credential.Clock) Option {
 // mean revoked: Fetch fails with an error wrapping credential.ErrRevoked
 // instead of serving the newest enabled version, and the condition hook
 // ([WithConditionHook]) is told, so that disabling a version in the
-// console acts as a kill switch across replicas. Default: the newest
+// console acts as a kill switch across replicas: rotate makes Get fail
+// with ErrRevoked until a check succeeds again. Default: the newest
 // enabled version is served and the condition is reported.
 func WithDisabledLatestRevokes() Option { return func(p *Provider) { p.revoke = true } }
 
 // WithConditionHook calls f when a condition starts or ends (see
 // [Condition]). f runs on the fetching goroutine with no lock held: keep
-// it short. Wire it to rotate's Set.Revoke to make
-// [WithDisabledLatestRevokes] a kill switch.
+// it short. rotate needs no hook for [WithDisabledLatestRevokes]: it
+// revokes on a check's ErrRevoked by itself.
 func WithConditionHook(f func(Condition)) Option { return func(p *Provider) { p.onCond = f } }
 
 // WithoutDescribe turns Describe into a no-op that returns an empty

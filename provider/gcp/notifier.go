@@ -51,12 +51,33 @@ type Notifier struct {
 	closing sync.Once
 
 	receiving atomic.Bool
+	recvStart atomic.Int64 // unix nanoseconds: when the running Receive started
 	messages  atomic.Int64
 	lastMsg   atomic.Int64 // unix nanoseconds
 	lastErr   atomic.Value // string: the kind of the last receive error
 }
 
-var _ credential.Notifier = (*Notifier)(nil)
+var (
+	_ credential.Notifier   = (*Notifier)(nil)
+	_ credential.PushHealth = (*Notifier)(nil)
+)
+
+// settleTime is how long a Receive restarted after a failure must run
+// without failing before push counts as healthy again, when no message
+// proves it sooner.
+const settleTime = 10 * time.Second
+
+// PushHealthy implements credential.PushHealth: it reports whether the
+// subscription is being received from — and, after a receive failure,
+// whether a message has arrived since or the restarted receive has run
+// for 10 s. While it is, rotate polls at its slow safety interval; a
+// deleted subscription or a lost permission makes it false at once.
+func (n *Notifier) PushHealthy() bool {
+	if !n.receiving.Load() {
+		return false
+	}
+	return n.lastErr.Load().(string) == "" || time.Since(time.Unix(0, n.recvStart.Load())) >= settleTime
+}
 
 // NotifierOption configures [NewNotifier].
 type NotifierOption func(*notifierOptions)
@@ -157,8 +178,9 @@ type NotifierStatus struct {
 	LastError string
 }
 
-// Status returns the Notifier's health: while Receiving, polling can be
-// rare (rotate.WithInterval of 15 minutes or more).
+// Status returns the Notifier's health. rotate reads it through
+// [Notifier.PushHealthy] and polls at its slow safety interval while push
+// is healthy: no need to lengthen rotate.WithInterval by hand.
 func (n *Notifier) Status() NotifierStatus {
 	st := NotifierStatus{Receiving: n.receiving.Load(), Messages: n.messages.Load(), LastError: n.lastErr.Load().(string)}
 	if t := n.lastMsg.Load(); t != 0 {
@@ -175,6 +197,7 @@ func (n *Notifier) run(ctx context.Context) {
 	sub.ReceiveSettings.NumGoroutines = 1
 	delay := time.Second
 	for {
+		n.recvStart.Store(time.Now().UnixNano())
 		n.receiving.Store(true)
 		err := sub.Receive(ctx, n.handle)
 		n.receiving.Store(false)
@@ -332,7 +355,14 @@ type PushProvider struct {
 	n *Notifier
 }
 
-var _ credential.Notifier = (*PushProvider)(nil)
+var (
+	_ credential.Notifier   = (*PushProvider)(nil)
+	_ credential.PushHealth = (*PushProvider)(nil)
+)
+
+// PushHealthy reports whether the Notifier receives (see
+// [Notifier.PushHealthy]).
+func (p *PushProvider) PushHealthy() bool { return p.n != nil && p.n.PushHealthy() }
 
 // NewPushProvider returns p with push through n. Several providers may
 // share one Notifier.

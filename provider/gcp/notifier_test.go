@@ -117,6 +117,7 @@ func TestNotifierMissingSubscription(t *testing.T) {
 	}
 	assert.Equal(t, "not_found", n.Status().LastError)
 	assert.False(t, n.Status().Receiving)
+	assert.False(t, n.PushHealthy(), "a missing subscription is no push: rotate polls at its normal interval")
 	done := make(chan struct{})
 	go func() { n.Close(); close(done) }()
 	select {

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/api/iterator"
 
 	"github.com/credkit/credkit/credential"
+	"github.com/credkit/credkit/health"
 	"github.com/credkit/credkit/internal/fakeclock"
 	"github.com/credkit/credkit/provider"
 	"github.com/credkit/credkit/provider/gcp"
@@ -158,7 +159,9 @@ func TestPollCost(t *testing.T) {
 	n, err := gcp.NewNotifier(ctx, e.pubsubClient(t), gcp.WithTopic(topic, 0))
 	require.NoError(t, err)
 	t.Cleanup(func() { n.Close() })
-	pushed := openSet(t, 100, fakeclock.New(start), time.Hour, gcp.WithClient(e.c), gcp.WithPush(n))
+	waitFor(t, "the Notifier receiving", n.PushHealthy)
+	pclk := fakeclock.New(start)
+	pushed := openSet(t, 100, pclk, time.Minute, gcp.WithClient(e.c), gcp.WithPush(n))
 	prot := watchRotations(pushed)
 	e.fake.ResetCalls()
 	e.add(t, svcName(6), svcValue(6, 2))
@@ -167,6 +170,25 @@ func TestPollCost(t *testing.T) {
 	assert.Equal(t, 1, perRotation, "a pushed rotation costs one access per replica")
 	assert.Equal(t, map[string]int{"svc-006": 1}, prot.count())
 
+	// Push with rotate's relaxed safety poll, measured: an hour of the
+	// fake clock, nothing changing, after the first poll (at the normal
+	// interval) found push healthy.
+	minutes := func(k int) {
+		for i := 0; i < k; i++ {
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			require.True(t, pclk.WaitTimers(wctx, 100+1)) // each credential's, the reminders'
+			pclk.Advance(time.Minute)
+			require.True(t, pclk.WaitTimers(wctx, 100+1))
+			cancel()
+		}
+	}
+	minutes(1)
+	require.Equal(t, rotate.ModePush, credOf(t, pushed, "svc-000").Status().Mode)
+	e.fake.ResetCalls()
+	minutes(60)
+	pushHour := e.fake.Calls("AccessSecretVersion")
+	assert.Equal(t, 100*4, pushHour, "each secret every 15 minutes")
+
 	const (
 		replicas   = 50
 		perMinute  = 1
@@ -174,7 +196,6 @@ func TestPollCost(t *testing.T) {
 		accessQ    = 90000 // per project per minute
 		metaQ      = 600
 		pricePer10 = 0.03 // $ per 10,000 accesses
-		pushPolls  = 1.0 / 60
 	)
 	access := perPoll["AccessSecretVersion"]
 	type row struct {
@@ -188,8 +209,8 @@ func TestPollCost(t *testing.T) {
 			float64(access * replicas * perMinute), 0, float64(access * replicas * month)},
 		{"poll: GetSecretVersion per secret, once a minute (a metadata check; not done)", fmt.Sprintf("%d GetSecretVersion a poll", metaPerPoll),
 			0, float64(metaPerPoll * replicas * perMinute), 0},
-		{"push: Pub/Sub, safety poll hourly, 3 rotations a day in all", fmt.Sprintf("%d AccessSecretVersion a rotation", perRotation),
-			float64(access*replicas) * pushPolls, 0, float64(access*replicas)*pushPolls*month + float64(perRotation*replicas*3*30)},
+		{"push: Pub/Sub + rotate's safety poll every 15 min, 3 rotations a day in all", fmt.Sprintf("%d AccessSecretVersion an hour, %d a rotation", pushHour, perRotation),
+			float64(pushHour*replicas) / 60, 0, float64(pushHour*replicas*month/60) + float64(perRotation*replicas*3*30)},
 		{"open: Describe once per secret, every replica starting in one minute", fmt.Sprintf("%d GetSecret at open", open["GetSecret"]),
 			0, float64(open["GetSecret"] * replicas), 0},
 	}
@@ -200,6 +221,7 @@ func TestPollCost(t *testing.T) {
 		t.Logf("| %s | %s | %.0f (%.1f%%) | %.0f (%.0f%%) | %.0f | $%.2f |", r.mode, r.measured,
 			r.accessPerMin, 100*r.accessPerMin/accessQ, r.metaPerMin, 100*r.metaPerMin/metaQ, r.accessPerMonth, r.accessPerMonth/10000*pricePer10)
 	}
+	t.Logf("set-wide polling: not available on GCP (no Secret Manager call returns every secret's latest version; ListSecrets carries none)")
 	assert.Equal(t, 100, access)
 	assert.Equal(t, 100, metaPerPoll)
 	assert.Greater(t, float64(metaPerPoll*replicas), float64(metaQ), "metadata polling exceeds the quota: why credkit polls with accesses")
@@ -286,57 +308,105 @@ func TestPushTwoReplicas50Secrets(t *testing.T) {
 }
 
 // TestPushKillSwitch: with WithDisabledLatestRevokes, disabling the latest
-// version in the console revokes the credential in every replica, by push.
+// version in the console revokes the credential in every replica, by push
+// (the clocks never move: no poll), with no hook; enabling it again lifts
+// the revocation everywhere, by push too.
 func TestPushKillSwitch(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
 	name := secretName("openai")
 	e.create(t, name, `{"api_key":"`+key+`"}`, withTopic)
 	type rep struct {
-		set     *rotate.Set
-		revoked chan struct{}
+		set    *rotate.Set
+		events chan rotate.Event
 	}
 	var reps []*rep
 	for i := 0; i < 2; i++ {
 		n, err := gcp.NewNotifier(ctx, e.pubsubClient(t), gcp.WithTopic(topic, 0))
 		require.NoError(t, err)
 		t.Cleanup(func() { n.Close() })
-		r := &rep{revoked: make(chan struct{}, 1)}
-		var setPtr sync.Map
 		mux := provider.NewURLMux()
 		require.NoError(t, mux.Register("gcp-sm", gcp.NewOpener(gcp.WithClient(e.c), gcp.WithPush(n),
-			gcp.WithProviderOptions(gcp.WithDisabledLatestRevokes(), gcp.WithConditionHook(func(c gcp.Condition) {
-				s, _ := setPtr.Load("set")
-				if s == nil || c.Resolved {
-					return
-				}
-				// The hook runs inside the credential's check: revoke from
-				// another goroutine.
-				go s.(*rotate.Set).Revoke("openai", "the latest version was disabled in Secret Manager")
-			})))))
+			gcp.WithProviderOptions(gcp.WithDisabledLatestRevokes()))))
 		set, err := rotate.Open(ctx, mux, []rotate.Config{{Name: "openai", URL: "gcp-sm://" + name + "#api_key"}},
 			rotate.WithClock(fakeclock.New(start)), rotate.WithInterval(time.Hour, 0))
 		require.NoError(t, err)
-		setPtr.Store("set", set)
 		t.Cleanup(func() { set.Close() })
-		set.OnEvent(func(ev rotate.Event) {
-			if ev.Kind == rotate.EventRevoked {
-				r.revoked <- struct{}{}
-			}
-		})
-		r.set = set
+		r := &rep{set: set, events: make(chan rotate.Event, 16)}
+		set.OnEvent(func(ev rotate.Event) { r.events <- ev })
 		reps = append(reps, r)
+	}
+	wait := func(i int, r *rep, kind rotate.EventKind) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case ev := <-r.events:
+				if ev.Kind == kind {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("replica %d: no %s event", i, kind)
+			}
+		}
 	}
 	e.disable(t, name, "1")
 	for i, r := range reps {
-		select {
-		case <-r.revoked:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("replica %d was not revoked", i)
-		}
+		wait(i, r, rotate.EventRevoked)
 		_, err := r.set.Get(ctx, "openai")
 		assert.True(t, errors.Is(err, credential.ErrRevoked), "replica %d: got %v", i, err)
+		assert.Equal(t, "backend", credOf(t, r.set, "openai").Status().RevokedBy)
 	}
+	e.enable(t, name, "1")
+	for i, r := range reps {
+		wait(i, r, rotate.EventRestored)
+		s, err := r.set.Get(ctx, "openai")
+		require.NoError(t, err, "replica %d", i)
+		assert.True(t, s.Reveal() == key)
+	}
+}
+
+// TestRelaxedPollingFollowsPubSub: a Set of 10 secrets with push through
+// Pub/Sub polls each secret every 15 minutes while the Notifier receives,
+// and every minute once it stops (here: closed), within a minute.
+func TestRelaxedPollingFollowsPubSub(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	for i := 0; i < 10; i++ {
+		e.create(t, svcName(i), svcValue(i, 1), withTopic)
+	}
+	n, err := gcp.NewNotifier(ctx, e.pubsubClient(t), gcp.WithTopic(topic, 0))
+	require.NoError(t, err)
+	t.Cleanup(func() { n.Close() })
+	waitFor(t, "the Notifier receiving", n.PushHealthy)
+	clk := fakeclock.New(start)
+	set := openSet(t, 10, clk, time.Minute, gcp.WithClient(e.c), gcp.WithPush(n))
+	minutes := func(k int) int {
+		before := e.fake.Calls("AccessSecretVersion")
+		for i := 0; i < k; i++ {
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			require.True(t, clk.WaitTimers(wctx, 10+1)) // each credential's, the reminders'
+			clk.Advance(time.Minute)
+			require.True(t, clk.WaitTimers(wctx, 10+1))
+			cancel()
+		}
+		return e.fake.Calls("AccessSecretVersion") - before
+	}
+	healthy := minutes(60)
+	t.Logf("Pub/Sub receiving: %d AccessSecretVersion in 60 minutes for 10 secrets", healthy)
+	assert.Equal(t, 10*4, healthy, "each secret at +1, +16, +31, +46 minutes")
+	st := credOf(t, set, "svc-003").Status()
+	assert.Equal(t, rotate.ModePush, st.Mode)
+	assert.Equal(t, 15*time.Minute, st.NextRefresh.Sub(st.LastSuccess))
+
+	require.NoError(t, n.Close())
+	assert.False(t, n.PushHealthy())
+	down := minutes(5)
+	t.Logf("Pub/Sub stopped: %d AccessSecretVersion in 5 minutes for 10 secrets", down)
+	assert.Equal(t, 10*5, down, "back to one check a minute at once")
+	st = credOf(t, set, "svc-003").Status()
+	assert.Equal(t, rotate.ModePoll, st.Mode)
+	assert.Equal(t, time.Minute, st.NextRefresh.Sub(st.LastSuccess))
 }
 
 // TestDisabledLatestKeepsSetServing: a running Set whose secret's latest
@@ -368,6 +438,25 @@ func TestDisabledLatestKeepsSetServing(t *testing.T) {
 	c, ok := conds.Load(svcName(1) + "#api_key")
 	require.True(t, ok, "the condition is reported")
 	assert.Equal(t, "DISABLED", c.(gcp.Condition).LatestState)
+
+	// The inventory lists it for that credential only, and its health
+	// check warns (the service is still served: not a failure).
+	for _, it := range set.Inventory().Credentials {
+		if it.Name == "svc-001" {
+			assert.Equal(t, []string{"the latest version (2) is DISABLED; serving version 1"}, it.Conditions)
+		} else {
+			assert.Empty(t, it.Conditions, it.Name)
+		}
+	}
+	for _, chk := range health.SetChecks(set, health.CredentialOptions{}) {
+		r := chk.Run(ctx)
+		if chk.Component == "svc-001" {
+			assert.Equal(t, health.Warn, r.Status)
+			assert.Contains(t, r.Output, "is DISABLED; serving version 1")
+		} else {
+			assert.Equal(t, health.Pass, r.Status, chk.Component)
+		}
+	}
 }
 
 // TestCRCMismatchNeverInstalled: a corrupted payload is never installed;

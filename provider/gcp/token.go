@@ -43,7 +43,12 @@ type TokenProvider struct {
 var (
 	_ credential.Provider  = (*TokenProvider)(nil)
 	_ credential.Describer = (*TokenProvider)(nil)
+	_ credential.Minter    = (*TokenProvider)(nil)
 )
+
+// Mints implements credential.Minter: every Fetch mints a token, so rotate
+// refreshes it ahead of its expiry only, never at its poll interval.
+func (p *TokenProvider) Mints() bool { return true }
 
 // TokenOption configures a [TokenProvider].
 type TokenOption func(*TokenProvider)

@@ -120,6 +120,7 @@ type call struct {
 var (
 	_ credential.Provider  = (*Provider)(nil)
 	_ credential.Describer = (*Provider)(nil)
+	_ credential.Minter    = (*Provider)(nil)
 )
 
 // Option configures a [Provider]. Defaults are listed with each With
@@ -300,6 +301,10 @@ func configError(reason string) error {
 // Issuer returns the token endpoint (for FromTokenSource, the issuer it was
 // given).
 func (p *Provider) Issuer() string { return p.issuer }
+
+// Mints implements credential.Minter: every Fetch mints a token, so rotate
+// refreshes it ahead of its expiry only, never at its poll interval.
+func (p *Provider) Mints() bool { return true }
 
 // Fetch mints a token. Concurrent calls share one request; a caller whose
 // context ends stops waiting, and the request goes on for the others.

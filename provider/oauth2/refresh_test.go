@@ -201,3 +201,42 @@ func TestInvalidGrantNotRetriedInALoop(t *testing.T) {
 		t.Fatalf("Get: %v", err)
 	}
 }
+
+// An hour-long token watched with rotate's defaults (a poll a minute) is
+// minted about once an hour — at 80% of its life — not at every poll: the
+// Provider is a credential.Minter, so rotate refreshes it ahead of its
+// expiry only. Three simulated hours: 3 refreshes, not 180.
+func TestHourTokenNotMintedEveryPoll(t *testing.T) {
+	fc := fakeclock.New(t0)
+	path := filepath.Join(t.TempDir(), "token")
+	writeToken(t, path, k8sToken("system:serviceaccount:ml:rag", openaiAud, t0.Add(24*time.Hour)))
+	fake := openAIFake(fc, time.Hour)
+	defer fake.Close()
+	p := openAIExchange(t, fake, path, fc)
+	c, err := rotate.Watch(context.Background(), "openai", p, "", rotate.WithClock(fc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if m := c.Status().Mode; m != rotate.ModeRefreshAhead {
+		t.Fatalf("mode %q, want %q", m, rotate.ModeRefreshAhead)
+	}
+	initial := fake.Requests()
+	end := t0.Add(3 * time.Hour)
+	step(t, fc, 0) // the loop has armed its timer
+	for {
+		next, ok := fc.Next()
+		if !ok || next.After(end) {
+			break
+		}
+		step(t, fc, next.Sub(fc.Now()))
+		if _, err := c.Get(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refreshes := fake.Requests() - initial
+	t.Logf("1 h token, 3 simulated hours, default 1-minute interval: %d refreshes", refreshes)
+	if refreshes != 3 {
+		t.Fatalf("refreshed %d times in 3 hours, want 3 (at 48, 96 and 144 minutes)", refreshes)
+	}
+}

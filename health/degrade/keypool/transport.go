@@ -151,4 +151,3 @@ func drain(res *http.Response) {
 	_, _ = io.CopyN(io.Discard, res.Body, 4<<10)
 	res.Body.Close()
 }
-
