@@ -36,8 +36,19 @@ func (s *shared[P]) get(key string, make func() P) P {
 	return p
 }
 
+// openError is a refusal of u: printed with every setting value blanked
+// (a refused value may be a token pasted in the wrong place, and OpenError
+// alone prints a harmless setting's value).
 func openError(u *url.URL, reason string) error {
-	return OpenError(u, credential.ErrInvalid, reason)
+	return OpenError(WithoutValues(u), credential.ErrInvalid, reason)
+}
+
+// withoutName is u without host, path or fragment, for the error of a URL
+// whose name is malformed: it may be a value pasted where a name belongs.
+func withoutName(u *url.URL) *url.URL {
+	nu := *u
+	nu.Host, nu.Path, nu.RawPath, nu.Fragment, nu.RawFragment = "", "", "", "", ""
+	return &nu
 }
 
 // EnvOpener opens env:// URLs:
@@ -54,7 +65,7 @@ func EnvOpener() Opener {
 	return OpenerFunc(func(_ context.Context, u *url.URL) (credential.Provider, string, error) {
 		name := u.Host + u.Path
 		if name == "" || strings.Contains(name, "/") {
-			return nil, "", openError(u, "env:// takes a variable name (env://NAME)")
+			return nil, "", openError(withoutName(u), "env:// takes a variable name (env://NAME)")
 		}
 		set, err := Settings(u, "prefix")
 		if err != nil {
@@ -92,7 +103,7 @@ func FileOpener() Opener {
 	formats := map[string]file.Format{"": file.Auto, "auto": file.Auto, "plain": file.Plain, "json": file.JSON, "dotenv": file.Dotenv}
 	return OpenerFunc(func(_ context.Context, u *url.URL) (credential.Provider, string, error) {
 		if u.Host != "" && u.Host != "localhost" {
-			return nil, "", openError(u, "file:// takes an absolute path (file:///path); a relative path would depend on the working directory")
+			return nil, "", openError(withoutName(u), "file:// takes an absolute path (file:///path); a relative path would depend on the working directory")
 		}
 		if u.Path == "" || !filepath.IsAbs(filepath.FromSlash(u.Path)) {
 			return nil, "", openError(u, "file:// needs an absolute path")

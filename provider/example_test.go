@@ -60,3 +60,15 @@ func ExampleSettings() {
 	// Output:
 	// credential: open vault://secret/data/openai?mount=_&regoin=_: invalid: unknown setting "regoin" (known: mount, namespace)
 }
+
+// An opener refusing a setting's value prints the URL without any value:
+// OpenError alone would print a harmless setting's (version=...), and the
+// refused value may be a token pasted in the wrong place.
+func ExampleWithoutValues() {
+	u, _ := url.Parse("vault://secret/openai?version=FAKEpastedTOKEN&kv=2")
+	fmt.Println(provider.OpenError(u, credential.ErrInvalid, `setting "version" is not a number`))
+	fmt.Println(provider.OpenError(provider.WithoutValues(u), credential.ErrInvalid, `setting "version" is not a number`))
+	// Output:
+	// credential: open vault://secret/openai?version=FAKEpastedTOKEN&kv=_: invalid: setting "version" is not a number
+	// credential: open vault://secret/openai?version=_&kv=_: invalid: setting "version" is not a number
+}

@@ -3,6 +3,7 @@ package provider_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -163,5 +164,16 @@ func TestSettingsRule(t *testing.T) {
 		assert.True(t, errors.Is(err, credential.ErrInvalid), q)
 		assert.Contains(t, err.Error(), says, q)
 		assert.NotContains(t, err.Error(), v[4:12], "%s: no value in the error", q)
+	}
+	// User info, for an opener called without provider.Parse.
+	for _, ui := range []*url.Userinfo{url.UserPassword("svc", v), url.User(v), url.UserPassword(v, "")} {
+		uu := u("region=eu-west-1")
+		uu.User = ui
+		_, err := provider.Settings(uu, "region")
+		require.Error(t, err)
+		assert.True(t, errors.Is(err, credential.ErrInvalid))
+		assert.Contains(t, err.Error(), "user info")
+		assert.NotContains(t, err.Error(), v[4:12], "no user info in the error")
+		assert.NotContains(t, fmt.Sprintf("%+v", err), v[4:12], "nor in its fields")
 	}
 }

@@ -101,14 +101,14 @@ func Open(ctx context.Context, r credential.Resolver, cfgs []Config, opts ...Opt
 	seen := map[string]bool{}
 	for _, cfg := range cfgs {
 		if cfg.Name == "" {
-			return fail(&credential.Error{Op: "open", Ref: cfg.URL, Kind: credential.ErrInvalid, Reason: "a credential needs a name"})
+			return fail(&credential.Error{Op: "open", Ref: credential.SafeRef(cfg.URL), Kind: credential.ErrInvalid, Reason: "a credential needs a name"})
 		}
 		if seen[cfg.Name] {
 			return fail(&credential.Error{Op: "open", Name: cfg.Name, Kind: credential.ErrInvalid, Reason: "name is used twice"})
 		}
 		seen[cfg.Name] = true
 		if env := cfg.Metadata.Environment; o.environment != "" && env != "" && !strings.EqualFold(env, o.environment) && !cfg.AllowEnvironment {
-			return fail(&credential.Error{Op: "open", Name: cfg.Name, Ref: cfg.URL, Kind: credential.ErrInvalid,
+			return fail(&credential.Error{Op: "open", Name: cfg.Name, Ref: credential.SafeRef(cfg.URL), Kind: credential.ErrInvalid,
 				Reason: "credential is for environment " + `"` + env + `"` + " but this service runs in " + `"` + o.environment + `"` + " (set AllowEnvironment to override)"})
 		}
 		p, ref, err := r.Resolve(ctx, cfg.URL)
@@ -116,7 +116,7 @@ func Open(ctx context.Context, r credential.Resolver, cfgs []Config, opts ...Opt
 			return fail(named(err, cfg.Name))
 		}
 		if isNil(p) {
-			return fail(&credential.Error{Op: "open", Name: cfg.Name, Ref: cfg.URL, Kind: credential.ErrInvalid, Reason: "the resolver returned no provider"})
+			return fail(&credential.Error{Op: "open", Name: cfg.Name, Ref: credential.SafeRef(cfg.URL), Kind: credential.ErrInvalid, Reason: "the resolver returned no provider"})
 		}
 		all = append(all, &resolved{cfg: cfg, p: p, ref: ref, md: cfg.Metadata})
 	}
@@ -180,7 +180,7 @@ func Open(ctx context.Context, r credential.Resolver, cfgs []Config, opts ...Opt
 		rs.md = rs.md.Merge(descs[i].Metadata)
 		s.desc[rs.cfg.Name] = *descs[i]
 		if env := rs.md.Environment; o.environment != "" && env != "" && !strings.EqualFold(env, o.environment) && !rs.cfg.AllowEnvironment {
-			return fail(&credential.Error{Op: "open", Name: rs.cfg.Name, Ref: rs.cfg.URL, Kind: credential.ErrInvalid,
+			return fail(&credential.Error{Op: "open", Name: rs.cfg.Name, Ref: credential.SafeRef(rs.cfg.URL), Kind: credential.ErrInvalid,
 				Reason: "the backend tags the credential for environment " + `"` + env + `"` + " but this service runs in " + `"` + o.environment + `"`})
 		}
 	}

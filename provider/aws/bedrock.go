@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/credkit/credkit/credential"
+	"github.com/credkit/credkit/internal/field"
+	"github.com/credkit/credkit/provider"
 )
 
 // Bedrock short-term API keys, as AWS's token generators build them
@@ -134,7 +136,8 @@ func (b *BedrockKeys) Fetch(ctx context.Context, region string) (credential.Vers
 		return credential.Version{}, &credential.Error{Op: "fetch", Ref: region, Kind: kind, Reason: reason}
 	}
 	if !validRegion(region) {
-		return fail(credential.ErrInvalid, "the ref must be an AWS region such as us-east-1")
+		// Not printed: a ref that is no region may be a pasted value.
+		return credential.Version{}, &credential.Error{Op: "fetch", Kind: credential.ErrInvalid, Reason: "the ref must be an AWS region such as us-east-1"}
 	}
 	if b.creds == nil {
 		return fail(credential.ErrInvalid, "no AWS credentials provider")
@@ -170,6 +173,10 @@ func (b *BedrockKeys) Fetch(ctx context.Context, region string) (credential.Vers
 		return fail(credential.ErrInvalid, "cannot sign the key")
 	}
 	key := BedrockKeyPrefix + base64.StdEncoding.EncodeToString([]byte(strings.TrimPrefix(signed, "https://")+bedrockTokenSuffix))
+	// The one value check of every backend (base64 never fails it).
+	if key, err = field.Value(key, 0); err != nil {
+		return credential.Version{}, field.Annotate(err, "fetch", region)
+	}
 	s := credential.NewSecret(key)
 	return credential.Version{Secret: s, ID: s.Fingerprint(), Created: now, Expires: now.Add(life)}, nil
 }
@@ -183,6 +190,11 @@ func (b *BedrockKeys) Fetch(ctx context.Context, region string) (credential.Vers
 // whose credentials the next Fetch needs anyway (config.LoadDefaultConfig
 // caches them); when they cannot be had, the subject is left empty.
 func (b *BedrockKeys) Describe(ctx context.Context, region string) (credential.Description, error) {
+	if !validRegion(region) {
+		// Never into the inventory: a ref that is no region may be a
+		// pasted value.
+		return credential.Description{}, &credential.Error{Op: "describe", Kind: credential.ErrInvalid, Reason: "the ref must be an AWS region such as us-east-1"}
+	}
 	d := credential.Description{
 		Metadata: credential.Metadata{
 			ShortLived: true,
@@ -246,41 +258,45 @@ func NewBedrockOpener(opts ...BedrockOpenerOption) *BedrockOpener {
 
 // OpenURL implements provider.Opener.
 func (o *BedrockOpener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, string, error) {
-	bad := func(reason string) (credential.Provider, string, error) {
-		return nil, "", &credential.Error{Op: "open", Ref: "bedrock-key://" + u.Host, Kind: credential.ErrInvalid, Reason: reason}
+	// The one settings rule of every opener (provider.Settings): user
+	// info, an unknown or a repeated setting is ErrInvalid naming the
+	// setting, never its value.
+	nofrag := *u
+	nofrag.Fragment, nofrag.RawFragment = "", ""
+	q, err := provider.Settings(&nofrag, "expires", "profile")
+	if err != nil {
+		return nil, "", err
 	}
+	// Refusals print the URL through provider.OpenError with every value
+	// blanked, and without a host that is not a region (it may be a
+	// value pasted in the wrong place) or a fragment.
+	shown := provider.WithoutValues(&nofrag)
 	region := u.Host
+	if !validRegion(region) {
+		shown.Host = ""
+	}
+	bad := func(reason string) (credential.Provider, string, error) {
+		return nil, "", provider.OpenError(shown, credential.ErrInvalid, reason)
+	}
 	if !validRegion(region) || (u.Path != "" && u.Path != "/") {
 		return bad("bedrock-key:// takes a region (bedrock-key://us-east-1)")
 	}
 	if u.Fragment != "" {
 		return bad("bedrock-key:// takes no #field")
 	}
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		return bad("malformed query")
-	}
-	for k, vs := range q {
-		if k != "expires" && k != "profile" {
-			return bad("unknown setting " + strconv.Quote(k) + " (known: expires, profile)")
-		}
-		if len(vs) != 1 {
-			return bad("setting " + strconv.Quote(k) + " is repeated")
-		}
-	}
 	var opts []BedrockOption
-	if v := q.Get("expires"); v != "" {
+	if v := q["expires"]; v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 || d > BedrockMaxLifetime {
 			return bad(`setting "expires" must be a duration up to 12h`)
 		}
 		opts = append(opts, WithBedrockLifetime(d))
 	}
-	profile := q.Get("profile")
+	profile := q["profile"]
 	if profile != "" && o.creds != nil {
 		return bad(`setting "profile" cannot be used: the opener has fixed credentials`)
 	}
-	key := q.Get("expires") + "|" + profile
+	key := q["expires"] + "|" + profile
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if b, ok := o.cache[key]; ok {
@@ -294,7 +310,7 @@ func (o *BedrockOpener) OpenURL(ctx context.Context, u *url.URL) (credential.Pro
 		}
 		cfg, err := config.LoadDefaultConfig(ctx, lo...)
 		if err != nil {
-			return nil, "", &credential.Error{Op: "open", Ref: "bedrock-key://" + u.Host, Kind: credential.ErrUnavailable, Reason: "cannot load the AWS configuration"}
+			return nil, "", provider.OpenError(&nofrag, credential.ErrUnavailable, "cannot load the AWS configuration")
 		}
 		creds = cfg.Credentials
 	}

@@ -307,9 +307,9 @@ func (p *Provider) version(refStr string, r ref, s azsecrets.Secret) (credential
 	return out, nil
 }
 
-// value selects the field and checks what would become a Secret: not
-// empty, valid UTF-8, no NUL, CR or LF inside (a trailing line ending is
-// trimmed).
+// value selects the field and checks what would become a Secret with
+// field.Value, the one check every backend shares: not empty, valid UTF-8,
+// no NUL, CR or LF inside (one trailing line ending is trimmed).
 func value(refStr string, r ref, v string) (string, error) {
 	if r.field != "" {
 		if err := field.Check(v, 0); err != nil {
@@ -321,13 +321,9 @@ func value(refStr string, r ref, v string) (string, error) {
 		}
 		v = f
 	}
-	v = strings.TrimSuffix(v, "\n")
-	v = strings.TrimSuffix(v, "\r")
-	if err := field.Check(v, 0); err != nil {
+	v, err := field.Value(v, 0)
+	if err != nil {
 		return "", field.Annotate(err, "fetch", refStr)
-	}
-	if strings.ContainsAny(v, "\x00\r\n") {
-		return "", &credential.Error{Op: "fetch", Ref: refStr, Kind: credential.ErrInvalid, Reason: "value holds a NUL, CR or LF byte"}
 	}
 	return v, nil
 }

@@ -3,7 +3,6 @@ package azure
 import (
 	"context"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
 	"github.com/credkit/credkit/credential"
+	"github.com/credkit/credkit/provider"
 )
 
 // Opener opens azure-kv:// URLs for a provider.URLMux:
@@ -122,39 +122,29 @@ func validVault(s string) (host string, short string, ok bool) {
 	return h, short, true
 }
 
-// OpenURL implements provider.Opener.
+// OpenURL implements provider.Opener. Its settings follow the one rule of
+// every opener (provider.Settings): azure-kv:// takes none, so any setting,
+// or user info, is ErrInvalid naming the setting and never its value.
 func (o *Opener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, string, error) {
 	path := strings.TrimPrefix(u.Path, "/")
-	// What errors print: the vault and the secret name, never a version or
-	// field (a value pasted in the wrong place) nor settings.
-	printed := "azure-kv://" + u.Host + "/"
+	// What errors print (through provider.OpenError, so credential.SafeRef
+	// drops setting values and user info): the vault and the secret name,
+	// never a version or field (a value pasted in the wrong place).
+	shown := *u
+	shown.Path, shown.RawPath, shown.Fragment, shown.RawFragment = "/", "", "", ""
 	if name := strings.SplitN(path, "/", 2)[0]; validName(name) {
-		printed += name
-	}
-	bad := func(ref, reason string) error {
-		return &credential.Error{Op: "open", Ref: ref, Kind: credential.ErrInvalid, Reason: reason}
+		shown.Path += name
 	}
 	host, short, ok := validVault(u.Host)
 	if !ok {
-		return nil, "", bad("azure-kv://", "the host is not a vault name (3 to 24 letters, digits and dashes) or a vault host name")
+		shown.Host = ""
+		return nil, "", provider.OpenError(&shown, credential.ErrInvalid, "the host is not a vault name (3 to 24 letters, digits and dashes) or a vault host name")
 	}
-	if u.RawQuery != "" {
-		q, err := url.ParseQuery(u.RawQuery)
-		if err != nil {
-			return nil, "", bad(printed, "malformed settings")
-		}
-		keys := make([]string, 0, len(q))
-		for k := range q {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			if len(q[k]) > 1 {
-				return nil, "", bad(printed, "setting "+strconv.Quote(k)+" is repeated (azure-kv:// takes no settings)")
-			}
-			return nil, "", bad(printed, "unknown setting "+strconv.Quote(k)+" (azure-kv:// takes no settings)")
-		}
+	if _, err := provider.Settings(&shown); err != nil {
+		return nil, "", err
 	}
+	shown.RawQuery = ""
+	printed := credential.SafeRef(shown.String())
 	ref := path
 	if u.Fragment != "" {
 		ref += "#" + u.Fragment
@@ -173,13 +163,17 @@ func (o *Opener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, 
 	if o.cred == nil {
 		c, err := o.newCred()
 		if err != nil {
-			return nil, "", &credential.Error{Op: "open", Ref: printed, Kind: credential.ErrPermission, Reason: "no Azure credential (DefaultAzureCredential)", Err: err}
+			e := provider.OpenError(&shown, credential.ErrPermission, "no Azure credential (DefaultAzureCredential)")
+			e.Err = err
+			return nil, "", e
 		}
 		o.cred = c
 	}
 	c, err := azsecrets.NewClient("https://"+host, o.cred, o.clientOpts)
 	if err != nil {
-		return nil, "", &credential.Error{Op: "open", Ref: printed, Kind: credential.ErrInvalid, Reason: "cannot create the Key Vault client", Err: err}
+		e := provider.OpenError(&shown, credential.ErrInvalid, "cannot create the Key Vault client")
+		e.Err = err
+		return nil, "", e
 	}
 	p := New(c, o.opts...)
 	p.parent = &o.handlers

@@ -70,7 +70,7 @@ func TestOpenerRefusesBadURLs(t *testing.T) {
 	ctx := context.Background()
 	for raw, want := range map[string]string{
 		"azure-kv://my-vault/openai?token=FAKEsecretValue000":       `unknown setting "token"`,
-		"azure-kv://my-vault/openai?region=a&region=FAKEsecretV000": `setting "region" is repeated`,
+		"azure-kv://my-vault/openai?region=a&region=FAKEsecretV000": `unknown setting "region"`,
 		"azure-kv://my-vault/openai#api_key?api-version=FAKE000000": `unknown setting "api-version"`,
 		"azure-kv:///openai":                               "not a vault name",
 		"azure-kv://ab/openai":                             "not a vault name",

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +16,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/credkit/credkit/credential"
+	"github.com/credkit/credkit/internal/field"
+	"github.com/credkit/credkit/provider"
 )
 
 // CognitiveServicesScope is the Entra ID scope of Azure OpenAI and the
@@ -120,17 +120,17 @@ func (p *TokenProvider) Fetch(ctx context.Context, scope string) (credential.Ver
 	if err != nil {
 		return credential.Version{}, tokenErr(scope, err)
 	}
-	switch {
-	case strings.TrimSpace(tok.Token) == "":
-		return credential.Version{}, &credential.Error{Op: "token", Ref: scope, Kind: credential.ErrInvalid, Reason: "the credential returned an empty token"}
-	case strings.ContainsAny(tok.Token, "\x00\r\n"):
-		return credential.Version{}, &credential.Error{Op: "token", Ref: scope, Kind: credential.ErrInvalid, Reason: "the token holds a NUL, CR or LF byte"}
+	// The one value check of every backend: empty, NUL, CR or LF is
+	// ErrInvalid (one trailing newline is trimmed).
+	token, err := field.Value(tok.Token, 0)
+	if err != nil {
+		return credential.Version{}, field.Annotate(err, "token", scope)
 	}
 	now := p.clock.Now()
 	if !tok.ExpiresOn.IsZero() && !now.Before(tok.ExpiresOn) {
 		return credential.Version{}, &credential.Error{Op: "token", Ref: scope, Kind: credential.ErrExpired, Reason: "the credential returned an expired token"}
 	}
-	s := credential.NewSecret(tok.Token)
+	s := credential.NewSecret(token)
 	fp := s.Fingerprint()
 	p.mu.Lock()
 	f, ok := p.seen[scope]
@@ -291,37 +291,29 @@ func NewTokenOpener(opts ...TokenOpenerOption) *TokenOpener {
 
 // OpenURL implements provider.Opener.
 func (o *TokenOpener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, string, error) {
-	bad := func(reason string) error {
-		return &credential.Error{Op: "open", Ref: "azure-token://", Kind: credential.ErrInvalid, Reason: reason}
+	// The one settings rule of every opener: an unknown or repeated
+	// setting, or user info, is ErrInvalid naming the setting, never its
+	// value; errors print the URL through credential.SafeRef.
+	// A host, path or fragment is not printed: it may be a value pasted
+	// in the wrong place.
+	shown := *u
+	shown.Host, shown.Path, shown.RawPath, shown.Fragment, shown.RawFragment = "", "", "", "", ""
+	q, err := provider.Settings(&shown, "scope", "tenant")
+	if err != nil {
+		return nil, "", err
 	}
+	bad := func(reason string) error { return provider.OpenError(&shown, credential.ErrInvalid, reason) }
 	if u.Host != "" || (u.Path != "" && u.Path != "/") || u.Fragment != "" {
 		return nil, "", bad("azure-token:// takes only settings: azure-token://?scope=SCOPE[&tenant=TENANT]")
 	}
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		return nil, "", bad("malformed settings")
-	}
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if k != "scope" && k != "tenant" {
-			return nil, "", bad("unknown setting " + strconv.Quote(k) + " (known: scope, tenant)")
-		}
-		if len(q[k]) > 1 {
-			return nil, "", bad("setting " + strconv.Quote(k) + " is repeated")
-		}
-	}
-	scope := q.Get("scope")
+	scope := q["scope"]
 	if scope == "" {
 		scope = CognitiveServicesScope
 	}
 	if !validScope(scope) {
 		return nil, "", bad("setting \"scope\" is not an Entra ID scope")
 	}
-	tenant := q.Get("tenant")
+	tenant := q["tenant"]
 	for i := 0; i < len(tenant); i++ {
 		if c := tenant[i]; !(c == '-' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
 			return nil, "", bad("setting \"tenant\" is not a tenant ID or domain")
@@ -335,7 +327,9 @@ func (o *TokenOpener) OpenURL(ctx context.Context, u *url.URL) (credential.Provi
 	if o.cred == nil {
 		c, err := o.newCred()
 		if err != nil {
-			return nil, "", &credential.Error{Op: "open", Ref: "azure-token://", Kind: credential.ErrPermission, Reason: "no Azure credential (DefaultAzureCredential)", Err: err}
+			e := provider.OpenError(&shown, credential.ErrPermission, "no Azure credential (DefaultAzureCredential)")
+			e.Err = err
+			return nil, "", e
 		}
 		o.cred = c
 	}

@@ -168,7 +168,7 @@ func TestTokenOpener(t *testing.T) {
 	assert.NotSame(t, p, p3)
 
 	for raw, want := range map[string]string{
-		"azure-token://?scope=a&scope=https://x/.default": `"scope" is repeated`,
+		"azure-token://?scope=a&scope=https://x/.default": `"scope" is given 2 times`,
 		"azure-token://?client_secret=FAKEsecret000000":   `unknown setting "client_secret"`,
 		"azure-token://?scope=FAKE%20secret":              "not an Entra ID scope",
 		"azure-token://?tenant=FAKE/secret":               "not a tenant",

@@ -52,7 +52,9 @@ func (p *Provider) Fetch(ctx context.Context, ref string) (credential.Version, e
 	}
 	name, fld := field.Split(ref)
 	if name == "" || strings.ContainsAny(name, "=\x00") {
-		return credential.Version{}, &credential.Error{Op: "fetch", Ref: ref, Kind: credential.ErrInvalid, Reason: "not a variable name"}
+		// The ref is not printed: "A=sk-..." may be a value pasted where
+		// a name belongs, and credential.SafeRef prints a plain ref whole.
+		return credential.Version{}, &credential.Error{Op: "fetch", Kind: credential.ErrInvalid, Reason: "not a variable name"}
 	}
 	raw, ok := p.lookup(p.prefix + name)
 	if !ok {

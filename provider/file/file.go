@@ -159,7 +159,8 @@ func (p *Provider) root(op, ref string) (string, error) {
 func (p *Provider) entry(op, ref string) (name, fld, root string, err error) {
 	name, fld = field.Split(ref)
 	if name == "" || strings.ContainsRune(name, 0) {
-		return "", "", "", &credential.Error{Op: op, Ref: ref, Kind: credential.ErrInvalid, Reason: "not a file path"}
+		// Not printed: a ref holding NUL is no path, and may be a value.
+		return "", "", "", &credential.Error{Op: op, Kind: credential.ErrInvalid, Reason: "not a file path"}
 	}
 	if root, err = p.root(op, ref); err != nil {
 		return "", "", "", err

@@ -28,9 +28,11 @@
 // version number the service answered with, so rotate sees an alias move
 // or a new latest version as a rotation, and an unchanged version as no
 // change (the value is not reinstalled). The payload's CRC32C is verified;
-// a mismatch is ErrUnavailable and the value is dropped. A value must be
-// UTF-8 text without NUL, CR or LF (a trailing newline from
-// "gcloud secrets versions add --data-file" is refused, not trimmed).
+// a mismatch is ErrUnavailable and the value is dropped. The value (after
+// "#field") goes through the one check every backend shares
+// (internal/field.Value): one trailing newline, as
+// "gcloud secrets versions add --data-file" leaves, is trimmed; a value
+// that is empty, not UTF-8 or holds a NUL, CR or LF is ErrInvalid.
 //
 // # A disabled or destroyed latest version
 //

@@ -193,32 +193,33 @@ func invalid(op, refStr, reason string) error {
 	return &credential.Error{Op: op, Ref: refStr, Kind: credential.ErrInvalid, Reason: reason}
 }
 
-// parseRef parses a ref. Errors name the part that is wrong, never the
-// ref's text beyond what credential.Error prints.
+// parseRef parses a ref. Errors name the part that is wrong, and the ref
+// only as far as it is a well-formed secret name: a malformed ref may be a
+// value pasted by mistake, and credential.SafeRef prints a plain ref whole.
 func parseRef(op, s string) (ref, error) {
 	var r ref
 	base, fld, hasField := strings.Cut(s, "#")
 	if hasField && fld == "" {
-		return r, invalid(op, s, "empty #field")
+		return r, invalid(op, "", "empty #field")
 	}
 	r.field = fld
 	if base == "" {
-		return r, invalid(op, s, "no secret name (projects/P/secrets/S)")
+		return r, invalid(op, "", "no secret name (projects/P/secrets/S)")
 	}
 	p := strings.Split(base, "/")
 	if len(p) < 4 || p[0] != "projects" || !validProject(p[1]) {
-		return r, invalid(op, s, "not a secret name: want projects/P/secrets/S or projects/P/locations/L/secrets/S")
+		return r, invalid(op, "", "not a secret name: want projects/P/secrets/S or projects/P/locations/L/secrets/S")
 	}
 	rest := p[2:]
 	if rest[0] == "locations" {
 		if len(rest) < 4 || !validLocation(rest[1]) {
-			return r, invalid(op, s, "malformed location")
+			return r, invalid(op, "", "malformed location")
 		}
 		r.location = rest[1]
 		rest = rest[2:]
 	}
 	if len(rest) < 2 || rest[0] != "secrets" || !validID(rest[1], 255) {
-		return r, invalid(op, s, "malformed secret id (letters, digits, - and _, at most 255)")
+		return r, invalid(op, "", "malformed secret id (letters, digits, - and _, at most 255)")
 	}
 	r.id = rest[1]
 	r.secret = strings.Join(p[:len(p)-len(rest)+2], "/")
@@ -229,7 +230,7 @@ func parseRef(op, s string) (ref, error) {
 	case len(rest) == 2 && rest[0] == "versions" && validVersion(rest[1]):
 		r.version = rest[1]
 	default:
-		return r, invalid(op, s, "malformed version (latest, a number or an alias)")
+		return r, invalid(op, r.secret, "malformed version (latest, a number or an alias)")
 	}
 	return r, nil
 }
@@ -383,11 +384,9 @@ func value(refStr string, r ref, data []byte) (string, error) {
 		}
 		v = f
 	}
-	if err := field.Check(v, 0); err != nil {
+	v, err := field.Value(v, 0)
+	if err != nil {
 		return "", field.Annotate(err, "fetch", refStr)
-	}
-	if strings.ContainsAny(v, "\x00\r\n") {
-		return "", invalid("fetch", refStr, "value holds a NUL, CR or LF byte")
 	}
 	return v, nil
 }

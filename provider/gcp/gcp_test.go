@@ -110,7 +110,13 @@ func TestFetchLatestNumberAliasAndField(t *testing.T) {
 	e.create(t, secretName("bin"), "\xff\xfe\x00")
 	_, err = p.Fetch(ctx, secretName("bin"))
 	assert.True(t, errors.Is(err, credential.ErrInvalid), "not UTF-8")
-	for i, bad := range []string{key + "\n", "ckt_QzXvKw\r\nQzXvKwJq", "ckt_ZyKxWq\x00JvPzYx"} {
+	// One trailing newline ("gcloud secrets versions add --data-file"
+	// leaves one) is trimmed, by the rule every backend shares.
+	e.create(t, secretName("nl"), key+"\n")
+	nl, err := p.Fetch(ctx, secretName("nl"))
+	require.NoError(t, err)
+	assert.True(t, nl.Secret.Reveal() == key, "one trailing newline is trimmed")
+	for i, bad := range []string{key + "\n\n", "ckt_QzXvKw\r\nQzXvKwJq", "ckt_ZyKxWq\x00JvPzYx", "ckt_QzXvKw\rQzXvKwJq"} {
 		n := secretName(fmt.Sprintf("ctl-%d", i))
 		e.create(t, n, bad)
 		_, err = p.Fetch(ctx, n)

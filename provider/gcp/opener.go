@@ -3,8 +3,6 @@ package gcp
 import (
 	"context"
 	"net/url"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -12,6 +10,7 @@ import (
 	"google.golang.org/api/option"
 
 	"github.com/credkit/credkit/credential"
+	"github.com/credkit/credkit/provider"
 )
 
 // Opener opens gcp-sm:// URLs for a provider.URLMux:
@@ -28,7 +27,8 @@ import (
 // secret (locations/L) is read through the regional endpoint
 // secretmanager.L.rep.googleapis.com:443; the endpoint setting overrides
 // the endpoint (a private or test endpoint). An unknown or repeated
-// setting is ErrInvalid.
+// setting is ErrInvalid naming the setting, never its value
+// (provider.Settings); errors print the URL through credential.SafeRef.
 //
 // The Opener creates its clients with Application Default Credentials
 // (GOOGLE_APPLICATION_CREDENTIALS, gcloud's credentials, the metadata
@@ -81,48 +81,6 @@ func NewOpener(opts ...OpenerOption) *Opener {
 	return o
 }
 
-// safeURL prints u without user info and without setting values.
-func safeURL(u *url.URL) string {
-	s := u.Scheme + "://" + u.Host + u.EscapedPath()
-	if u.RawQuery == "" {
-		return s
-	}
-	q, _ := url.ParseQuery(u.RawQuery)
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, url.QueryEscape(k)+"=_")
-	}
-	sort.Strings(keys)
-	return s + "?" + strings.Join(keys, "&")
-}
-
-// settings reads u's query, refusing unknown and repeated settings by
-// name, never by value.
-func settings(u *url.URL, allowed ...string) (map[string]string, error) {
-	bad := func(reason string) error {
-		return &credential.Error{Op: "open", Ref: safeURL(u), Kind: credential.ErrInvalid, Reason: reason}
-	}
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		return nil, bad("malformed query")
-	}
-	out := map[string]string{}
-	for k, vs := range q {
-		known := false
-		for _, a := range allowed {
-			known = known || a == k
-		}
-		if !known {
-			return nil, bad("unknown setting " + strconv.Quote(k) + " (known: " + strings.Join(allowed, ", ") + ")")
-		}
-		if len(vs) != 1 {
-			return nil, bad("setting " + strconv.Quote(k) + " is repeated")
-		}
-		out[k] = vs[0]
-	}
-	return out, nil
-}
-
 // regionalEndpoint is the endpoint of a location's regional secrets.
 func regionalEndpoint(location string) string {
 	return "secretmanager." + location + ".rep.googleapis.com:443"
@@ -130,7 +88,7 @@ func regionalEndpoint(location string) string {
 
 // OpenURL implements provider.Opener.
 func (o *Opener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, string, error) {
-	set, err := settings(u, "endpoint")
+	set, err := provider.Settings(u, "endpoint")
 	if err != nil {
 		return nil, "", err
 	}
@@ -142,7 +100,15 @@ func (o *Opener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, 
 	r, err := parseRef("open", ref)
 	if err != nil {
 		if ce, ok := err.(*credential.Error); ok {
-			ce.Ref = safeURL(u)
+			// parseRef names only the well-formed part of the ref (a
+			// malformed one may be a value pasted by mistake).
+			shown := provider.WithoutValues(u)
+			host, path, _ := strings.Cut(ce.Ref, "/")
+			shown.Host, shown.Path, shown.RawPath, shown.Fragment, shown.RawFragment = host, "", "", "", ""
+			if path != "" {
+				shown.Path = "/" + path
+			}
+			return nil, "", provider.OpenError(shown, ce.Kind, ce.Reason)
 		}
 		return nil, "", err
 	}
@@ -171,8 +137,8 @@ func (o *Opener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, 
 		opts = append(opts, o.clientOpts...)
 		c, err = o.newClient(ctx, opts...)
 		if err != nil {
-			return nil, "", &credential.Error{Op: "open", Ref: safeURL(u), Kind: credential.ErrUnavailable,
-				Reason: "cannot create a Secret Manager client (Application Default Credentials?)"}
+			return nil, "", provider.OpenError(u, credential.ErrUnavailable,
+				"cannot create a Secret Manager client (Application Default Credentials?)")
 		}
 	}
 	o.mu.Lock()

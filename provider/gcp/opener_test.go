@@ -90,7 +90,7 @@ func TestOpenerSettings(t *testing.T) {
 	const hidden = "tok_QzXvKwJqYzPxWvQk"
 	for url, setting := range map[string]string{
 		"gcp-sm://projects/p/secrets/openai?token=" + hidden:                                  `"token"`,
-		"gcp-sm://projects/p/secrets/openai?endpoint=" + hidden + "&endpoint=" + hidden:       `"endpoint" is repeated`,
+		"gcp-sm://projects/p/secrets/openai?endpoint=" + hidden + "&endpoint=" + hidden:       `"endpoint" is given 2 times`,
 		"gcp-sm://projects/p/secrets/openai#api_key?endpoint=" + hidden + "&region=" + hidden: `"region"`,
 	} {
 		_, _, err := mux.Resolve(ctx, url)

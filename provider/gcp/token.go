@@ -14,6 +14,8 @@ import (
 	"golang.org/x/oauth2/google"
 
 	"github.com/credkit/credkit/credential"
+	"github.com/credkit/credkit/internal/field"
+	"github.com/credkit/credkit/provider"
 )
 
 // CloudPlatformScope is the OAuth 2.0 scope of Vertex AI and most Google
@@ -151,10 +153,11 @@ func (p *TokenProvider) Fetch(ctx context.Context, ref string) (credential.Versi
 		}
 		return credential.Version{}, &credential.Error{Op: "fetch", Ref: "gcp-token", Kind: kind, Reason: reason}
 	}
-	if tok.AccessToken == "" || strings.ContainsAny(tok.AccessToken, "\x00\r\n") {
-		return credential.Version{}, &credential.Error{Op: "fetch", Ref: "gcp-token", Kind: credential.ErrInvalid, Reason: "the token endpoint returned no usable access token"}
+	at, err := field.Value(tok.AccessToken, 0)
+	if err != nil {
+		return credential.Version{}, field.Annotate(err, "fetch", "gcp-token")
 	}
-	v := credential.Version{Secret: credential.NewSecret(tok.AccessToken), Created: now, Expires: tok.Expiry}
+	v := credential.Version{Secret: credential.NewSecret(at), Created: now, Expires: tok.Expiry}
 	// The expiry on the provider's clock: from expires_in, or from the
 	// time left until the token source's Expiry.
 	switch {
@@ -186,15 +189,15 @@ func NewTokenOpener(opts ...TokenOption) *TokenOpener {
 
 // OpenURL implements provider.Opener.
 func (o *TokenOpener) OpenURL(_ context.Context, u *url.URL) (credential.Provider, string, error) {
-	set, err := settings(u, "scope")
+	set, err := provider.Settings(u, "scope")
 	if err != nil {
 		return nil, "", err
 	}
 	if strings.Trim(u.Host+u.Path, "/") != "" || u.Fragment != "" {
-		return nil, "", &credential.Error{Op: "open", Ref: safeURL(u), Kind: credential.ErrInvalid, Reason: "gcp-token:// takes no path or #field, only ?scope="}
+		return nil, "", provider.OpenError(u, credential.ErrInvalid, "gcp-token:// takes no path or #field, only ?scope=")
 	}
 	if strings.ContainsAny(set["scope"], "\x00\r\n\t") {
-		return nil, "", &credential.Error{Op: "open", Ref: safeURL(u), Kind: credential.ErrInvalid, Reason: "setting \"scope\" holds a control character"}
+		return nil, "", provider.OpenError(u, credential.ErrInvalid, "setting \"scope\" holds a control character")
 	}
 	return o.p, strings.Join(scopes(set["scope"]), " "), nil
 }

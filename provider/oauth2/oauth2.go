@@ -16,6 +16,7 @@ import (
 	xoauth2 "golang.org/x/oauth2"
 
 	"github.com/credkit/credkit/credential"
+	"github.com/credkit/credkit/internal/field"
 )
 
 // Grant names, as the Describer reports them in the "grant" tag.
@@ -384,12 +385,17 @@ func (p *Provider) mint(ctx context.Context, ref string) (credential.Version, er
 		}
 		return credential.Version{}, err
 	}
-	switch {
-	case a.access == "":
+	if a.access == "" {
 		return credential.Version{}, fetchError(ref, credential.ErrInvalid, "the token endpoint returned no access token")
-	case len(a.access) > maxToken:
-		return credential.Version{}, fetchError(ref, credential.ErrInvalid, "the access token is larger than 16 KiB")
 	}
+	// The one value check of every backend (field.Value): over 16 KiB,
+	// not UTF-8, NUL, CR or LF is ErrInvalid; one trailing newline is
+	// trimmed.
+	access, err := field.Value(a.access, maxToken)
+	if err != nil {
+		return credential.Version{}, field.Annotate(err, "fetch", ref)
+	}
+	a.access = access
 	s := credential.NewSecret(a.access)
 	exp := a.expiry
 	switch {

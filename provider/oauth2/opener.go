@@ -13,6 +13,7 @@ import (
 	xoauth2 "golang.org/x/oauth2"
 
 	"github.com/credkit/credkit/credential"
+	"github.com/credkit/credkit/provider"
 )
 
 // Opener opens oauth2:// URLs for a provider.URLMux:
@@ -106,8 +107,39 @@ var openerSettings = []string{
 
 // OpenURL implements provider.Opener.
 func (o *Opener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, string, error) {
+	// Every refusal prints the URL through provider.OpenError with every
+	// setting's value blanked: a setting may name a secret's location or
+	// an identity, or be a secret pasted by mistake.
+	shown := provider.WithoutValues(u)
+	shown.Fragment, shown.RawFragment = "", "" // oauth2:// takes none: it may be anything
 	bad := func(reason string) (credential.Provider, string, error) {
-		return nil, "", &credential.Error{Op: "open", Ref: safeURL(u), Kind: credential.ErrInvalid, Reason: reason}
+		return nil, "", provider.OpenError(shown, credential.ErrInvalid, reason)
+	}
+	// The one settings rule of every opener (provider.Settings): user
+	// info, an unknown or a repeated setting is ErrInvalid naming the
+	// setting, never its value. param.NAME settings are known by their
+	// prefix.
+	known := openerSettings
+	if q, err := url.ParseQuery(u.RawQuery); err == nil {
+		names := make([]string, 0, len(q))
+		for k := range q {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			if name, ok := strings.CutPrefix(k, "param."); ok {
+				if name == "" || reserved[name] {
+					return bad("setting " + strconv.Quote(k) + " names a parameter the grant sets itself")
+				}
+				known = append(known[:len(known):len(known)], k)
+			}
+		}
+	}
+	nofrag := *u
+	nofrag.Fragment, nofrag.RawFragment = "", ""
+	all, err := provider.Settings(&nofrag, known...)
+	if err != nil {
+		return nil, "", err
 	}
 	if u.Host == "" {
 		return bad("oauth2:// needs the token endpoint's host and path (oauth2://HOST/PATH)")
@@ -115,27 +147,14 @@ func (o *Opener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, 
 	if u.Fragment != "" {
 		return bad("oauth2:// takes no #field")
 	}
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		return bad("malformed query")
-	}
 	set := map[string]string{}
 	params := map[string]string{}
-	for k, vs := range q {
-		if len(vs) != 1 {
-			return bad("setting " + strconv.Quote(k) + " is repeated")
-		}
+	for k, v := range all {
 		if name, ok := strings.CutPrefix(k, "param."); ok {
-			if name == "" || reserved[name] {
-				return bad("setting " + strconv.Quote(k) + " names a parameter the grant sets itself")
-			}
-			params[name] = vs[0]
+			params[name] = v
 			continue
 		}
-		if !contains(openerSettings, k) {
-			return bad("unknown setting " + strconv.Quote(k) + " (known: " + strings.Join(openerSettings, ", ") + ", param.NAME)")
-		}
-		set[k] = vs[0]
+		set[k] = v
 	}
 	if v, ok := set["client_secret"]; ok && !strings.Contains(v, "://") {
 		return bad(`setting "client_secret" must be a credkit URL (file:///..., env://...): a secret never goes in the URL`)
@@ -198,7 +217,7 @@ func (o *Opener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, 
 	}
 	cfg.RequestedTokenType = set["requested_token_type"]
 
-	key := canonicalKey(u.Host+u.EscapedPath(), q)
+	key := canonicalKey(u.Host+u.EscapedPath(), all)
 	o.mu.Lock()
 	p, ok := o.cache[key]
 	o.mu.Unlock()
@@ -287,52 +306,16 @@ func (o *Opener) resolve(ctx context.Context, rawURL string) (Source, error) {
 	return FromProvider(p, ref), nil
 }
 
-func canonicalKey(endpoint string, q url.Values) string {
-	keys := make([]string, 0, len(q))
-	for k := range q {
+func canonicalKey(endpoint string, set map[string]string) string {
+	keys := make([]string, 0, len(set))
+	for k := range set {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	var b strings.Builder
 	b.WriteString(endpoint)
 	for _, k := range keys {
-		b.WriteString("\x00" + k + "=" + q.Get(k))
-	}
-	return b.String()
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// safeURL prints u for an error: its scheme, host and path, and the names
-// of its settings with every value replaced by "_" (a setting may name a
-// secret's location, an identity, or be a secret pasted by mistake); the
-// fragment is left out.
-func safeURL(u *url.URL) string {
-	var b strings.Builder
-	b.WriteString(u.Scheme + "://" + u.Host + u.EscapedPath())
-	if u.RawQuery == "" {
-		return b.String()
-	}
-	for i, kv := range strings.Split(u.RawQuery, "&") {
-		if i == 0 {
-			b.WriteByte('?')
-		} else {
-			b.WriteByte('&')
-		}
-		k, _, _ := strings.Cut(kv, "=")
-		if uk, err := url.QueryUnescape(k); err == nil {
-			k = url.QueryEscape(uk)
-		} else {
-			k = "_"
-		}
-		b.WriteString(k + "=_")
+		b.WriteString("\x00" + k + "=" + set[k])
 	}
 	return b.String()
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/credkit/credkit/credential"
+	"github.com/credkit/credkit/internal/field"
 )
 
 // Source supplies a value a grant presents: the subject token of a token
@@ -124,6 +125,9 @@ func (f *File) Value(context.Context) (credential.Secret, error) {
 	if tok == "" {
 		return credential.Secret{}, &credential.Error{Op: "read", Ref: f.path, Kind: credential.ErrInvalid, Reason: "the token file is empty"}
 	}
+	if tok, err = field.Value(tok, maxToken); err != nil {
+		return credential.Secret{}, field.Annotate(err, "read", f.path)
+	}
 	f.info, f.val = fi, credential.NewSecret(tok)
 	return f.val, nil
 }
@@ -185,7 +189,11 @@ func (g *GCPIdentity) Value(ctx context.Context) (credential.Secret, error) {
 	if hdr.Get("Metadata-Flavor") != "Google" {
 		return credential.Secret{}, &credential.Error{Op: "read", Ref: endpoint, Kind: credential.ErrUnavailable, Reason: "the " + what + " answer lacks Metadata-Flavor: Google"}
 	}
-	return credential.NewSecret(strings.TrimSpace(string(body))), nil
+	tok, err := field.Value(strings.TrimSpace(string(body)), maxToken)
+	if err != nil {
+		return credential.Secret{}, field.Annotate(err, "read", endpoint)
+	}
+	return credential.NewSecret(tok), nil
 }
 
 // AzureIMDSTokenURL is the managed-identity token endpoint of Azure's
@@ -251,7 +259,11 @@ func (a *AzureManagedIdentity) Value(ctx context.Context) (credential.Secret, er
 	if json.Unmarshal(body, &r) != nil {
 		return credential.Secret{}, &credential.Error{Op: "read", Ref: endpoint, Kind: credential.ErrUnavailable, Reason: "the " + what + " answer is not JSON"}
 	}
-	return credential.NewSecret(r.AccessToken), nil
+	tok, err := field.Value(r.AccessToken, maxToken)
+	if err != nil {
+		return credential.Secret{}, field.Annotate(err, "read", endpoint)
+	}
+	return credential.NewSecret(tok), nil
 }
 
 // metadataGet asks a metadata service. Its errors name the status, never

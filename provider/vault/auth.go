@@ -561,7 +561,7 @@ func (m *tokenManager) version(ctx context.Context, r ref) (credential.Version, 
 	}
 	return credential.Version{
 		Secret:  credential.NewSecret(st.token),
-		ID:      strconv.FormatUint(st.gen, 10) + "." + m.p.contentID(st.token) + "@" + strconv.FormatInt(st.renewed.UnixNano(), 36),
+		ID:      strconv.FormatUint(st.gen, 10) + "." + credential.ContentID(st.token) + "@" + strconv.FormatInt(st.renewed.UnixNano(), 36),
 		Created: st.issued,
 		Expires: st.expires,
 	}, nil

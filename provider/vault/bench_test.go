@@ -74,3 +74,24 @@ func BenchmarkFetchLeased(b *testing.B) {
 		b.Fatalf("%d secrets read, want 1", n)
 	}
 }
+
+// BenchmarkFetchKV1 is one Fetch of a KV v1 secret, whose version ID is
+// credential.ContentID of the value.
+func BenchmarkFetchKV1(b *testing.B) {
+	fake := vaultfake.New(nil)
+	defer fake.Close()
+	fake.Put("kv", "prod/openai", map[string]any{"api_key": key})
+	p := vault.New(fake.Client(fake.RootToken()))
+	defer p.Close()
+	ctx := context.Background()
+	if _, err := p.Fetch(ctx, "kv/prod/openai#api_key"); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := p.Fetch(ctx, "kv/prod/openai#api_key"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -28,8 +28,10 @@
 //
 // #field selects a key of the secret's data; without one, the data must
 // have exactly one key. A field missing from a secret whose only key holds
-// a JSON document is looked up in that document. A value that is empty,
-// not UTF-8, or holds NUL, CR or LF is refused (credential.ErrInvalid).
+// a JSON document is looked up in that document. The selected value goes
+// through the check every backend shares (internal/field.Value): one
+// trailing newline is trimmed; a value that is empty, not UTF-8, or holds
+// NUL, CR or LF is refused (credential.ErrInvalid).
 //
 // # KV
 //
@@ -43,8 +45,10 @@
 // once and reads the data instead. [Provider.Describe] maps the secret's
 // custom_metadata to credential.Metadata ([MetadataNames]).
 //
-// KV version 1 has no versions: Version.ID is an HMAC of the value under a
-// key random to each Provider, so it confirms nothing outside the process.
+// KV version 1 has no versions: Version.ID is [credential.ContentID] of the
+// value, an HMAC under the fingerprint key (random per process, or the
+// operator's fleet key: credential.SetFingerprintKey), so it confirms no
+// guessed value offline, and replicas sharing the key agree on it.
 //
 // # Dynamic secrets and leases
 //

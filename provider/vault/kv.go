@@ -81,7 +81,7 @@ func (p *Provider) readKV1(ctx context.Context, r ref, mount, sub string) (crede
 	if err != nil {
 		return credential.Version{}, err
 	}
-	return credential.Version{Secret: credential.NewSecret(v), ID: p.contentID(v)}, nil
+	return credential.Version{Secret: credential.NewSecret(v), ID: credential.ContentID(v)}, nil
 }
 
 func (p *Provider) metadataDenied(ns, mount string) bool {

@@ -174,7 +174,7 @@ func (m *leaseManager) fetch(ctx context.Context, r ref) (credential.Version, er
 		return credential.Version{}, err
 	}
 	if s.id == "" {
-		return credential.Version{Secret: credential.NewSecret(v), ID: m.p.contentID(v)}, nil
+		return credential.Version{Secret: credential.NewSecret(v), ID: credential.ContentID(v)}, nil
 	}
 	return credential.Version{Secret: credential.NewSecret(v), ID: s.id + "@" + strconv.Itoa(s.renewals), Created: s.issued, Expires: s.expires}, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/credkit/credkit/credential"
+	"github.com/credkit/credkit/provider"
 )
 
 // Opener opens vault:// URLs for a provider.URLMux:
@@ -18,7 +19,9 @@ import (
 //	mux.Register("vault", vault.NewOpener())
 //
 // URL form: vault://MOUNT/PATH[#field][?version=N&kv=1|2&namespace=NS].
-// An unknown or repeated setting is ErrInvalid naming the setting.
+// User info, or an unknown or repeated setting, is ErrInvalid naming the
+// setting and never its value (provider.Settings); errors print the URL
+// through credential.SafeRef.
 //
 // Without [WithClient], the Opener builds one client as Vault's own tools
 // do: api.DefaultConfig reads VAULT_ADDR, VAULT_CACERT, VAULT_CAPATH,
@@ -135,16 +138,10 @@ func (o *Opener) provider() (*Provider, error) {
 
 // OpenURL implements provider.Opener.
 func (o *Opener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, string, error) {
-	shown := u.Host + u.Path
-	if u.RawQuery != "" {
-		shown += "?" + u.RawQuery
-	}
-	if u.Fragment != "" {
-		shown += "#" + u.Fragment
-	}
-	safe := "vault://" + safeRef(shown) // no user info, no setting values
-	if u.User != nil {
-		return nil, "", &credential.Error{Op: "open", Ref: safe, Kind: credential.ErrInvalid, Reason: "a vault:// URL takes no user info"}
+	// The one settings rule of every opener: user info, an unknown or a
+	// repeated setting is ErrInvalid naming the setting, never its value.
+	if _, err := provider.Settings(u, refSettings...); err != nil {
+		return nil, "", err
 	}
 	path := strings.Trim(u.Host+u.Path, "/")
 	ref := path
@@ -157,9 +154,14 @@ func (o *Opener) OpenURL(ctx context.Context, u *url.URL) (credential.Provider, 
 	r, err := parseRef(ref)
 	if err != nil {
 		if ce, ok := err.(*credential.Error); ok {
-			cp := *ce
-			cp.Op, cp.Ref = "open", safe
-			return nil, "", &cp
+			// The URL printed through credential.SafeRef, with every
+			// setting's value blanked: one may be the refused value.
+			shown := provider.WithoutValues(u)
+			if ce.Ref == "" {
+				// parseRef prints no malformed path: it may be a value.
+				shown.Host, shown.Path, shown.RawPath, shown.Fragment, shown.RawFragment = "", "", "", "", ""
+			}
+			return nil, "", provider.OpenError(shown, ce.Kind, ce.Reason)
 		}
 		return nil, "", err
 	}

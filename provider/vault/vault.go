@@ -2,10 +2,7 @@ package vault
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -23,6 +20,7 @@ import (
 
 	"github.com/credkit/credkit/credential"
 	"github.com/credkit/credkit/internal/field"
+	"github.com/credkit/credkit/provider"
 )
 
 // Provider reads secrets from HashiCorp Vault with the API client it is
@@ -33,7 +31,6 @@ import (
 type Provider struct {
 	c      *api.Client
 	o      options
-	key    []byte // keys content-derived version IDs
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -136,10 +133,8 @@ func New(c *api.Client, opts ...Option) *Provider {
 	if o.auth == nil {
 		o.auth = &TokenAuth{Token: credential.NewSecret(c.Token())}
 	}
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Provider{c: c, o: o, key: key, ctx: ctx, cancel: cancel}
+	p := &Provider{c: c, o: o, ctx: ctx, cancel: cancel}
 	p.auth = &tokenManager{p: p, auth: o.auth, kick: make(chan struct{}, 1)}
 	p.leases = &leaseManager{p: p, entries: map[string]*leaseEntry{}, subs: map[string]map[*listener]struct{}{}}
 	p.view = &Leases{p: p}
@@ -211,18 +206,9 @@ func (p *Provider) logOnceKey(key string, f func()) {
 	}
 }
 
-// contentID is the version ID of a value from an unversioned source: the
-// first 16 hex digits of its HMAC-SHA-256 under a per-provider random key,
-// so that it confirms nothing about the value outside this process.
-func (p *Provider) contentID(v string) string {
-	m := hmac.New(sha256.New, p.key)
-	m.Write([]byte(v))
-	return hex.EncodeToString(m.Sum(nil)[:8])
-}
-
 // ref is a parsed reference: MOUNT/PATH[#field][?version=N&kv=1|2&namespace=NS].
 type ref struct {
-	safe    string // for errors: settings' values replaced by "_"
+	safe    string // for errors: credential.SafeRef of the ref
 	path    string
 	field   string
 	version int
@@ -241,9 +227,11 @@ func invalid(op, safe, reason string) error {
 }
 
 // parseRef parses a ref. A Vault path holds neither '?' nor '#', which
-// therefore delimit the settings and the field, in either order.
+// therefore delimit the settings and the field, in either order. A ref
+// that is no MOUNT/PATH is not printed in the error: it may be a value
+// pasted by mistake, and credential.SafeRef prints a plain ref whole.
 func parseRef(s string) (ref, error) {
-	r := ref{safe: safeRef(s)}
+	r := ref{safe: credential.SafeRef(s)}
 	if strings.ContainsAny(s, "\x00\r\n") {
 		return r, invalid("fetch", "", "the ref holds a NUL, CR or LF byte")
 	}
@@ -256,29 +244,29 @@ func parseRef(s string) (ref, error) {
 			fld = fld[:q]
 		}
 		if fld == "" {
-			return r, invalid("fetch", r.safe, "empty #field")
+			return r, invalid("fetch", "", "empty #field")
 		}
 		r.field = fld
 	}
 	if i := strings.IndexByte(rest, '?'); i >= 0 {
-		if err := r.settings(rest[i+1:]); err != nil {
+		if err := r.settings(rest[:i], rest[i+1:]); err != nil {
 			return r, err
 		}
 		rest = rest[:i]
 	}
 	rest = strings.Trim(rest, "/")
 	if rest == "" {
-		return r, invalid("fetch", r.safe, "no Vault path")
+		return r, invalid("fetch", "", "no Vault path")
 	}
 	for _, seg := range strings.Split(rest, "/") {
 		if seg == "" || seg == "." || seg == ".." {
-			return r, invalid("fetch", r.safe, "the path has an empty, . or .. segment")
+			return r, invalid("fetch", "", "the path has an empty, . or .. segment")
 		}
 	}
 	if rest == TokenRef {
 		r.token = true
 	} else if !strings.Contains(rest, "/") {
-		return r, invalid("fetch", r.safe, "the path needs a mount and a secret: MOUNT/PATH")
+		return r, invalid("fetch", "", "the path needs a mount and a secret: MOUNT/PATH")
 	} else if strings.HasPrefix(rest, "sys/") || strings.HasPrefix(rest, "auth/") {
 		return r, invalid("fetch", r.safe, "sys/ and auth/ paths are not secrets")
 	}
@@ -286,75 +274,46 @@ func parseRef(s string) (ref, error) {
 	return r, nil
 }
 
+// refSettings are the settings of a ref (and of a vault:// URL).
+var refSettings = []string{"version", "kv", "namespace"}
+
 // settings parses the query of a ref. An unknown or repeated setting is
-// ErrInvalid naming the setting, never its value.
-func (r *ref) settings(q string) error {
-	seen := map[string]bool{}
-	for _, kv := range strings.Split(q, "&") {
-		if kv == "" {
-			continue
+// ErrInvalid naming the setting, never its value: the one rule of every
+// opener, provider.Settings. path is the ref before its query, for errors.
+func (r *ref) settings(path, q string) error {
+	// A refused ref is printed with every value blanked, as
+	// provider.Settings prints a URL, even a harmless setting's (a token
+	// may be pasted there, or be the value that is refused).
+	safe := credential.SafeRef(path + "?" + provider.WithoutValues(&url.URL{RawQuery: q}).RawQuery)
+	set, err := provider.Settings(&url.URL{Scheme: "vault", RawQuery: q}, refSettings...)
+	if err != nil {
+		if ce, ok := err.(*credential.Error); ok {
+			cp := *ce
+			cp.Op, cp.Ref = "fetch", safe
+			return &cp
 		}
-		k, v, _ := strings.Cut(kv, "=")
-		k, err1 := url.QueryUnescape(k)
-		v, err2 := url.QueryUnescape(v)
-		if err1 != nil || err2 != nil {
-			return invalid("fetch", r.safe, "malformed settings")
+		return err
+	}
+	if v, ok := set["version"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return invalid("fetch", safe, "setting \"version\" is not a positive integer")
 		}
-		if seen[k] {
-			return invalid("fetch", r.safe, "setting "+strconv.Quote(k)+" is repeated")
+		r.version = n
+	}
+	if v, ok := set["kv"]; ok {
+		if v != "1" && v != "2" {
+			return invalid("fetch", safe, "setting \"kv\" is not 1 or 2")
 		}
-		seen[k] = true
-		switch k {
-		case "version":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 {
-				return invalid("fetch", r.safe, "setting \"version\" is not a positive integer")
-			}
-			r.version = n
-		case "kv":
-			if v != "1" && v != "2" {
-				return invalid("fetch", r.safe, "setting \"kv\" is not 1 or 2")
-			}
-			r.kv = int(v[0] - '0')
-		case "namespace":
-			if v == "" || strings.ContainsAny(v, "\x00\r\n") {
-				return invalid("fetch", r.safe, "setting \"namespace\" is empty or malformed")
-			}
-			r.ns = strings.Trim(v, "/")
-		default:
-			return invalid("fetch", r.safe, "unknown setting "+strconv.Quote(k))
+		r.kv = int(v[0] - '0')
+	}
+	if v, ok := set["namespace"]; ok {
+		if v == "" || strings.ContainsAny(v, "\x00\r\n") {
+			return invalid("fetch", safe, "setting \"namespace\" is empty or malformed")
 		}
+		r.ns = strings.Trim(v, "/")
 	}
 	return nil
-}
-
-// safeRef returns s with every setting's value replaced by "_" and no user
-// info (for a URL), fit for an error or a log.
-func safeRef(s string) string {
-	if i := strings.Index(s, "://"); i >= 0 {
-		rest := s[i+3:]
-		if at := strings.IndexByte(rest, '@'); at >= 0 {
-			if slash := strings.IndexAny(rest, "/?#"); slash < 0 || at < slash {
-				rest = rest[at+1:]
-			}
-		}
-		s = s[:i+3] + rest
-	}
-	q := strings.IndexByte(s, '?')
-	if q < 0 {
-		return s
-	}
-	head, query := s[:q+1], s[q+1:]
-	frag := ""
-	if h := strings.IndexByte(query, '#'); h >= 0 {
-		query, frag = query[:h], query[h:]
-	}
-	parts := strings.Split(query, "&")
-	for i, kv := range parts {
-		k, _, _ := strings.Cut(kv, "=")
-		parts[i] = k + "=_"
-	}
-	return head + strings.Join(parts, "&") + frag
 }
 
 // kinds of target.
@@ -599,7 +558,7 @@ func (p *Provider) Describe(ctx context.Context, refStr string) (credential.Desc
 // selectValue returns the value a ref selects in a secret's data: the
 // #field, or the only field when there is one. A field missing from data
 // whose only entry is a JSON document in a string is looked up in that
-// document. Values holding NUL, CR or LF are refused.
+// document. Values holding NUL, CR or LF are refused (checkValue).
 func selectValue(op, safe string, data map[string]any, fld string) (string, error) {
 	var raw any
 	if fld == "" {
@@ -651,12 +610,13 @@ func selectValue(op, safe string, data map[string]any, fld string) (string, erro
 	return checkValue(op, safe, v)
 }
 
+// checkValue is field.Value, the one check of a final value every backend
+// shares: one trailing newline trimmed; empty, not UTF-8, NUL, CR or LF
+// ErrInvalid.
 func checkValue(op, safe, v string) (string, error) {
-	if err := field.Check(v, 0); err != nil {
+	v, err := field.Value(v, 0)
+	if err != nil {
 		return "", field.Annotate(err, op, safe)
-	}
-	if strings.ContainsAny(v, "\x00\r\n") {
-		return "", invalid(op, safe, "the value holds a NUL, CR or LF byte")
 	}
 	return v, nil
 }

@@ -2,6 +2,8 @@ package vault_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net/url"
@@ -88,7 +90,10 @@ func TestConformanceKV1(t *testing.T) {
 	providertest.Run(t, &harness{fake: fake, p: p, mount: "kv", kv: 1})
 }
 
-// KV v1 has no versions: the ID is keyed on the content, per provider.
+// KV v1 has no versions: the ID is credential.ContentID of the value, keyed
+// under the fingerprint key (the operator's fleet key when one is set), so
+// two providers, or two replicas sharing the key, agree; never an unkeyed
+// hash that would confirm a guessed value offline.
 func TestKV1ContentIDIsKeyed(t *testing.T) {
 	fake, _, p := setup(t)
 	ctx := context.Background()
@@ -103,7 +108,11 @@ func TestKV1ContentIDIsKeyed(t *testing.T) {
 	defer p2.Close()
 	v2, err := p2.Fetch(ctx, "kv/a")
 	require.NoError(t, err)
-	assert.NotEqual(t, va.ID, v2.ID, "another provider's key gives another ID: it confirms nothing outside the process")
+	assert.Equal(t, va.ID, v2.ID, "rule: one key per process (or fleet), not per provider")
+	assert.Equal(t, credential.ContentID(key), va.ID, "rule: the ID follows the fingerprint key")
+	for _, sum := range [][]byte{sha256sum(key), sha256sum("credkit content id\x00" + key)} {
+		assert.NotContains(t, hex.EncodeToString(sum), va.ID, "rule: no unkeyed hash of the value")
+	}
 	_, err = p.Fetch(ctx, "kv/a?version=2")
 	assert.ErrorIs(t, err, credential.ErrInvalid, "KV v1 has no versions")
 }
@@ -383,3 +392,8 @@ func TestEnvAuthChoice(t *testing.T) {
 }
 
 var _ = errors.New
+
+func sha256sum(s string) []byte {
+	b := sha256.Sum256([]byte(s))
+	return b[:]
+}
