@@ -112,9 +112,13 @@ func Demo(ctx context.Context, out io.Writer) (Stats, error) {
 		return st, err
 	}
 
-	// After 15 embeddings the key is rotated (the API takes the new key at
-	// once; the file follows); after 30 the API goes down until the breaker
-	// opens.
+	// After 5 embeddings the key is rotated (the API takes the new key at
+	// once; the file follows); after 10 the API goes down until the breaker
+	// opens. Early, so that the failures of the jobs still waiting outweigh
+	// the successes in the breaker's window whatever the load: the outage
+	// must open the breaker in its first round, not depend on River's retry
+	// timing (with the outage after 30, a loaded CI run saw 30 successes
+	// against 26 failures, under the breaker's 50%).
 	var once15, once30 sync.Once
 	events := make(chan string, 2)
 	n := 0
@@ -124,10 +128,10 @@ func Demo(ctx context.Context, out io.Writer) (Stats, error) {
 		n++
 		k := n
 		mu.Unlock()
-		if k >= 15 {
+		if k >= 5 {
 			once15.Do(func() { events <- "rotate" })
 		}
-		if k >= 30 {
+		if k >= 10 {
 			once30.Do(func() { events <- "outage" })
 		}
 	})

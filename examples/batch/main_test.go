@@ -24,8 +24,8 @@ func TestMain(m *testing.M) {
 }
 
 // TestDemo runs a batch of 60 documents in process: a rate limit on 6 of
-// them, 2 refused for quota, a key rotation after 15 embeddings and an
-// outage after 30 that lasts until the breaker opens.
+// them, 2 refused for quota, a key rotation after 5 embeddings and an
+// outage after 10 that lasts until the breaker opens.
 func TestDemo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
