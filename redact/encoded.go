@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"math/bits"
 	"strings"
 	"unicode/utf8"
 )
@@ -218,23 +219,29 @@ func (sn *snapshot) binary(s string, out []span, first bool) []span {
 	tbl := b64Run
 	n := len(s)
 	covered := 0
-	for p := 0; p+8 <= n; p += 4 {
-		// A run of 11 or more holds an 8-byte window starting at a multiple
-		// of 4. One subtraction rejects a window holding a space, a quote
-		// or any byte below '+' (most windows of prose, code and JSON);
-		// the rest are checked byte by byte.
+	least := sn.least()
+	for p := 0; p+8 <= n; {
+		// A run of 8 or more is met as a window of 8 run bytes. A window
+		// holding a space, a quote, any byte below '+' or above 0x7F (most
+		// windows of prose, code and JSON) is passed over to after the last
+		// such byte with one word test (exact: no borrow crosses bytes);
+		// the rest are checked byte by byte, and passed over to after the
+		// first byte that is not in the run.
 		if p < covered {
+			p = covered
 			continue
 		}
-		const ones, highs = 0x0101010101010101, 0x8080808080808080
+		const ones, highs, low7 = 0x0101010101010101, 0x8080808080808080, 0x7F7F7F7F7F7F7F7F
 		w := word(s, p)
-		if (w-ones*'+')&^w&highs != 0 {
+		if bad := (^((w & low7) + ones*(0x80-'+')) | w) & highs; bad != 0 {
+			p += (63-bits.LeadingZeros64(bad))>>3 + 1
 			continue
 		}
 		ok := true
 		for k := p; k < p+8; k++ {
 			if !tbl[s[k]] {
 				ok = false
+				p = k + 1
 				break
 			}
 		}
@@ -278,12 +285,15 @@ func (sn *snapshot) binary(s string, out []span, first bool) []span {
 			}
 			i = e + nl
 		}
-		covered = i
+		covered, p = i, i
 		text := s[a:i]
 		if joined != nil {
 			text = string(joined)
 		}
-		if len(text) < 12 {
+		// Decoded, the run must be as long as the shortest text a value
+		// can be found by (its whole, or a fragment of fragMin): 4 base64
+		// characters hold 3 bytes, 2 hex digits 1.
+		if len(text) < 12 || 3*len(text) < 4*least {
 			continue
 		}
 		// Base64 of 12 bytes or more holds both cases of letters (all but
@@ -308,7 +318,7 @@ func (sn *snapshot) binary(s string, out []span, first bool) []span {
 			for e < len(text) && hexVal[text[e]] >= 0 {
 				e++
 			}
-			if e-h >= 16 {
+			if e-h >= max(16, 2*least) {
 				for off := 0; off < 2 && !found; off++ {
 					buf = decodeHex(buf[:0], text[h+off:e])
 					found = sn.containsRaw(buf)
@@ -344,6 +354,18 @@ func kinds(s string) uint8 {
 		}
 	}
 	return k
+}
+
+// least is the shortest text the known values can be found by.
+func (sn *snapshot) least() int {
+	l := fragMin
+	if sn.base != nil {
+		l = min(l, sn.base.least)
+	}
+	if sn.delta != nil {
+		l = min(l, sn.delta.least)
+	}
+	return l
 }
 
 func (sn *snapshot) containsRaw(b []byte) bool {

@@ -53,6 +53,10 @@ type chunk struct {
 // for ten thousand.
 type matcher struct {
 	chunks []chunk
+	// least is the shortest text find can report: the shortest value, or
+	// fragMin when every value is longer. A decoded run shorter than least
+	// cannot hold a value, so it is not decoded.
+	least  int
 	filter []uint64 // bitset of nbits bits
 	nbits  uint64
 	step   int
@@ -94,9 +98,10 @@ func chunksOf(v, label string, out []chunk) []chunk {
 }
 
 func newMatcher(chunks []chunk) *matcher {
-	m := &matcher{chunks: chunks, step: fragMin - 7}
+	m := &matcher{chunks: chunks, step: fragMin - 7, least: fragMin}
 	n := 0
 	for _, c := range chunks {
+		m.least = min(m.least, len(c.value))
 		if len(c.value) < fragMin && len(c.value)-7 < m.step {
 			m.step = len(c.value) - 7
 		}
