@@ -32,6 +32,9 @@ type Detector struct {
 	MaxLen   int
 
 	fn finder // a built-in detector: a hand-written linear scanner
+	// pre, when set, is a quick test at a keyword found at at: false means
+	// fn would find nothing there, and it is not run.
+	pre func(s string, at int) bool
 }
 
 // b is a left word boundary for tokens that start with letters: the start
@@ -309,6 +312,9 @@ func (d *detectors) try(s string, p int, kws []anchoredKW, st **detState, out []
 			continue
 		}
 		if s[start:start+len(k.text)] != k.text {
+			continue
+		}
+		if pre := d.list[k.det].pre; pre != nil && !pre(s, start) {
 			continue
 		}
 		if *st == nil {
