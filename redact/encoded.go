@@ -16,10 +16,11 @@ import (
 //     or twice) is unescaped up to four times and searched; what is found
 //     is mapped back to the escaped bytes it came from;
 //   - a run of base64 characters (standard or URL alphabet, padded or not,
-//     wrapped at 64 or 76 columns with "\n", "\r\n" or a JSON "\n") of 12
-//     or more is decoded at each of its four alignments and searched, and
-//     so is a run of hex at each of its two; when a
-//     value is in it the whole run is replaced (a Basic auth header, a
+//     wrapped at 64 or 76 columns with "\n", "\r\n" or a JSON "\n") long
+//     enough to hold the shortest value (11 characters for an 8-byte value,
+//     22 for a 16-byte fragment) is decoded at each of its four
+//     alignments and searched, and so is a run of hex at each of its two;
+//     when a value is in it the whole run is replaced (a Basic auth header, a
 //     docker auth, a data blob).
 //
 // The cost is linear in the text: each byte is classified once, and each
@@ -219,36 +220,39 @@ func (sn *snapshot) binary(s string, out []span, first bool) []span {
 	tbl := b64Run
 	n := len(s)
 	covered := 0
+	// A run is decoded only when it can hold the shortest text a value is
+	// found by (least bytes: 4 base64 characters hold 3 bytes, 2 hex
+	// digits 1), so only runs of minRun characters or more are looked for.
 	least := sn.least()
-	for p := 0; p+8 <= n; {
-		// A run of 8 or more is met as a window of 8 run bytes. A window
-		// holding a space, a quote, any byte below '+' or above 0x7F (most
-		// windows of prose, code and JSON) is passed over to after the last
-		// such byte with one word test (exact: no borrow crosses bytes);
-		// the rest are checked byte by byte, and passed over to after the
-		// first byte that is not in the run.
-		if p < covered {
-			p = covered
-			continue
+	minRun := max(8, (4*least+2)/3)
+	for p := 0; ; {
+		// p is where the next run of minRun or more may start: every such
+		// run that starts before p has been decoded. One starting at p
+		// holds the 8 bytes at q, so a byte at q+k that cannot be in a
+		// run rules out every start up to q+k. A window holding a space, a
+		// quote, any byte below '+' or above 0x7F (most windows of prose,
+		// code and JSON) is ruled out with one word test (exact: no
+		// borrow crosses bytes); the rest byte by byte.
+		p = max(p, covered)
+		q := p + minRun - 8
+		if q+8 > n {
+			break
 		}
 		const ones, highs, low7 = 0x0101010101010101, 0x8080808080808080, 0x7F7F7F7F7F7F7F7F
-		w := word(s, p)
+		w := word(s, q)
 		if bad := (^((w & low7) + ones*(0x80-'+')) | w) & highs; bad != 0 {
-			p += (63-bits.LeadingZeros64(bad))>>3 + 1
+			p = q + (63-bits.LeadingZeros64(bad))>>3 + 1
 			continue
 		}
-		ok := true
-		for k := p; k < p+8; k++ {
-			if !tbl[s[k]] {
-				ok = false
-				p = k + 1
-				break
-			}
+		k := q + 7
+		for k >= q && tbl[s[k]] {
+			k--
 		}
-		if !ok {
+		if k >= q {
+			p = k + 1
 			continue
 		}
-		a := p
+		a := q
 		for a > covered && tbl[s[a-1]] {
 			a--
 		}
@@ -285,15 +289,12 @@ func (sn *snapshot) binary(s string, out []span, first bool) []span {
 			}
 			i = e + nl
 		}
-		covered, p = i, i
+		covered = i
 		text := s[a:i]
 		if joined != nil {
 			text = string(joined)
 		}
-		// Decoded, the run must be as long as the shortest text a value
-		// can be found by (its whole, or a fragment of fragMin): 4 base64
-		// characters hold 3 bytes, 2 hex digits 1.
-		if len(text) < 12 || 3*len(text) < 4*least {
+		if 3*len(text) < 4*least {
 			continue
 		}
 		// Base64 of 12 bytes or more holds both cases of letters (all but
@@ -303,7 +304,7 @@ func (sn *snapshot) binary(s string, out []span, first bool) []span {
 		// ("x" glued to it): each alignment is decoded.
 		found := false
 		if k := kinds(text); k&3 == 3 {
-			for off := 0; off < 4 && !found && len(text)-off >= 12; off++ {
+			for off := 0; off < 4 && !found && 3*(len(text)-off) >= 4*least; off++ {
 				buf = decodeBase64(buf[:0], text[off:])
 				found = sn.containsRaw(buf)
 			}
