@@ -304,9 +304,13 @@ func (sn *snapshot) binary(s string, out []span, first bool) []span {
 		// ("x" glued to it): each alignment is decoded.
 		found := false
 		if k := kinds(text); k&3 == 3 {
-			for off := 0; off < 4 && !found && 3*(len(text)-off) >= 4*least; off++ {
-				buf = decodeBase64(buf[:0], text[off:])
-				found = sn.containsRaw(buf)
+			// The run's 6-bit values, once; then each alignment packed from
+			// them, after them in buf.
+			buf = appendSextets(buf[:0], text)
+			m := len(buf)
+			for off := 0; off < 4 && !found && 3*(m-off) >= 4*least; off++ {
+				buf = appendPacked(buf[:m], buf[off:m])
+				found = sn.containsRaw(buf[m:])
 			}
 		}
 		// Hex, also where it is glued to other letters: each run of 16 hex
@@ -390,22 +394,32 @@ var b64Val = func() (t [256]int8) {
 	return t
 }()
 
-// decodeBase64 decodes either alphabet, padded or not, ignoring what is not
-// base64.
-func decodeBase64(dst []byte, s string) []byte {
-	var acc uint32
-	n := 0
+// appendSextets appends the 6-bit values of the base64 characters of s
+// (either alphabet), ignoring what is not base64.
+func appendSextets(dst []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		v := b64Val[s[i]]
-		if v < 0 {
-			continue
+		if v := b64Val[s[i]]; v >= 0 {
+			dst = append(dst, byte(v))
 		}
-		acc = acc<<6 | uint32(v)
-		n += 6
-		if n >= 8 {
-			n -= 8
-			dst = append(dst, byte(acc>>n))
-		}
+	}
+	return dst
+}
+
+// appendPacked appends the bytes the 6-bit values sx encode: what
+// a bitwise decoder returns for the characters of sx (decodeBase64 in the
+// tests).
+func appendPacked(dst, sx []byte) []byte {
+	n := len(sx) &^ 3
+	for i := 0; i < n; i += 4 {
+		v := uint32(sx[i])<<18 | uint32(sx[i+1])<<12 | uint32(sx[i+2])<<6 | uint32(sx[i+3])
+		dst = append(dst, byte(v>>16), byte(v>>8), byte(v))
+	}
+	switch len(sx) - n {
+	case 2:
+		dst = append(dst, sx[n]<<2|sx[n+1]>>4)
+	case 3:
+		v := uint32(sx[n])<<12 | uint32(sx[n+1])<<6 | uint32(sx[n+2])
+		dst = append(dst, byte(v>>10), byte(v>>2))
 	}
 	return dst
 }
