@@ -84,6 +84,9 @@ type detectors struct {
 	// is there are compared. Lone keywords are in loneKW.
 	byNeighbour [256]*neighbours
 	loneKW      [256][]anchoredKW
+	// lonePre[c] is the quick test of the one detector whose lone keyword
+	// is c, when it has one: the scan loop runs it before any call.
+	lonePre [256]func(s string, at int) bool
 }
 
 // neighbours is the keywords of one anchor byte, grouped by neighbour.
@@ -160,6 +163,18 @@ func compile(list []Detector) *detectors {
 		}
 	}
 	d.anchorKeywords()
+	for c, kws := range d.loneKW {
+		if len(kws) == 0 {
+			continue
+		}
+		pre := d.list[kws[0].det].pre
+		for _, k := range kws[1:] {
+			if k.det != kws[0].det {
+				pre = nil
+			}
+		}
+		d.lonePre[c] = pre
+	}
 	return d
 }
 
