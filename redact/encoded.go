@@ -216,7 +216,8 @@ func hex4(s string, i int) (int, int) {
 
 // binary finds known values in the base64 and hex runs of s.
 func (sn *snapshot) binary(s string, out []span, first bool) []span {
-	var buf []byte
+	var stack [256]byte // the decoded runs of a record's attributes fit
+	buf := stack[:0]
 	tbl := b64Run
 	n := len(s)
 	covered := 0
