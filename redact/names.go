@@ -46,8 +46,8 @@ var notSecret = map[string]bool{
 // sensitiveName reports whether name (up to 128 bytes) names a secret. It
 // does not allocate.
 func sensitiveName(name string) bool {
-	if len(name) == 0 || len(name) > 128 {
-		return false
+	if len(name) == 0 || len(name) > 128 || !mayBeSensitive(name) {
+		return false // most names: their last two letters end no secret word
 	}
 	// buf holds the lowercase words separated by one space; starts[k] is
 	// where word k begins.
