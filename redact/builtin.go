@@ -250,8 +250,8 @@ func assignName(s string, at int) (next, nameEnd int) {
 			j--
 		}
 	}
-	// Most names end in letters no sensitive name ends in: one lookup.
-	if j < 2 || !endings[alnumIdx(s[j-2])*36+alnumIdx(s[j-1])] {
+	// Most names end in letters no sensitive name ends in: a lookup or two.
+	if !mayEnd(s[:j]) {
 		return next, -1
 	}
 	return next, j
