@@ -302,12 +302,30 @@ func (sn *snapshot) binary(s string, out []span, first bool) []span {
 		// 0.2% of random runs); hex is one case and digits. A run that is
 		// neither (a path, a long word) is not decoded.
 		// The run may start a few characters before the encoding does
-		// ("x" glued to it): each alignment is decoded.
+		// ("x" glued to it): each alignment is decoded. One pass over the
+		// run gives the kinds of its characters, its longest stretch of hex
+		// digits (none long enough: no hex pass) and its 6-bit values.
+		buf = buf[:0]
+		var kind uint8
+		hexRun, hexMax := 0, 0
+		for x := 0; x < len(text); x++ {
+			c := text[x]
+			info := charInfo[c]
+			kind |= info
+			if info&isHex != 0 {
+				hexRun++
+				hexMax = max(hexMax, hexRun)
+			} else {
+				hexRun = 0
+			}
+			if v := b64Val[c]; v >= 0 {
+				buf = append(buf, byte(v))
+			}
+		}
 		found := false
-		if k := kinds(text); k&3 == 3 {
-			// The run's 6-bit values, once; then each alignment packed from
-			// them, after them in buf.
-			buf = appendSextets(buf[:0], text)
+		if kind&3 == 3 {
+			// Each alignment packed from the 6-bit values, after them in
+			// buf.
 			m := len(buf)
 			for off := 0; off < 4 && !found && 3*(m-off) >= 4*least; off++ {
 				buf = appendPacked(buf[:m], buf[off:m])
@@ -316,7 +334,7 @@ func (sn *snapshot) binary(s string, out []span, first bool) []span {
 		}
 		// Hex, also where it is glued to other letters: each run of 16 hex
 		// digits or more, at both alignments.
-		for h := 0; h < len(text) && !found; {
+		for h := 0; h < len(text) && !found && hexMax >= max(16, 2*least); {
 			for h < len(text) && hexVal[text[h]] < 0 {
 				h++
 			}
@@ -342,25 +360,28 @@ func (sn *snapshot) binary(s string, out []span, first bool) []span {
 	return out
 }
 
-// kinds returns the kinds of characters in s: 1 small letters, 2
-// capitals, 4 digits, 8 others.
-func kinds(s string) uint8 {
-	var k uint8
-	for i := 0; i < len(s) && k != 15; i++ {
-		c := s[i]
+// charInfo classifies a byte of a run: 1 small letter, 2 capital, 4 digit,
+// 8 other; isHex for a hex digit of either case.
+const isHex = 16
+
+var charInfo = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
 		switch {
 		case c >= 'a' && c <= 'z':
-			k |= 1
+			t[c] = 1
 		case c >= 'A' && c <= 'Z':
-			k |= 2
+			t[c] = 2
 		case c >= '0' && c <= '9':
-			k |= 4
+			t[c] = 4
 		default:
-			k |= 8
+			t[c] = 8
+		}
+		if hexVal[c] >= 0 {
+			t[c] |= isHex
 		}
 	}
-	return k
-}
+	return t
+}()
 
 // least is the shortest text the known values can be found by.
 func (sn *snapshot) least() int {
@@ -395,20 +416,9 @@ var b64Val = func() (t [256]int8) {
 	return t
 }()
 
-// appendSextets appends the 6-bit values of the base64 characters of s
-// (either alphabet), ignoring what is not base64.
-func appendSextets(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if v := b64Val[s[i]]; v >= 0 {
-			dst = append(dst, byte(v))
-		}
-	}
-	return dst
-}
-
 // appendPacked appends the bytes the 6-bit values sx encode: what
 // a bitwise decoder returns for the characters of sx (decodeBase64 in the
-// tests).
+// tests): sx holds their 6-bit values (b64Val).
 func appendPacked(dst, sx []byte) []byte {
 	n := len(sx) &^ 3
 	for i := 0; i < n; i += 4 {

@@ -7,6 +7,17 @@ import (
 	"testing"
 )
 
+// appendSextets appends the 6-bit values of the base64 characters of s
+// (either alphabet), ignoring what is not base64.
+func appendSextets(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if v := b64Val[s[i]]; v >= 0 {
+			dst = append(dst, byte(v))
+		}
+	}
+	return dst
+}
+
 // decodeBase64 decodes either alphabet, padded or not, ignoring what is not
 // base64.
 func decodeBase64(dst []byte, s string) []byte {
