@@ -210,25 +210,34 @@ var valueEnd = mkClass(" \t\r\n\"'`,;&<>)]}\\|([")
 // printed with %v), keyed on its separator, and redacts the value when the
 // name is sensitive ([sensitiveName]).
 func assign() Detector {
-	return Detector{Name: "key", Keywords: []string{"=", ":"}, fn: findAssign}
+	return Detector{Name: "key", Keywords: []string{"=", ":"}, fn: findAssign, pre: func(s string, at int) bool {
+		_, nameEnd := assignName(s, at)
+		return nameEnd >= 0
+	}}
 }
 
-func findAssign(s string, at int, kw string, out []span, nm string, prio int) ([]span, int) {
+// assignName reads what stands before the separator at s[at] of a
+// possible "name=value": it returns where the value may start (next), and
+// where the name ends, or nameEnd -1 when no sensitive name can stand there
+// (a comparison, a URL scheme, a name whose last two letters end no
+// sensitive name). The scan calls it before running the detector: most
+// '=' and ':' of code, links and JSON stop here.
+func assignName(s string, at int) (next, nameEnd int) {
 	sep := s[at]
-	next := at + 1
+	next = at + 1
 	if sep == ':' && next < len(s) {
 		switch s[next] {
 		case '/', ':':
-			return out, next // a URL scheme or "::"
+			return next, -1 // a URL scheme or "::"
 		case '=':
 			next++ // Go's ":="
 		}
 	}
 	if sep == '=' && next < len(s) && (s[next] == '=' || s[next] == '>' || s[next] == '~') {
-		return out, next
+		return next, -1
 	}
 	if sep == '=' && at > 0 && (s[at-1] == '!' || s[at-1] == '<' || s[at-1] == '>' || s[at-1] == '=' || s[at-1] == ':') {
-		return out, next
+		return next, -1
 	}
 	// The name: back over spaces and a closing quote, then name bytes.
 	j := at
@@ -241,11 +250,20 @@ func findAssign(s string, at int, kw string, out []span, nm string, prio int) ([
 			j--
 		}
 	}
-	nameEnd := j
-	// Most names end in letters no sensitive name ends in: one lookup.
-	if nameEnd < 2 || !endings[alnumIdx(s[nameEnd-2])*36+alnumIdx(s[nameEnd-1])] {
+	// Most names end in letters no sensitive name ends in: a lookup or two.
+	if !mayEnd(s[:j]) {
+		return next, -1
+	}
+	return next, j
+}
+
+func findAssign(s string, at int, kw string, out []span, nm string, prio int) ([]span, int) {
+	sep := s[at]
+	next, nameEnd := assignName(s, at)
+	if nameEnd < 0 {
 		return out, next
 	}
+	j := nameEnd
 	for j > 0 && nameEnd-j < 64 && nameCh[s[j-1]] {
 		j--
 	}

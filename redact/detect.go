@@ -32,6 +32,9 @@ type Detector struct {
 	MaxLen   int
 
 	fn finder // a built-in detector: a hand-written linear scanner
+	// pre, when set, is a quick test at a keyword found at at: false means
+	// fn would find nothing there, and it is not run.
+	pre func(s string, at int) bool
 }
 
 // b is a left word boundary for tokens that start with letters: the start
@@ -81,6 +84,9 @@ type detectors struct {
 	// is there are compared. Lone keywords are in loneKW.
 	byNeighbour [256]*neighbours
 	loneKW      [256][]anchoredKW
+	// lonePre[c] is the quick test of the one detector whose lone keyword
+	// is c, when it has one: the scan loop runs it before any call.
+	lonePre [256]func(s string, at int) bool
 }
 
 // neighbours is the keywords of one anchor byte, grouped by neighbour.
@@ -157,6 +163,18 @@ func compile(list []Detector) *detectors {
 		}
 	}
 	d.anchorKeywords()
+	for c, kws := range d.loneKW {
+		if len(kws) == 0 {
+			continue
+		}
+		pre := d.list[kws[0].det].pre
+		for _, k := range kws[1:] {
+			if k.det != kws[0].det {
+				pre = nil
+			}
+		}
+		d.lonePre[c] = pre
+	}
 	return d
 }
 
@@ -309,6 +327,9 @@ func (d *detectors) try(s string, p int, kws []anchoredKW, st **detState, out []
 			continue
 		}
 		if s[start:start+len(k.text)] != k.text {
+			continue
+		}
+		if pre := d.list[k.det].pre; pre != nil && !pre(s, start) {
 			continue
 		}
 		if *st == nil {

@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"math/bits"
 	"strings"
 	"unicode/utf8"
 )
@@ -15,10 +16,11 @@ import (
 //     or twice) is unescaped up to four times and searched; what is found
 //     is mapped back to the escaped bytes it came from;
 //   - a run of base64 characters (standard or URL alphabet, padded or not,
-//     wrapped at 64 or 76 columns with "\n", "\r\n" or a JSON "\n") of 12
-//     or more is decoded at each of its four alignments and searched, and
-//     so is a run of hex at each of its two; when a
-//     value is in it the whole run is replaced (a Basic auth header, a
+//     wrapped at 64 or 76 columns with "\n", "\r\n" or a JSON "\n") long
+//     enough to hold the shortest value (11 characters for an 8-byte value,
+//     22 for a 16-byte fragment) is decoded at each of its four
+//     alignments and searched, and so is a run of hex at each of its two;
+//     when a value is in it the whole run is replaced (a Basic auth header, a
 //     docker auth, a data blob).
 //
 // The cost is linear in the text: each byte is classified once, and each
@@ -214,34 +216,44 @@ func hex4(s string, i int) (int, int) {
 
 // binary finds known values in the base64 and hex runs of s.
 func (sn *snapshot) binary(s string, out []span, first bool) []span {
-	var buf []byte
+	var stack [256]byte // the decoded runs of a record's attributes fit
+	buf := stack[:0]
 	tbl := b64Run
 	n := len(s)
 	covered := 0
-	for p := 0; p+8 <= n; p += 4 {
-		// A run of 11 or more holds an 8-byte window starting at a multiple
-		// of 4. One subtraction rejects a window holding a space, a quote
-		// or any byte below '+' (most windows of prose, code and JSON);
-		// the rest are checked byte by byte.
-		if p < covered {
+	// A run is decoded only when it can hold the shortest text a value is
+	// found by (least bytes: 4 base64 characters hold 3 bytes, 2 hex
+	// digits 1), so only runs of minRun characters or more are looked for.
+	least := sn.least()
+	minRun := max(8, (4*least+2)/3)
+	for p := 0; ; {
+		// p is where the next run of minRun or more may start: every such
+		// run that starts before p has been decoded. One starting at p
+		// holds the 8 bytes at q, so a byte at q+k that cannot be in a
+		// run rules out every start up to q+k. A window holding a space, a
+		// quote, any byte below '+' or above 0x7F (most windows of prose,
+		// code and JSON) is ruled out with one word test (exact: no
+		// borrow crosses bytes); the rest byte by byte.
+		p = max(p, covered)
+		q := p + minRun - 8
+		if q+8 > n {
+			break
+		}
+		const ones, highs, low7 = 0x0101010101010101, 0x8080808080808080, 0x7F7F7F7F7F7F7F7F
+		w := word(s, q)
+		if bad := (^((w & low7) + ones*(0x80-'+')) | w) & highs; bad != 0 {
+			p = q + (63-bits.LeadingZeros64(bad))>>3 + 1
 			continue
 		}
-		const ones, highs = 0x0101010101010101, 0x8080808080808080
-		w := word(s, p)
-		if (w-ones*'+')&^w&highs != 0 {
+		k := q + 7
+		for k >= q && tbl[s[k]] {
+			k--
+		}
+		if k >= q {
+			p = k + 1
 			continue
 		}
-		ok := true
-		for k := p; k < p+8; k++ {
-			if !tbl[s[k]] {
-				ok = false
-				break
-			}
-		}
-		if !ok {
-			continue
-		}
-		a := p
+		a := q
 		for a > covered && tbl[s[a-1]] {
 			a--
 		}
@@ -283,24 +295,46 @@ func (sn *snapshot) binary(s string, out []span, first bool) []span {
 		if joined != nil {
 			text = string(joined)
 		}
-		if len(text) < 12 {
+		if 3*len(text) < 4*least {
 			continue
 		}
 		// Base64 of 12 bytes or more holds both cases of letters (all but
 		// 0.2% of random runs); hex is one case and digits. A run that is
 		// neither (a path, a long word) is not decoded.
 		// The run may start a few characters before the encoding does
-		// ("x" glued to it): each alignment is decoded.
+		// ("x" glued to it): each alignment is decoded. One pass over the
+		// run gives the kinds of its characters, its longest stretch of hex
+		// digits (none long enough: no hex pass) and its 6-bit values.
+		buf = buf[:0]
+		var kind uint8
+		hexRun, hexMax := 0, 0
+		for x := 0; x < len(text); x++ {
+			c := text[x]
+			info := charInfo[c]
+			kind |= info
+			if info&isHex != 0 {
+				hexRun++
+				hexMax = max(hexMax, hexRun)
+			} else {
+				hexRun = 0
+			}
+			if v := b64Val[c]; v >= 0 {
+				buf = append(buf, byte(v))
+			}
+		}
 		found := false
-		if k := kinds(text); k&3 == 3 {
-			for off := 0; off < 4 && !found && len(text)-off >= 12; off++ {
-				buf = decodeBase64(buf[:0], text[off:])
-				found = sn.containsRaw(buf)
+		if kind&3 == 3 {
+			// Each alignment packed from the 6-bit values, after them in
+			// buf.
+			m := len(buf)
+			for off := 0; off < 4 && !found && 3*(m-off) >= 4*least; off++ {
+				buf = appendPacked(buf[:m], buf[off:m])
+				found = sn.containsRaw(buf[m:])
 			}
 		}
 		// Hex, also where it is glued to other letters: each run of 16 hex
 		// digits or more, at both alignments.
-		for h := 0; h < len(text) && !found; {
+		for h := 0; h < len(text) && !found && hexMax >= max(16, 2*least); {
 			for h < len(text) && hexVal[text[h]] < 0 {
 				h++
 			}
@@ -308,7 +342,7 @@ func (sn *snapshot) binary(s string, out []span, first bool) []span {
 			for e < len(text) && hexVal[text[e]] >= 0 {
 				e++
 			}
-			if e-h >= 16 {
+			if e-h >= max(16, 2*least) {
 				for off := 0; off < 2 && !found; off++ {
 					buf = decodeHex(buf[:0], text[h+off:e])
 					found = sn.containsRaw(buf)
@@ -326,24 +360,39 @@ func (sn *snapshot) binary(s string, out []span, first bool) []span {
 	return out
 }
 
-// kinds returns the kinds of characters in s: 1 small letters, 2
-// capitals, 4 digits, 8 others.
-func kinds(s string) uint8 {
-	var k uint8
-	for i := 0; i < len(s) && k != 15; i++ {
-		c := s[i]
+// charInfo classifies a byte of a run: 1 small letter, 2 capital, 4 digit,
+// 8 other; isHex for a hex digit of either case.
+const isHex = 16
+
+var charInfo = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
 		switch {
 		case c >= 'a' && c <= 'z':
-			k |= 1
+			t[c] = 1
 		case c >= 'A' && c <= 'Z':
-			k |= 2
+			t[c] = 2
 		case c >= '0' && c <= '9':
-			k |= 4
+			t[c] = 4
 		default:
-			k |= 8
+			t[c] = 8
+		}
+		if hexVal[c] >= 0 {
+			t[c] |= isHex
 		}
 	}
-	return k
+	return t
+}()
+
+// least is the shortest text the known values can be found by.
+func (sn *snapshot) least() int {
+	l := fragMin
+	if sn.base != nil {
+		l = min(l, sn.base.least)
+	}
+	if sn.delta != nil {
+		l = min(l, sn.delta.least)
+	}
+	return l
 }
 
 func (sn *snapshot) containsRaw(b []byte) bool {
@@ -367,22 +416,21 @@ var b64Val = func() (t [256]int8) {
 	return t
 }()
 
-// decodeBase64 decodes either alphabet, padded or not, ignoring what is not
-// base64.
-func decodeBase64(dst []byte, s string) []byte {
-	var acc uint32
-	n := 0
-	for i := 0; i < len(s); i++ {
-		v := b64Val[s[i]]
-		if v < 0 {
-			continue
-		}
-		acc = acc<<6 | uint32(v)
-		n += 6
-		if n >= 8 {
-			n -= 8
-			dst = append(dst, byte(acc>>n))
-		}
+// appendPacked appends the bytes the 6-bit values sx encode: what
+// a bitwise decoder returns for the characters of sx (decodeBase64 in the
+// tests): sx holds their 6-bit values (b64Val).
+func appendPacked(dst, sx []byte) []byte {
+	n := len(sx) &^ 3
+	for i := 0; i < n; i += 4 {
+		v := uint32(sx[i])<<18 | uint32(sx[i+1])<<12 | uint32(sx[i+2])<<6 | uint32(sx[i+3])
+		dst = append(dst, byte(v>>16), byte(v>>8), byte(v))
+	}
+	switch len(sx) - n {
+	case 2:
+		dst = append(dst, sx[n]<<2|sx[n+1]>>4)
+	case 3:
+		v := uint32(sx[n])<<12 | uint32(sx[n+1])<<6 | uint32(sx[n+2])
+		dst = append(dst, byte(v>>10), byte(v>>2))
 	}
 	return dst
 }

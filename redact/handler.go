@@ -139,19 +139,37 @@ func (h *Handler) cleanRecord(rec slog.Record) (out slog.Record, dirty bool, per
 			perr = h.panicText(p)
 		}
 	}()
-	dirty = h.r.Contains(rec.Message)
+	msgDirty := h.r.Contains(rec.Message)
+	// clean counts the attributes found clean before the first dirty one:
+	// those holding a string or a scalar (immutable: what was scanned is
+	// what is printed) go on as they are, without a second scan.
+	clean := 0
+	dirty = msgDirty
 	if !dirty {
 		rec.Attrs(func(a slog.Attr) bool {
 			dirty = h.dirtyAttr(a)
+			if !dirty {
+				clean++
+			}
 			return !dirty
 		})
 	}
 	if !dirty {
 		return rec, false, ""
 	}
-	out = slog.NewRecord(rec.Time, rec.Level, h.r.String(rec.Message), rec.PC)
+	msg := rec.Message
+	if msgDirty {
+		msg = h.r.String(msg)
+	}
+	out = slog.NewRecord(rec.Time, rec.Level, msg, rec.PC)
+	i := 0
 	rec.Attrs(func(a slog.Attr) bool {
-		out.AddAttrs(h.cleanAttr(a))
+		if k := a.Value.Kind(); i < clean && k != slog.KindAny && k != slog.KindLogValuer && k != slog.KindGroup {
+			out.AddAttrs(a)
+		} else {
+			out.AddAttrs(h.cleanAttr(a))
+		}
+		i++
 		return true
 	})
 	return out, true, ""

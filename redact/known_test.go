@@ -96,6 +96,23 @@ func TestKnownValuesInEveryEncoding(t *testing.T) {
 	}
 }
 
+// Values of 8 to 15 bytes are matched whole, in every encoding too: the
+// unpadded base64 of an 8-byte value is 11 characters, under the 12 the
+// base64 pass once required.
+func TestShortKnownValuesInEveryEncoding(t *testing.T) {
+	for _, v := range []string{"Fk8#qZ2w", "p@ss1234", "Zq7-Wv9Kx", "FAKE-pw-91x", "Kq2!vL8$wR4m", "FAKEshort-1234"} {
+		r := redact.New(redact.WithoutDetectors())
+		require.NoError(t, r.Add("short", credential.NewSecret(v)))
+		for name, f := range encoded(v) {
+			for _, text := range []string{f, "before " + f + " after", `{"msg":"x ` + f + ` y"}`} {
+				out := r.String(text)
+				assert.False(t, strings.Contains(out, f), "%d-byte value, %s form: not redacted", len(v), name)
+				assert.Contains(t, out, "[REDACTED]", "%d-byte value, %s form", len(v), name)
+			}
+		}
+	}
+}
+
 func TestKnownValueInsideBase64OfLongerText(t *testing.T) {
 	const v = "FAKE-db-password-Zq7Wv9Kx"
 	r := redact.New(redact.WithoutDetectors())

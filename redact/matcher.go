@@ -47,12 +47,16 @@ type chunk struct {
 // = min(fragMin, shortest value) − 7, any occurrence of a value or of a
 // fragment of fragMin bytes covers a text offset that is a multiple of step
 // where one of its words starts: the scan reads one 64-bit word every step
-// bytes and tests two bits of a filter (about 1.4% false positives); only
-// on a hit does it look the word up, and then extends the match byte by
-// byte both ways. The work per byte of text is the same for one value and
+// bytes and tests two bits of one word of a filter (about 3% false
+// positives); only on a hit does it look the word up, and then extends the
+// match byte by byte both ways. The work per byte of text is the same for one value and
 // for ten thousand.
 type matcher struct {
 	chunks []chunk
+	// least is the shortest text find can report: the shortest value, or
+	// fragMin when every value is longer. A decoded run shorter than least
+	// cannot hold a value, so it is not decoded.
+	least  int
 	filter []uint64 // bitset of nbits bits
 	nbits  uint64
 	step   int
@@ -94,9 +98,10 @@ func chunksOf(v, label string, out []chunk) []chunk {
 }
 
 func newMatcher(chunks []chunk) *matcher {
-	m := &matcher{chunks: chunks, step: fragMin - 7}
+	m := &matcher{chunks: chunks, step: fragMin - 7, least: fragMin}
 	n := 0
 	for _, c := range chunks {
+		m.least = min(m.least, len(c.value))
 		if len(c.value) < fragMin && len(c.value)-7 < m.step {
 			m.step = len(c.value) - 7
 		}
@@ -105,7 +110,7 @@ func newMatcher(chunks []chunk) *matcher {
 	if m.step < 1 {
 		m.step = 1
 	}
-	// 12 filter bits an entry (about 2.5% false hits with two probes); an
+	// 12 filter bits an entry (about 3% false hits with two bits in one word); an
 	// index at most three quarters full.
 	m.nbits = uint64(max(1024, 12*n)+63) &^ 63
 	m.filter = make([]uint64, m.nbits/64)
@@ -135,9 +140,8 @@ func newMatcher(chunks []chunk) *matcher {
 				continue
 			}
 			m.index[j] = tag<<32 | uint64(ci+1)<<8 | uint64(off)
-			h1, h2 := reduce(uint32(tag), m.nbits), reduce(slot, m.nbits)
-			m.filter[h1>>6] |= 1 << (h1 & 63)
-			m.filter[h2>>6] |= 1 << (h2 & 63)
+			blk, bits := m.filterBits(w)
+			m.filter[blk] |= bits
 		}
 	}
 	return m
@@ -163,15 +167,19 @@ func next(j, size uint64) uint64 {
 	return j
 }
 
+// filterBits returns the filter word of w and the two bits it sets there,
+// from one multiplication: the word from the high bits of the product's
+// high half, the bits from its low bits (a blocked Bloom filter: one load
+// a probe).
+func (m *matcher) filterBits(w uint64) (blk uint64, bits uint64) {
+	h := uint32((w * mul1) >> 32)
+	return reduce(h, uint64(len(m.filter))), 1<<(h&63) | 1<<(h>>6&63)
+}
+
 // maybe tests the filter for the word w.
 func (m *matcher) maybe(w uint64) bool {
-	slot, tag := hashes(w)
-	h1 := reduce(uint32(tag), m.nbits)
-	if m.filter[h1>>6]&(1<<(h1&63)) == 0 {
-		return false
-	}
-	h2 := reduce(slot, m.nbits)
-	return m.filter[h2>>6]&(1<<(h2&63)) != 0
+	blk, bits := m.filterBits(w)
+	return m.filter[blk]&bits == bits
 }
 
 // verify appends the chunks indexed by w whose text, or a fragment of

@@ -1,5 +1,10 @@
 package redact
 
+import (
+	"slices"
+	"strings"
+)
+
 // Names that say a secret follows: attribute keys in the Handler, and the
 // name before "=" or ":" in text ("AWS_SECRET_ACCESS_KEY=", `"api_key":`,
 // "AccessToken:", "X-API-Key:").
@@ -46,8 +51,8 @@ var notSecret = map[string]bool{
 // sensitiveName reports whether name (up to 128 bytes) names a secret. It
 // does not allocate.
 func sensitiveName(name string) bool {
-	if len(name) == 0 || len(name) > 128 {
-		return false
+	if len(name) == 0 || len(name) > 128 || !mayBeSensitive(name) {
+		return false // most names: their last two letters end no secret word
 	}
 	// buf holds the lowercase words separated by one space; starts[k] is
 	// where word k begins.
@@ -114,12 +119,29 @@ func sensitiveName(name string) bool {
 
 // endings holds the last two letters (lowercase) of every word that can end
 // a sensitive name, so that most names are rejected by one table lookup
-// before they are split into words.
-var endings = func() *[36 * 36]bool {
-	var t [36 * 36]bool
+// before they are split into words. Names whose last two letters pass are
+// then held to the last four (version is not authorization, lang not
+// connection string) unless a word of fewer than four letters ends in
+// those two (key, pwd, dsn, sig): see mayEnd.
+var endings, shortEnd, endings4 = func() (*[36 * 36]bool, *[36 * 36]bool, *[36 * 36][]uint32) {
+	var t, short [36 * 36]bool
+	var four [36 * 36][]uint32
 	add := func(w string) {
-		if len(w) >= 2 {
-			t[alnumIdx(w[len(w)-2])*36+alnumIdx(w[len(w)-1])] = true
+		if i := strings.LastIndexByte(w, ' '); i >= 0 {
+			w = w[i+1:] // a pair: its last word ends the name
+		}
+		if len(w) < 2 {
+			return
+		}
+		k := alnumIdx(w[len(w)-2])*36 + alnumIdx(w[len(w)-1])
+		t[k] = true
+		if len(w) < 4 {
+			short[k] = true
+			return
+		}
+		f := fold4(w[len(w)-4:])
+		if !slices.Contains(four[k], f) {
+			four[k] = append(four[k], f)
 		}
 	}
 	for w := range secretWords {
@@ -131,11 +153,45 @@ var endings = func() *[36 * 36]bool {
 	for w := range secretNames {
 		add(w)
 	}
-	for _, w := range []string{"key", "sig", "code", "auth", "pass", "credential"} {
-		add(w)
+	for _, w := range []string{"key", "sig", "code", "auth", "pass", "client_secret", "x-amz-credential", "x-goog-credential"} {
+		add(w) // queryName's
 	}
-	return &t
+	return &t, &short, &four
 }()
+
+// fold4 packs four bytes, ASCII letters lowercased, into a word.
+func fold4(s string) uint32 {
+	var v uint32
+	for i := 0; i < 4; i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		v = v<<8 | uint32(c)
+	}
+	return v
+}
+
+// mayEnd reports whether a sensitive name (or a queryName) can end at the
+// end of s, whose last two bytes are letters or digits: false means none
+// can.
+func mayEnd(s string) bool {
+	n := len(s)
+	if n < 2 {
+		return false
+	}
+	k := alnumIdx(s[n-2])*36 + alnumIdx(s[n-1])
+	if !endings[k] {
+		return false
+	}
+	if shortEnd[k] {
+		return true
+	}
+	if n < 4 {
+		return false
+	}
+	return slices.Contains(endings4[k], fold4(s[n-4:]))
+}
 
 // alnumIdx maps [0-9a-zA-Z] to 0..35, case folded; anything else to 0.
 func alnumIdx(c byte) int {
@@ -157,8 +213,5 @@ func mayBeSensitive(name string) bool {
 	for n > 0 && !alnum[name[n-1]] {
 		n--
 	}
-	if n < 2 {
-		return false
-	}
-	return endings[alnumIdx(name[n-2])*36+alnumIdx(name[n-1])]
+	return mayEnd(name[:n])
 }

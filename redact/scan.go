@@ -52,12 +52,23 @@ func (sn *snapshot) scan(s string, out []span, first bool) []span {
 			if j < 0 {
 				break
 			}
+			p := i + j
+			i = p + 1
+			// Most occurrences of an anchor byte have neither neighbour of
+			// its keywords: two bit tests, and on.
+			// A lone keyword ("=", ":") is tried only where its detector's
+			// quick test passes.
+			nb := &d.near[c]
+			before := p > 0 && nb[0][s[p-1]>>6]&(1<<(s[p-1]&63)) != 0
+			after := p+1 < len(s) && nb[1][s[p+1]>>6]&(1<<(s[p+1]&63)) != 0
+			if !before && !after && (!d.lone[c] || d.lonePre[c] != nil && !d.lonePre[c](s, p)) {
+				continue
+			}
 			n := len(out)
-			out = d.keywords(s, i+j, &st, out)
+			out = d.keywords(s, p, &st, out)
 			if first && len(out) > n {
 				return out
 			}
-			i += j + 1
 		}
 	}
 	return out
