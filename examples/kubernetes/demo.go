@@ -288,7 +288,7 @@ func Demo(ctx context.Context, c DemoConfig) (st Stats, err error) {
 		}
 	}
 	// detailFresh reads /readyz?verbose with the health token until both
-	// credentials' checks say "fresh, version V" with their current V.
+	// credentials' checks say "fresh, version V; <mode>" with their current V.
 	var probeDetail syncBuffer
 	detailFresh := func() error {
 		for _, n := range []string{apiKeyName, federatedName} {
@@ -504,7 +504,9 @@ func readyDetail(client *http.Client, base, token string, set *rotate.Set, sink 
 		c, _ := set.Credential(n)
 		v, _ := c.Version()
 		cs := body.Checks[n+":credential"]
-		if len(cs) != 1 || cs[0].Status != "pass" || cs[0].Output != "fresh, version "+v.ID {
+		// "fresh, version V; polling every 15m0s": the check also says how
+		// the credential learns of changes.
+		if len(cs) != 1 || cs[0].Status != "pass" || !strings.HasPrefix(cs[0].Output, "fresh, version "+v.ID+";") {
 			return false, nil
 		}
 	}
