@@ -69,6 +69,7 @@ type Breaker struct {
 
 	state atomic.Int32 // State; written under mu
 	b     [buckets]bucket
+	cur   atomic.Int32 // index in b of the bucket made current last
 
 	mu        sync.Mutex
 	changes   []stateChange // logged by unlock, after the lock is released
@@ -114,16 +115,25 @@ func (br *Breaker) allow(now time.Time) (ok bool, until time.Time, probe bool) {
 	return true, time.Time{}, true
 }
 
+// succeeded counts a success (not a probe's) at t, Unix nanoseconds, when
+// the breaker is closed and t falls in the current bucket: no lock, no
+// division. It reports false when the call must go to record instead.
+func (br *Breaker) succeeded(t int64) bool {
+	if State(br.state.Load()) != Closed {
+		return false
+	}
+	cur := &br.b[br.cur.Load()]
+	if s := cur.start.Load(); t >= s && t-s < br.width {
+		cur.successes.Add(1)
+		return true
+	}
+	return false
+}
+
 // record counts one call's outcome.
 func (br *Breaker) record(now time.Time, c Class, probe bool) {
-	if !probe && c == Success && State(br.state.Load()) == Closed {
-		t := now.UnixNano()
-		start := t - t%br.width
-		cur := &br.b[(t/br.width)%buckets]
-		if cur.start.Load() == start {
-			cur.successes.Add(1)
-			return
-		}
+	if !probe && c == Success && br.succeeded(now.UnixNano()) {
+		return
 	}
 	if c != Success && c != Retryable {
 		if probe {
@@ -157,12 +167,14 @@ func (br *Breaker) record(now time.Time, c Class, probe bool) {
 	}
 	t := now.UnixNano()
 	start := t - t%br.width
-	cur := &br.b[(t/br.width)%buckets]
+	idx := (t / br.width) % buckets
+	cur := &br.b[idx]
 	if cur.start.Load() != start {
 		cur.successes.Store(0)
 		cur.failures.Store(0)
 		cur.start.Store(start)
 	}
+	br.cur.Store(int32(idx))
 	if !failed {
 		cur.successes.Add(1)
 		return
