@@ -189,7 +189,11 @@ func (br *Breaker) record(now time.Time, c Class, probe bool) (counted bool) {
 		cur.failures.Store(0)
 		cur.start.Store(start)
 	}
-	br.cur.Store(int32(idx))
+	if start >= br.b[br.cur.Load()].start.Load() {
+		// Only forward: a long call records at the time it started, in an
+		// older bucket, and must not send the hot path back there.
+		br.cur.Store(int32(idx))
+	}
 	if !failed {
 		cur.successes.Add(1)
 		return true
