@@ -69,6 +69,11 @@ type Breaker struct {
 
 	state atomic.Int32 // State; written under mu
 	b     [buckets]bucket
+	cur   atomic.Int32 // index in b of the bucket made current last
+	// retired is the successes of the buckets reset so far: with the
+	// buckets' own, every success the breaker counted (the policy's
+	// Counts reads them instead of counting successes twice).
+	retired atomic.Int64
 
 	mu        sync.Mutex
 	changes   []stateChange // logged by unlock, after the lock is released
@@ -114,16 +119,36 @@ func (br *Breaker) allow(now time.Time) (ok bool, until time.Time, probe bool) {
 	return true, time.Time{}, true
 }
 
-// record counts one call's outcome.
-func (br *Breaker) record(now time.Time, c Class, probe bool) {
-	if !probe && c == Success && State(br.state.Load()) == Closed {
-		t := now.UnixNano()
-		start := t - t%br.width
-		cur := &br.b[(t/br.width)%buckets]
-		if cur.start.Load() == start {
-			cur.successes.Add(1)
-			return
-		}
+// succeeded counts a success (not a probe's) at t, Unix nanoseconds, when
+// the breaker is closed and t falls in the current bucket: no lock, no
+// division. It reports false when the call must go to record instead.
+func (br *Breaker) succeeded(t int64) bool {
+	if State(br.state.Load()) != Closed {
+		return false
+	}
+	cur := &br.b[br.cur.Load()]
+	if s := cur.start.Load(); t >= s && t-s < br.width {
+		cur.successes.Add(1)
+		return true
+	}
+	return false
+}
+
+// successes returns how many successes the breaker counted in its buckets
+// since it was made.
+func (br *Breaker) successes() int64 {
+	n := br.retired.Load()
+	for i := range br.b {
+		n += br.b[i].successes.Load()
+	}
+	return n
+}
+
+// record counts one call's outcome. counted reports whether it was a
+// success counted in a bucket (see successes).
+func (br *Breaker) record(now time.Time, c Class, probe bool) (counted bool) {
+	if !probe && c == Success && br.succeeded(now.UnixNano()) {
+		return true
 	}
 	if c != Success && c != Retryable {
 		if probe {
@@ -131,7 +156,7 @@ func (br *Breaker) record(now time.Time, c Class, probe bool) {
 			br.inFlight--
 			br.unlock()
 		}
-		return
+		return false
 	}
 	failed := c == Retryable
 	br.mu.Lock()
@@ -139,33 +164,39 @@ func (br *Breaker) record(now time.Time, c Class, probe bool) {
 	if probe {
 		br.inFlight--
 		if State(br.state.Load()) != HalfOpen {
-			return
+			return false
 		}
 		if failed {
 			br.openLocked(now)
-			return
+			return false
 		}
 		br.passed++
 		if br.passed >= br.probes {
 			br.resetLocked()
 			br.setLocked(Closed, now)
 		}
-		return
+		return false
 	}
 	if State(br.state.Load()) != Closed {
-		return
+		return false
 	}
 	t := now.UnixNano()
 	start := t - t%br.width
-	cur := &br.b[(t/br.width)%buckets]
+	idx := (t / br.width) % buckets
+	cur := &br.b[idx]
 	if cur.start.Load() != start {
-		cur.successes.Store(0)
+		br.retired.Add(cur.successes.Swap(0))
 		cur.failures.Store(0)
 		cur.start.Store(start)
 	}
+	if start >= br.b[br.cur.Load()].start.Load() {
+		// Only forward: a long call records at the time it started, in an
+		// older bucket, and must not send the hot path back there.
+		br.cur.Store(int32(idx))
+	}
 	if !failed {
 		cur.successes.Add(1)
-		return
+		return true
 	}
 	cur.failures.Add(1)
 	var s, f int64
@@ -179,12 +210,13 @@ func (br *Breaker) record(now time.Time, c Class, probe bool) {
 	if s+f >= br.minVol && float64(f) >= br.rate*float64(s+f) {
 		br.openLocked(now)
 	}
+	return false
 }
 
 func (br *Breaker) resetLocked() {
 	for i := range br.b {
 		br.b[i].start.Store(0)
-		br.b[i].successes.Store(0)
+		br.retired.Add(br.b[i].successes.Swap(0))
 		br.b[i].failures.Store(0)
 	}
 }

@@ -59,9 +59,11 @@ type Policy struct {
 	credSince time.Time
 
 	// sys is set when the clock is the system clock: now then reads only
-	// the monotonic clock (one vDSO call instead of two) from base.
-	sys  bool
-	base time.Time
+	// the monotonic clock (one vDSO call instead of two) from base, whose
+	// wall time is baseNano.
+	sys      bool
+	base     time.Time
+	baseNano int64
 }
 
 // now reads the policy's clock.
@@ -70,6 +72,37 @@ func (p *Policy) now() time.Time {
 		return p.base.Add(time.Since(p.base))
 	}
 	return p.o.clock.Now()
+}
+
+// instant is one reading of the policy's clock: t in Unix nanoseconds, and
+// the time.Time built from it only when a path needs one (the success path
+// of a closed breaker on the system clock never does).
+type instant struct {
+	t     int64
+	now   time.Time
+	built bool
+}
+
+// read reads the policy's clock (small enough to inline on the hot path).
+func (p *Policy) read() instant {
+	if p.sys {
+		return instant{t: p.baseNano + int64(time.Since(p.base))}
+	}
+	return p.readClock()
+}
+
+// readClock reads a clock other than the system clock.
+func (p *Policy) readClock() instant {
+	now := p.o.clock.Now()
+	return instant{t: now.UnixNano(), now: now, built: true}
+}
+
+// timeOf returns in as a time.Time.
+func (p *Policy) timeOf(in *instant) time.Time {
+	if !in.built {
+		in.now, in.built = p.base.Add(time.Duration(in.t-p.baseNano)), true
+	}
+	return in.now
 }
 
 // NewPolicy returns the policy of the named dependency. Options and their
@@ -82,6 +115,7 @@ func NewPolicy(dependency string, opts ...PolicyOption) *Policy {
 	p := &Policy{name: dependency, o: buildPolicy(opts)}
 	if p.o.clock == credential.SystemClock {
 		p.sys, p.base = true, time.Now()
+		p.baseNano = p.base.UnixNano()
 	}
 	if !p.o.noBreaker {
 		p.br = newBreaker(dependency, &p.o)
@@ -143,19 +177,25 @@ func (p *Policy) run(ctx context.Context, mark bool, attempt attemptFunc) error 
 		actx = st
 	}
 	clock := p.o.clock
-	var start time.Time
+	var start int64 // Unix nanoseconds of the first attempt
 	var last error
 	refreshed := false
 	for n := 1; ; n++ {
 		if err := ctx.Err(); err != nil {
 			return ctxError(err, last)
 		}
-		now := p.now()
+		var in instant
+		if p.sys { // inline: the success path's one clock read
+			in.t = p.baseNano + int64(time.Since(p.base))
+		} else {
+			in = p.readClock()
+		}
 		if n == 1 {
-			start = now
+			start = in.t
 		}
 		probe := false
-		if p.br != nil {
+		if p.br != nil && State(p.br.state.Load()) != Closed {
+			now := p.timeOf(&in)
 			var ok bool
 			var until time.Time
 			ok, until, probe = p.br.allow(now)
@@ -175,10 +215,15 @@ func (p *Policy) run(ctx context.Context, mark bool, attempt attemptFunc) error 
 			// A per-attempt timeout, not the caller's context: transient.
 			out.Class = Retryable
 		}
+		counted := false
 		if p.br != nil {
-			p.br.record(now, out.Class, probe)
+			if out.Class == Success && !probe && p.br.succeeded(in.t) {
+				counted = true
+			} else {
+				counted = p.br.record(p.timeOf(&in), out.Class, probe)
+			}
 		}
-		p.observe(out.Class, now)
+		p.observe(out.Class, &in, counted)
 		switch out.Class {
 		case Success:
 			return nil
@@ -210,9 +255,9 @@ func (p *Policy) run(ctx context.Context, mark bool, attempt attemptFunc) error 
 			}
 			wait = out.RetryAfter
 		}
-		now = p.now()
+		now := p.now()
 		wake := now.Add(wait)
-		if p.o.maxTotal > 0 && wake.Sub(start) > p.o.maxTotal {
+		if p.o.maxTotal > 0 && time.Duration(now.UnixNano()-start)+wait > p.o.maxTotal {
 			return &Error{Dependency: p.name, Kind: ErrRetriesExhausted, Attempts: n, RetryAfter: out.RetryAfter, Err: err}
 		}
 		if dl, ok := ctx.Deadline(); ok && !wake.Before(dl) {
@@ -234,7 +279,8 @@ func (p *Policy) run(ctx context.Context, mark bool, attempt attemptFunc) error 
 // outer policy.
 func (p *Policy) runInner(ctx context.Context, st *callState, attempt attemptFunc) error {
 	own := st.policy != p
-	now := p.now()
+	in := p.read()
+	now := p.timeOf(&in)
 	probe := false
 	if own && p.br != nil {
 		ok, until, pr := p.br.allow(now)
@@ -254,10 +300,11 @@ func (p *Policy) runInner(ctx context.Context, st *callState, attempt attemptFun
 		out.Class = Retryable
 	}
 	if own {
+		counted := false
 		if p.br != nil {
-			p.br.record(now, out.Class, probe)
+			counted = p.br.record(now, out.Class, probe)
 		}
-		p.observe(out.Class, now)
+		p.observe(out.Class, &in, counted)
 	}
 	var kind error
 	switch out.Class {
@@ -319,26 +366,29 @@ func ctxError(ctxErr, last error) error {
 }
 
 // observe feeds live traffic into the policy's health.
-func (p *Policy) observe(c Class, now time.Time) {
+// counted says the breaker counted the success already (Counts adds the
+// breaker's count: one atomic add on the success path instead of two).
+func (p *Policy) observe(c Class, in *instant, counted bool) {
 	if c < 0 || int(c) >= len(p.counts) {
 		return
 	}
-	p.counts[c].Add(1)
-	switch c {
-	case Success, Rejected, Quota:
-	default:
-		return
+	if !counted {
+		p.counts[c].Add(1)
 	}
-	if Class(p.credClass.Load()) == c {
-		return
+	if (c == Success || c == Rejected || c == Quota) && Class(p.credClass.Load()) != c {
+		p.credChanged(c, in)
 	}
+}
+
+// credChanged records a change of the credential's outcome.
+func (p *Policy) credChanged(c Class, in *instant) {
 	p.mu.Lock()
 	if Class(p.credClass.Load()) == c {
 		p.mu.Unlock()
 		return
 	}
 	p.credClass.Store(int32(c))
-	p.credSince = now
+	p.credSince = p.timeOf(in)
 	p.mu.Unlock()
 	if c == Success {
 		p.o.logger.Info("degrade: credential accepted again", "dependency", p.name)
@@ -352,7 +402,11 @@ func (p *Policy) observe(c Class, now time.Time) {
 func (p *Policy) Counts() map[Class]int64 {
 	m := make(map[Class]int64, len(p.counts))
 	for i := range p.counts {
-		if v := p.counts[i].Load(); v > 0 {
+		v := p.counts[i].Load()
+		if Class(i) == Success && p.br != nil {
+			v += p.br.successes()
+		}
+		if v > 0 {
 			m[Class(i)] = v
 		}
 	}

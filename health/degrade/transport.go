@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/credkit/credkit/credential"
 )
@@ -137,11 +136,9 @@ func (t *RoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			return out, err
 		}
-		var out Outcome
+		var out Outcome // Success: below 400 (health.ClassifyHTTP's OK)
 		if res.StatusCode >= 400 {
 			out = ClassifyResponse(res, t.policy.o.clock.Now())
-		} else {
-			out = classifyStatus(res.StatusCode, nil, "", time.Time{})
 		}
 		if out.Class == Success {
 			if isStream(res) {
