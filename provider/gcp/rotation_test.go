@@ -103,8 +103,11 @@ func poll(t *testing.T, clk *fakeclock.Clock, set *rotate.Set) {
 	// Each credential's own poll timer and the Set's reminder timer.
 	require.True(t, clk.WaitTimers(ctx, len(set.Names())+1))
 	clk.Advance(time.Minute)
+	// Each credential checks, then arms its timer again: the poll is over
+	// when every timer is armed again.
+	require.True(t, clk.WaitTimers(ctx, len(set.Names())+1), "the poll did not end")
 	for _, n := range set.Names() {
-		waitFor(t, "the poll of "+n, func() bool { return credOf(t, set, n).Status().LastAttempt.After(before[n]) })
+		require.True(t, credOf(t, set, n).Status().LastAttempt.After(before[n]), "the poll did not reach %s", n)
 	}
 }
 
