@@ -68,7 +68,7 @@ func (sn *snapshot) known(s string, out []span, first bool) []span {
 	if first && len(out) > n {
 		return out
 	}
-	return sn.binary(s, out, first)
+	return sn.binary(s, nil, out, first)
 }
 
 func (sn *snapshot) raw(s string, out []span, first bool) []span {
@@ -214,8 +214,34 @@ func hex4(s string, i int) (int, int) {
 	return r, 4
 }
 
-// binary finds known values in the base64 and hex runs of s.
-func (sn *snapshot) binary(s string, out []span, first bool) []span {
+// rawRuns finds the known values in a classified text: only inside the
+// runs of bytes that values hold, long enough to hold one.
+func (sn *snapshot) rawRuns(s string, rn *runs, out []span, first bool) []span {
+	least := sn.least()
+	for from := 0; ; {
+		a, e, ok := rn.next(from)
+		if !ok {
+			return out
+		}
+		from = e
+		if e-a < least {
+			continue
+		}
+		n := len(out)
+		out = sn.raw(s[a:e], out, first)
+		for i := n; i < len(out); i++ {
+			out[i].start += a
+			out[i].end += a
+		}
+		if first && len(out) > n {
+			return out
+		}
+	}
+}
+
+// binary finds known values in the base64 and hex runs of s. With rn (a
+// classified text) only the long runs of its second mask are looked at.
+func (sn *snapshot) binary(s string, rn *runs, out []span, first bool) []span {
 	var stack [256]byte // the decoded runs of a record's attributes fit
 	buf := stack[:0]
 	tbl := b64Run
@@ -235,6 +261,15 @@ func (sn *snapshot) binary(s string, out []span, first bool) []span {
 		// code and JSON) is ruled out with one word test (exact: no
 		// borrow crosses bytes); the rest byte by byte.
 		p = max(p, covered)
+		if rn != nil {
+			// A run of minRun base64 characters lies in a run of the
+			// second mask: go to the next one long enough.
+			a, _, ok := rn.next(p)
+			if !ok {
+				break
+			}
+			p = a
+		}
 		q := p + minRun - 8
 		if q+8 > n {
 			break

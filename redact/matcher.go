@@ -64,6 +64,9 @@ type matcher struct {
 	// quarters full) of 8-byte entries: the high 32 bits of the word's hash
 	// (never 0), then chunk+1 (24 bits) and the offset (8 bits).
 	index []uint64
+	// bytes is every byte value the chunks hold: a value lies whole in a
+	// run of them.
+	bytes byteSet
 }
 
 // reduce maps the 32-bit hash x onto [0, n) (Lemire's multiply-shift), so
@@ -117,6 +120,9 @@ func newMatcher(chunks []chunk) *matcher {
 	size := uint64(4*n/3 + 16)
 	m.index = make([]uint64, size)
 	for ci, c := range chunks {
+		for i := 0; i < len(c.text); i++ {
+			m.bytes.add(c.text[i])
+		}
 		for off := 0; off+8 <= len(c.text); off++ {
 			w := word(c.text, off)
 			slot, tag := hashes(w)

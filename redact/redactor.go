@@ -57,6 +57,30 @@ type snapshot struct {
 	base, delta *matcher
 	dead        map[string]bool
 	dets        *detectors
+	// tabs classify a long text: the detectors' anchor bytes, and the
+	// bytes a run may hold (base64, hex and every known value's bytes).
+	tabs *classTables
+}
+
+// newSnapshot returns the snapshot of the layers and detectors given.
+func newSnapshot(base, delta *matcher, dead map[string]bool, dets *detectors) *snapshot {
+	sn := &snapshot{base: base, delta: delta, dead: dead, dets: dets}
+	var anchors, run byteSet
+	if dets != nil {
+		for c, f := range dets.flag {
+			if f != 0 {
+				anchors.add(byte(c))
+			}
+		}
+	}
+	run.addClass(b64Run)
+	for _, m := range []*matcher{base, delta} {
+		if m != nil {
+			run.union(&m.bytes)
+		}
+	}
+	sn.tabs = newClassTables(&anchors, &run)
+	return sn
 }
 
 // ErrTooShort is returned (wrapped in a *credential.Error of kind
@@ -73,7 +97,7 @@ func New(opts ...Option) *Redactor {
 		f(&o)
 	}
 	r := &Redactor{o: o, vals: map[string]*knownValue{}, sources: map[int]*tracked{}}
-	r.snap.Store(&snapshot{dets: compile(o.detectors)})
+	r.snap.Store(newSnapshot(nil, nil, nil, compile(o.detectors)))
 	return r
 }
 
@@ -195,7 +219,7 @@ func (r *Redactor) publish(added, removed []string) {
 		}
 		r.nbase = len(all)
 		r.delta, r.dead = nil, nil
-		r.snap.Store(&snapshot{base: r.layer(all), dets: old.dets})
+		r.snap.Store(newSnapshot(r.layer(all), nil, nil, old.dets))
 		return
 	}
 	var dead map[string]bool
@@ -205,7 +229,7 @@ func (r *Redactor) publish(added, removed []string) {
 			dead[v] = true
 		}
 	}
-	r.snap.Store(&snapshot{base: old.base, delta: r.layer(r.delta), dead: dead, dets: old.dets})
+	r.snap.Store(newSnapshot(old.base, r.layer(r.delta), dead, old.dets))
 }
 
 // layer builds the matcher of the values vs. r.mu is held.

@@ -1,7 +1,8 @@
 package redact
 
 import (
-	"strings"
+	"math/bits"
+	"sync"
 	"unsafe"
 )
 
@@ -9,11 +10,77 @@ func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), l
 
 // scan finds the known values and the keywords of the detectors in s,
 // running each detector from its keyword. With first set it returns at the
-// first span found. The known values cost one 8-byte load and filter test
-// every few bytes, and a pass for their encodings; the keywords one
-// vectorised strings.IndexByte pass per anchor byte, and a closer look only
-// where an anchor occurs.
+// first span found.
+//
+// A text of indexFrom bytes or more is classified once (classify.go) into
+// a mask of the bytes that may anchor a keyword and a mask of the bytes
+// that may belong to a run (a known value's bytes, base64, hex). Known
+// values are then probed, and base64 and hex decoded, only inside runs
+// long enough to hold one; detectors are tried only at the set bits of the
+// first mask, in the order of the text. Prose, which has neither long runs
+// nor many anchor bytes, costs the classification and little else.
 func (sn *snapshot) scan(s string, out []span, first bool) []span {
+	if len(s) < indexFrom || sn.tabs == nil {
+		return sn.scanShort(s, out, first)
+	}
+	// Three words per 64 bytes: the two masks, then the long-run marks.
+	var stack [maskStack]uint64
+	blocks := (len(s) + 63) / 64
+	buf := stack[:]
+	var pooled *[]uint64
+	if 3*blocks <= len(stack) {
+		buf = stack[:3*blocks]
+	} else {
+		pooled = getMasks(3 * blocks)
+		buf = *pooled
+	}
+	ms := buf[:2*blocks]
+	classify(s, sn.tabs, ms)
+	n := len(out)
+	if sn.base != nil || sn.delta != nil {
+		var rn runs
+		rn.init(ms, len(s), sn.least(), buf[2*blocks:])
+		out = sn.rawRuns(s, &rn, out, first)
+		if !(first && len(out) > n) {
+			out = sn.escaped(s, '%', out, first)
+		}
+		if !(first && len(out) > n) {
+			out = sn.escaped(s, '\\', out, first)
+		}
+		if !(first && len(out) > n) {
+			out = sn.escaped(s, '+', out, first)
+		}
+		if !(first && len(out) > n) {
+			out = sn.binary(s, &rn, out, first)
+		}
+	}
+	if d := sn.dets; d != nil && len(d.list) > 0 && !(first && len(out) > n) {
+		out = d.scanMasked(s, ms, out, first)
+	}
+	if pooled != nil {
+		maskPool.Put(pooled)
+	}
+	return out
+}
+
+// maskStack is the words a scan keeps on its stack: texts up to 8 KiB.
+const maskStack = 384
+
+var maskPool sync.Pool
+
+func getMasks(n int) *[]uint64 {
+	p, _ := maskPool.Get().(*[]uint64)
+	if p == nil || cap(*p) < n {
+		b := make([]uint64, n)
+		return &b
+	}
+	*p = (*p)[:n]
+	return p
+}
+
+// scanShort scans a short text (a key, an ID, a model name): one table
+// lookup per byte beats classifying it.
+func (sn *snapshot) scanShort(s string, out []span, first bool) []span {
 	n := len(out)
 	out = sn.known(s, out, first)
 	if first && len(out) > n {
@@ -26,38 +93,34 @@ func (sn *snapshot) scan(s string, out []span, first bool) []span {
 	b := bytesOf(s)
 	var st *detState
 	defer func() { st.free() }()
-	if len(s) < indexFrom {
-		// Short texts (keys, IDs, model names): one table lookup per byte
-		// beats a dozen IndexByte calls.
-		fl := &d.flag
-		for i := 0; i < len(b); i++ {
-			if fl[b[i]] != 0 {
-				n := len(out)
-				out = d.keywords(s, i, &st, out)
-				if first && len(out) > n {
-					return out
-				}
+	fl := &d.flag
+	for i := 0; i < len(b); i++ {
+		if fl[b[i]] != 0 {
+			n := len(out)
+			out = d.keywords(s, i, &st, out)
+			if first && len(out) > n {
+				return out
 			}
 		}
-		return out
 	}
-	for _, c := range d.anchors {
-		// Each anchor byte is a pass of its own over the text: what a
-		// detector read in an earlier pass says nothing of this one.
-		if st != nil {
-			st.reset()
-		}
-		for i := 0; i < len(s); {
-			j := strings.IndexByte(s[i:], c)
-			if j < 0 {
-				break
+	return out
+}
+
+// scanMasked runs the detectors at the anchor bytes the first mask of ms
+// marks, in the order of the text.
+func (d *detectors) scanMasked(s string, ms []uint64, out []span, first bool) []span {
+	var st *detState
+	defer func() { st.free() }()
+	for k := 0; k < len(ms); k += 2 {
+		for m := ms[k]; m != 0; m &= m - 1 {
+			p := k*32 + bits.TrailingZeros64(m)
+			c := s[p]
+			if d.flag[c] == 0 {
+				continue // a byte sharing a nibble bucket with an anchor
 			}
-			p := i + j
-			i = p + 1
 			// Most occurrences of an anchor byte have neither neighbour of
-			// its keywords: two bit tests, and on.
-			// A lone keyword ("=", ":") is tried only where its detector's
-			// quick test passes.
+			// its keywords: two bit tests, and on. A lone keyword ("=",
+			// ":") is tried only where its detector's quick test passes.
 			nb := &d.near[c]
 			before := p > 0 && nb[0][s[p-1]>>6]&(1<<(s[p-1]&63)) != 0
 			after := p+1 < len(s) && nb[1][s[p+1]>>6]&(1<<(s[p+1]&63)) != 0
@@ -74,7 +137,78 @@ func (sn *snapshot) scan(s string, out []span, first bool) []span {
 	return out
 }
 
-// indexFrom is the text length from which the keywords are found with one
-// strings.IndexByte pass per anchor byte rather than a table lookup per
-// byte.
+// runs finds the long runs of the second mask of a classified text.
+type runs struct {
+	m []uint64 // the masks, two words per 64 bytes; runs use the second
+	n int      // the length of the text
+	k int      // the least run length long marks: 8 or 16
+	// long[w] marks the bytes of block w from which k bytes in a row are
+	// in the second mask; made once, read by every pass over the runs.
+	long []uint64
+	any  bool // some block has a long run
+}
+
+// init computes the long-run marks, with k 16 when every run a pass
+// looks for has 16 bytes or more, else 8.
+func (r *runs) init(m []uint64, n, least int, long []uint64) {
+	r.m, r.n, r.k, r.long = m, n, 8, long
+	if least >= 16 {
+		r.k = 16
+	}
+	for w := range long {
+		lo := m[2*w+1]
+		var hi uint64
+		if 2*w+3 < len(m) {
+			hi = m[2*w+3]
+		}
+		// Bit i of lo stays set when bits i..i+k-1 of the stream are:
+		// three or four doublings, looking into the next block.
+		lo &= lo>>1 | hi<<63
+		hi &= hi >> 1
+		lo &= lo>>2 | hi<<62
+		hi &= hi >> 2
+		lo &= lo>>4 | hi<<60
+		if r.k == 16 {
+			hi &= hi >> 4
+			lo &= lo>>8 | hi<<56
+		}
+		long[w] = lo
+		r.any = r.any || lo != 0
+	}
+}
+
+// next returns the first run of at least k bytes of the second mask that
+// starts at from or later — or the rest of the run from is in, when k or
+// more bytes of it are left — as [a, e). ok is false when there is none.
+func (r *runs) next(from int) (a, e int, ok bool) {
+	if !r.any || from >= r.n {
+		return 0, 0, false
+	}
+	w := from / 64
+	l := r.long[w] &^ (1<<(from%64) - 1)
+	for l == 0 {
+		if w++; w >= len(r.long) {
+			return 0, 0, false
+		}
+		l = r.long[w]
+	}
+	a = w*64 + bits.TrailingZeros64(l)
+	// The run ends at the next clear bit.
+	e = a
+	for {
+		x := ^r.m[2*(e/64)+1] >> (e % 64)
+		if x != 0 {
+			e += bits.TrailingZeros64(x)
+			break
+		}
+		e = (e/64 + 1) * 64
+		if e >= r.n {
+			break
+		}
+	}
+	return a, min(e, r.n), true
+}
+
+// indexFrom is the text length from which a text is classified rather than
+// looked at a byte at a time.
 const indexFrom = 256
