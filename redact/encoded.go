@@ -335,33 +335,28 @@ func (sn *snapshot) binary(s string, rn *runs, out []span, first bool) []span {
 		}
 		// Base64 of 12 bytes or more holds both cases of letters (all but
 		// 0.2% of random runs); hex is one case and digits. A run that is
-		// neither (a path, a long word) is not decoded.
+		// neither (a path, a long word) is not decoded: the test stops at
+		// the first character of the second case.
 		// The run may start a few characters before the encoding does
-		// ("x" glued to it): each alignment is decoded. One pass over the
-		// run gives the kinds of its characters, its longest stretch of hex
-		// digits (none long enough: no hex pass) and its 6-bit values.
-		buf = buf[:0]
+		// ("x" glued to it): each alignment is decoded.
 		var kind uint8
-		hexRun, hexMax := 0, 0
-		for x := 0; x < len(text); x++ {
-			c := text[x]
-			info := charInfo[c]
-			kind |= info
-			if info&isHex != 0 {
-				hexRun++
-				hexMax = max(hexMax, hexRun)
-			} else {
-				hexRun = 0
-			}
-			if v := b64Val[c]; v >= 0 {
-				buf = append(buf, byte(v))
-			}
+		for x := 0; x < len(text) && kind&3 != 3; x++ {
+			kind |= charInfo[text[x]]
 		}
 		found := false
 		if kind&3 == 3 {
-			// Each alignment packed from the 6-bit values, after them in
-			// buf.
-			m := len(buf)
+			// The 6-bit values ('=' and line breaks have none), then each
+			// alignment packed from them, after them in buf.
+			if cap(buf) < 2*len(text) {
+				buf = make([]byte, 0, 2*len(text))
+			}
+			vals := buf[:len(text)]
+			m := 0
+			for x := 0; x < len(text); x++ {
+				v := b64Val[text[x]]
+				vals[m] = byte(v)
+				m += int(^uint8(v) >> 7) // counted when it is one
+			}
 			for off := 0; off < 4 && !found && 3*(m-off) >= 4*least; off++ {
 				buf = appendPacked(buf[:m], buf[off:m])
 				found = sn.containsRaw(buf[m:])
@@ -369,7 +364,8 @@ func (sn *snapshot) binary(s string, rn *runs, out []span, first bool) []span {
 		}
 		// Hex, also where it is glued to other letters: each run of 16 hex
 		// digits or more, at both alignments.
-		for h := 0; h < len(text) && !found && hexMax >= max(16, 2*least); {
+		minHex := max(16, 2*least)
+		for h := 0; h+minHex <= len(text) && !found; {
 			for h < len(text) && hexVal[text[h]] < 0 {
 				h++
 			}
@@ -377,7 +373,7 @@ func (sn *snapshot) binary(s string, rn *runs, out []span, first bool) []span {
 			for e < len(text) && hexVal[text[e]] >= 0 {
 				e++
 			}
-			if e-h >= max(16, 2*least) {
+			if e-h >= minHex {
 				for off := 0; off < 2 && !found; off++ {
 					buf = decodeHex(buf[:0], text[h+off:e])
 					found = sn.containsRaw(buf)
@@ -418,6 +414,36 @@ var charInfo = func() (t [256]uint8) {
 	return t
 }()
 
+// valueRun reports whether b has a run of least bytes or more that the
+// known values hold: decoded garbage (a request ID, a path read as
+// base64) has none, and is not searched. It tests one byte per least
+// bytes while none is in the set.
+func (sn *snapshot) valueRun(b []byte) bool {
+	least := sn.least()
+	vb := &sn.vbytes
+	// i is 0 or follows a byte outside the set: no run crosses it.
+	for i := 0; i+least <= len(b); {
+		j := i + least - 1
+		if !vb.has(b[j]) {
+			i = j + 1
+			continue
+		}
+		k := j // the start of the run through j
+		for k > i && vb.has(b[k-1]) {
+			k--
+		}
+		e := j + 1
+		for e < len(b) && e-k < least && vb.has(b[e]) {
+			e++
+		}
+		if e-k >= least {
+			return true
+		}
+		i = e + 1
+	}
+	return false
+}
+
 // least is the shortest text the known values can be found by.
 func (sn *snapshot) least() int {
 	l := fragMin
@@ -431,7 +457,7 @@ func (sn *snapshot) least() int {
 }
 
 func (sn *snapshot) containsRaw(b []byte) bool {
-	if len(b) < 8 {
+	if len(b) < 8 || !sn.valueRun(b) {
 		return false
 	}
 	s := unsafeString(b)

@@ -60,6 +60,8 @@ type snapshot struct {
 	// tabs classify a long text: the detectors' anchor bytes, and the
 	// bytes a run may hold (base64, hex and every known value's bytes).
 	tabs *classTables
+	// vbytes is every byte value the known values hold.
+	vbytes byteSet
 }
 
 // newSnapshot returns the snapshot of the layers and detectors given.
@@ -77,6 +79,7 @@ func newSnapshot(base, delta *matcher, dead map[string]bool, dets *detectors) *s
 	for _, m := range []*matcher{base, delta} {
 		if m != nil {
 			run.union(&m.bytes)
+			sn.vbytes.union(&m.bytes)
 		}
 	}
 	sn.tabs = newClassTables(&anchors, &run)

@@ -23,17 +23,11 @@ func (sn *snapshot) scan(s string, out []span, first bool) []span {
 	if len(s) < indexFrom || sn.tabs == nil {
 		return sn.scanShort(s, out, first)
 	}
-	// Three words per 64 bytes: the two masks, then the long-run marks.
-	var stack [maskStack]uint64
+	// Three words per 64 bytes: the two masks, then the long-run marks,
+	// in a recycled buffer (on the stack they would escape through runs).
 	blocks := (len(s) + 63) / 64
-	buf := stack[:]
-	var pooled *[]uint64
-	if 3*blocks <= len(stack) {
-		buf = stack[:3*blocks]
-	} else {
-		pooled = getMasks(3 * blocks)
-		buf = *pooled
-	}
+	pooled := getMasks(3 * blocks)
+	buf := *pooled
 	ms := buf[:2*blocks]
 	classify(s, sn.tabs, ms)
 	n := len(out)
@@ -57,21 +51,16 @@ func (sn *snapshot) scan(s string, out []span, first bool) []span {
 	if d := sn.dets; d != nil && len(d.list) > 0 && !(first && len(out) > n) {
 		out = d.scanMasked(s, ms, out, first)
 	}
-	if pooled != nil {
-		maskPool.Put(pooled)
-	}
+	maskPool.Put(pooled)
 	return out
 }
-
-// maskStack is the words a scan keeps on its stack: texts up to 8 KiB.
-const maskStack = 384
 
 var maskPool sync.Pool
 
 func getMasks(n int) *[]uint64 {
 	p, _ := maskPool.Get().(*[]uint64)
 	if p == nil || cap(*p) < n {
-		b := make([]uint64, n)
+		b := make([]uint64, n, max(n, 96)) // 96: texts up to 2 KiB
 		return &b
 	}
 	*p = (*p)[:n]
@@ -81,10 +70,15 @@ func getMasks(n int) *[]uint64 {
 // scanShort scans a short text (a key, an ID, a model name): one table
 // lookup per byte beats classifying it.
 func (sn *snapshot) scanShort(s string, out []span, first bool) []span {
-	n := len(out)
-	out = sn.known(s, out, first)
-	if first && len(out) > n {
-		return out
+	// A text shorter than the shortest value or fragment cannot hold one,
+	// escaped or encoded either (decoding only shortens): most keys, IDs
+	// and model names stop here.
+	if (sn.base != nil || sn.delta != nil) && len(s) >= sn.least() {
+		n := len(out)
+		out = sn.known(s, out, first)
+		if first && len(out) > n {
+			return out
+		}
 	}
 	d := sn.dets
 	if d == nil || len(d.list) == 0 {
@@ -95,7 +89,7 @@ func (sn *snapshot) scanShort(s string, out []span, first bool) []span {
 	defer func() { st.free() }()
 	fl := &d.flag
 	for i := 0; i < len(b); i++ {
-		if fl[b[i]] != 0 {
+		if fl[b[i]] != 0 && d.candidate(s, i) {
 			n := len(out)
 			out = d.keywords(s, i, &st, out)
 			if first && len(out) > n {
@@ -118,13 +112,7 @@ func (d *detectors) scanMasked(s string, ms []uint64, out []span, first bool) []
 			if d.flag[c] == 0 {
 				continue // a byte sharing a nibble bucket with an anchor
 			}
-			// Most occurrences of an anchor byte have neither neighbour of
-			// its keywords: two bit tests, and on. A lone keyword ("=",
-			// ":") is tried only where its detector's quick test passes.
-			nb := &d.near[c]
-			before := p > 0 && nb[0][s[p-1]>>6]&(1<<(s[p-1]&63)) != 0
-			after := p+1 < len(s) && nb[1][s[p+1]>>6]&(1<<(s[p+1]&63)) != 0
-			if !before && !after && (!d.lone[c] || d.lonePre[c] != nil && !d.lonePre[c](s, p)) {
+			if !d.candidate(s, p) {
 				continue
 			}
 			n := len(out)
@@ -135,6 +123,20 @@ func (d *detectors) scanMasked(s string, ms []uint64, out []span, first bool) []
 		}
 	}
 	return out
+}
+
+// candidate reports whether the anchor byte at p may start a keyword's
+// detector. Most occurrences of an anchor byte have neither neighbour of
+// its keywords: two bit tests, and on. A lone keyword ("=", ":") is tried
+// only where its detector's quick test passes.
+func (d *detectors) candidate(s string, p int) bool {
+	c := s[p]
+	nb := &d.near[c]
+	if p > 0 && nb[0][s[p-1]>>6]&(1<<(s[p-1]&63)) != 0 ||
+		p+1 < len(s) && nb[1][s[p+1]>>6]&(1<<(s[p+1]&63)) != 0 {
+		return true
+	}
+	return d.lone[c] && (d.lonePre[c] == nil || d.lonePre[c](s, p))
 }
 
 // runs finds the long runs of the second mask of a classified text.
