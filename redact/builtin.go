@@ -210,7 +210,7 @@ var valueEnd = mkClass(" \t\r\n\"'`,;&<>)]}\\|([")
 // printed with %v), keyed on its separator, and redacts the value when the
 // name is sensitive ([sensitiveName]).
 func assign() Detector {
-	return Detector{Name: "key", Keywords: []string{"=", ":"}, fn: findAssign, pre: func(s string, at int) bool {
+	return Detector{Name: "key", Keywords: []string{"=", ":"}, fn: findAssign, assign: true, pre: func(s string, at int) bool {
 		_, nameEnd := assignName(s, at)
 		return nameEnd >= 0
 	}}

@@ -63,3 +63,35 @@ func TestClassifyMatchesSets(t *testing.T) {
 		}
 	}
 }
+
+// TestMixedCase checks the word-at-a-time case test against a byte loop.
+func TestMixedCase(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const alpha = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/_-="
+	for round := 0; round < 20000; round++ {
+		b := make([]byte, rng.IntN(40))
+		// Mostly one case, so that both answers come up.
+		lo, n := rng.IntN(3), len(alpha)
+		for i := range b {
+			switch lo {
+			case 0:
+				b[i] = alpha[rng.IntN(n)]
+			case 1:
+				b[i] = "abcdef0123456789/-"[rng.IntN(18)]
+			default:
+				b[i] = "ABCDEF0123456789+_"[rng.IntN(18)]
+			}
+		}
+		if rng.IntN(8) == 0 && len(b) > 0 {
+			b[rng.IntN(len(b))] = alpha[rng.IntN(n)]
+		}
+		small, capital := false, false
+		for _, c := range b {
+			small = small || c >= 'a' && c <= 'z'
+			capital = capital || c >= 'A' && c <= 'Z'
+		}
+		if got := mixedCase(string(b)); got != (small && capital) {
+			t.Fatalf("mixedCase(%q) = %v", b, got)
+		}
+	}
+}

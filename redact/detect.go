@@ -31,7 +31,8 @@ type Detector struct {
 	Before   int
 	MaxLen   int
 
-	fn finder // a built-in detector: a hand-written linear scanner
+	fn     finder // a built-in detector: a hand-written linear scanner
+	assign bool   // the built-in "key" detector (its quick test is inlined)
 	// pre, when set, is a quick test at a keyword found at at: false means
 	// fn would find nothing there, and it is not run.
 	pre func(s string, at int) bool
@@ -87,6 +88,9 @@ type detectors struct {
 	// lonePre[c] is the quick test of the one detector whose lone keyword
 	// is c, when it has one: the scan loop runs it before any call.
 	lonePre [256]func(s string, at int) bool
+	// loneAssign[c] marks a lone keyword c of the built-in "key" detector
+	// alone: the scan runs its quick test (assignMay) inline.
+	loneAssign [256]bool
 }
 
 // neighbours is the keywords of one anchor byte, grouped by neighbour.
@@ -174,6 +178,9 @@ func compile(list []Detector) *detectors {
 			}
 		}
 		d.lonePre[c] = pre
+		if pre != nil && d.list[kws[0].det].assign {
+			d.loneAssign[c] = true
+		}
 	}
 	return d
 }

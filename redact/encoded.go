@@ -339,12 +339,8 @@ func (sn *snapshot) binary(s string, rn *runs, out []span, first bool) []span {
 		// the first character of the second case.
 		// The run may start a few characters before the encoding does
 		// ("x" glued to it): each alignment is decoded.
-		var kind uint8
-		for x := 0; x < len(text) && kind&3 != 3; x++ {
-			kind |= charInfo[text[x]]
-		}
 		found := false
-		if kind&3 == 3 {
+		if mixedCase(text) {
 			// The 6-bit values ('=' and line breaks have none), then each
 			// alignment packed from them, after them in buf.
 			if cap(buf) < 2*len(text) {
@@ -358,6 +354,9 @@ func (sn *snapshot) binary(s string, rn *runs, out []span, first bool) []span {
 				m += int(^uint8(v) >> 7) // counted when it is one
 			}
 			for off := 0; off < 4 && !found && 3*(m-off) >= 4*least; off++ {
+				if !sn.valueRunPacked(buf[off:m]) {
+					continue // decoded garbage: not even packed
+				}
 				buf = appendPacked(buf[:m], buf[off:m])
 				found = sn.containsRaw(buf[m:])
 			}
@@ -391,6 +390,31 @@ func (sn *snapshot) binary(s string, rn *runs, out []span, first bool) []span {
 	return out
 }
 
+// mixedCase reports whether s holds both a small and a capital letter,
+// eight bytes a step (the bytes of a run are ASCII).
+func mixedCase(s string) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	// between marks the bytes of w in [lo, hi] (w's bytes below 0x80).
+	between := func(w uint64, lo, hi byte) uint64 {
+		return (w + ones*uint64(0x80-lo)) &^ (w + ones*uint64(0x7F-hi)) & highs
+	}
+	var small, capital uint64
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := word(s, i) & 0x7F7F7F7F7F7F7F7F
+		small |= between(w, 'a', 'z')
+		capital |= between(w, 'A', 'Z')
+		if small != 0 && capital != 0 {
+			return true
+		}
+	}
+	var kind uint8
+	for ; i < len(s); i++ {
+		kind |= charInfo[s[i]]
+	}
+	return (small != 0 || kind&1 != 0) && (capital != 0 || kind&2 != 0)
+}
+
 // charInfo classifies a byte of a run: 1 small letter, 2 capital, 4 digit,
 // 8 other; isHex for a hex digit of either case.
 const isHex = 16
@@ -419,21 +443,60 @@ var charInfo = func() (t [256]uint8) {
 // base64) has none, and is not searched. It tests one byte per least
 // bytes while none is in the set.
 func (sn *snapshot) valueRun(b []byte) bool {
+	return sn.valueRunOf(len(b), func(j int) byte { return b[j] })
+}
+
+// valueRunPacked is valueRun of the bytes the 6-bit values sx pack into
+// (appendPacked), computing only the bytes it tests.
+func (sn *snapshot) valueRunPacked(sx []byte) bool {
+	least := sn.least()
+	vb := &sn.vbytes
+	n := len(sx) * 3 / 4
+	at := func(j int) byte {
+		x := j/3*4 + j%3
+		sh := 2 * uint(j%3)
+		return sx[x]<<(2+sh) | sx[x+1]>>(4-sh)
+	}
+	// As valueRunOf, with at inlined.
+	for i := 0; i+least <= n; {
+		j := i + least - 1
+		if !vb.has(at(j)) {
+			i = j + 1
+			continue
+		}
+		k := j
+		for k > i && vb.has(at(k-1)) {
+			k--
+		}
+		e := j + 1
+		for e < n && e-k < least && vb.has(at(e)) {
+			e++
+		}
+		if e-k >= least {
+			return true
+		}
+		i = e + 1
+	}
+	return false
+}
+
+// valueRunOf is valueRun of the n bytes at(0) … at(n-1).
+func (sn *snapshot) valueRunOf(n int, at func(int) byte) bool {
 	least := sn.least()
 	vb := &sn.vbytes
 	// i is 0 or follows a byte outside the set: no run crosses it.
-	for i := 0; i+least <= len(b); {
+	for i := 0; i+least <= n; {
 		j := i + least - 1
-		if !vb.has(b[j]) {
+		if !vb.has(at(j)) {
 			i = j + 1
 			continue
 		}
 		k := j // the start of the run through j
-		for k > i && vb.has(b[k-1]) {
+		for k > i && vb.has(at(k-1)) {
 			k--
 		}
 		e := j + 1
-		for e < len(b) && e-k < least && vb.has(b[e]) {
+		for e < n && e-k < least && vb.has(at(e)) {
 			e++
 		}
 		if e-k >= least {

@@ -193,6 +193,32 @@ func mayEnd(s string) bool {
 	return slices.Contains(endings4[k], fold4(s[n-4:]))
 }
 
+// alnum36 is alnumIdx as a table.
+var alnum36 = func() (t [256]uint8) {
+	for c := range t {
+		t[c] = uint8(alnumIdx(byte(c)))
+	}
+	return t
+}()
+
+// assignMay is the scan's quick test at a '=' or ':' (the "key" detector's
+// lone keywords): assignName's walk back over spaces and a quote, then the
+// first lookup of mayEnd. False means assignName would find no name there;
+// true is checked in full when the detector runs.
+func assignMay(s string, p int) bool {
+	j := p
+	for j > 0 && p-j < 4 && s[j-1] == ' ' {
+		j--
+	}
+	if j > 0 && (s[j-1] == '"' || s[j-1] == '\'') {
+		j--
+		for j > 0 && s[j-1] == '\\' {
+			j--
+		}
+	}
+	return j >= 2 && endings[int(alnum36[s[j-2]])*36+int(alnum36[s[j-1]])]
+}
+
 // alnumIdx maps [0-9a-zA-Z] to 0..35, case folded; anything else to 0.
 func alnumIdx(c byte) int {
 	switch {

@@ -136,7 +136,13 @@ func (d *detectors) candidate(s string, p int) bool {
 		p+1 < len(s) && nb[1][s[p+1]>>6]&(1<<(s[p+1]&63)) != 0 {
 		return true
 	}
-	return d.lone[c] && (d.lonePre[c] == nil || d.lonePre[c](s, p))
+	if !d.lone[c] {
+		return false
+	}
+	if d.loneAssign[c] && !assignMay(s, p) {
+		return false // most '=' and ':' of code and JSON, without a call
+	}
+	return d.lonePre[c] == nil || d.lonePre[c](s, p)
 }
 
 // runs finds the long runs of the second mask of a classified text.
