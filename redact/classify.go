@@ -1,26 +1,34 @@
 package redact
 
 // A text is classified once, 64 bytes at a time, into two bit masks: bit i
-// of word k of the first is set when byte 64k+i may be an anchor byte of a
-// detector keyword, of the second when it may belong to a run (a base64
-// run, or a known value's bytes). The scan then visits only the set bits
-// (math/bits.TrailingZeros) instead of making one strings.IndexByte pass
-// per anchor byte, and finds long runs with a few shifts per word instead
-// of a test per byte.
+// of word k of the first is set when byte 64k+i may start a detector's
+// keyword — it is an anchor byte and both its neighbours may stand beside
+// it in a keyword — and bit i of the second when the byte may belong to a
+// run (base64, hex, a known value's bytes). The scan then visits only the
+// set bits (math/bits.TrailingZeros) instead of making one
+// strings.IndexByte pass per anchor byte and stopping at each occurrence,
+// and finds long runs with a few shifts a word instead of a test a byte.
 //
-// Membership is the nibble-table test of Hyperscan's "shufti":
-// lo[b&15] & hi[b>>4] != 0. Each byte of a set is given the bucket bit of
-// its high nibble modulo 8, so a set of ASCII bytes is tested exactly and
-// a set with bytes above 0x7F may also flag bytes that share a bucket (a
-// superset); every consumer checks the byte itself, so a superset costs a
-// look, never a miss. On amd64 with AVX2 the test runs 32 bytes an
-// instruction (classify_amd64.s); elsewhere it is the same formula in Go.
+// Membership is the nibble-table test of Hyperscan's "shufti": a byte x
+// is in bucket j of a table pair when bit j of lo[x&15] & hi[x>>4] is set.
+// The anchors are spread over eight buckets; bucket j also has the bytes
+// that may come before (B) and after (F) its anchors, and a byte is a
+// candidate when, for some j, it is in A_j, the byte before it in B_j and
+// the byte after it in F_j. Each table pair holds a product of nibble sets
+// per bucket, a superset of the bytes put in it, and the scan checks every
+// candidate exactly (detectors.candidate): a superset costs a look, never
+// a miss. The run set has one bucket per high nibble (mod 8), so it is
+// exact for ASCII. On amd64 with AVX2 the test runs 32 bytes an
+// instruction (classify_amd64.s); elsewhere it is the same formula in Go,
+// a table lookup a byte.
 
 // byteSet is a set of byte values.
 type byteSet [4]uint64
 
 func (s *byteSet) add(c byte)      { s[c>>6] |= 1 << (c & 63) }
 func (s *byteSet) has(c byte) bool { return s[c>>6]&(1<<(c&63)) != 0 }
+func (s *byteSet) fill()           { *s = byteSet{^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0)} }
+
 func (s *byteSet) union(o *byteSet) {
 	for i := range s {
 		s[i] |= o[i]
@@ -35,80 +43,130 @@ func (s *byteSet) addClass(c *class) {
 	}
 }
 
-// classTables are the nibble tables of two byte sets, each 16-byte table
-// stored twice (one copy per 128-bit lane of an AVX2 register), then the
-// nibble mask.
+// classTables are the nibble tables: anchors (A), the bytes before (B)
+// and after (F) them, and run bytes (R), each 16-byte table stored twice
+// (one copy per 128-bit lane of an AVX2 register), then the nibble mask.
+// The layout is read by classify_amd64.s.
 type classTables struct {
-	lo1, hi1, lo2, hi2, nib [32]byte
-	// both[c] is the test's result for byte c: bit 0 the first set, bit 1
-	// the second (the portable classifier's one lookup a byte).
-	both [256]uint8
+	loA, hiA, loB, hiB, loF, hiF, loR, hiR, nib [32]byte
+	// The test's result for each byte value (the portable classifier's
+	// lookups): the buckets of A, B, F, and 1 for R.
+	a, b, f, r [256]uint8
 }
 
-func newClassTables(first, second *byteSet) *classTables {
+// bucketSets are the byte sets of one bucket of the candidate test.
+type bucketSets struct{ a, b, f byteSet }
+
+// newClassTables builds the tables of up to eight candidate buckets and
+// the run set.
+func newClassTables(buckets []bucketSets, run *byteSet) *classTables {
 	t := &classTables{}
-	fill := func(set *byteSet, lo, hi *[32]byte) {
+	put := func(set *byteSet, bit byte, lo, hi *[32]byte) {
 		for c := 0; c < 256; c++ {
-			if !set.has(byte(c)) {
-				continue
+			if set.has(byte(c)) {
+				lo[c&15] |= bit
+				lo[16+c&15] |= bit
+				hi[c>>4] |= bit
+				hi[16+c>>4] |= bit
 			}
-			bit := byte(1) << (c >> 4 & 7)
-			lo[c&15] |= bit
-			lo[16+c&15] |= bit
-			hi[c>>4] |= bit
-			hi[16+c>>4] |= bit
 		}
 	}
-	fill(first, &t.lo1, &t.hi1)
-	fill(second, &t.lo2, &t.hi2)
+	for j, bk := range buckets {
+		bit := byte(1) << j
+		put(&bk.a, bit, &t.loA, &t.hiA)
+		put(&bk.b, bit, &t.loB, &t.hiB)
+		put(&bk.f, bit, &t.loF, &t.hiF)
+	}
+	for c := 0; c < 256; c++ {
+		if run.has(byte(c)) {
+			bit := byte(1) << (c >> 4 & 7)
+			t.loR[c&15] |= bit
+			t.loR[16+c&15] |= bit
+			t.hiR[c>>4] |= bit
+			t.hiR[16+c>>4] |= bit
+		}
+	}
 	for i := range t.nib {
 		t.nib[i] = 0x0F
 	}
-	for c := range t.both {
-		if t.lo1[c&15]&t.hi1[c>>4] != 0 {
-			t.both[c] |= 1
-		}
-		if t.lo2[c&15]&t.hi2[c>>4] != 0 {
-			t.both[c] |= 2
+	for c := range 256 {
+		t.a[c] = t.loA[c&15] & t.hiA[c>>4]
+		t.b[c] = t.loB[c&15] & t.hiB[c>>4]
+		t.f[c] = t.loF[c&15] & t.hiF[c>>4]
+		if t.loR[c&15]&t.hiR[c>>4] != 0 {
+			t.r[c] = 1
 		}
 	}
 	return t
 }
 
-// classifyGeneric is the portable classifier: for each 64-byte block of
-// src (len(src) a multiple of 64), out gets the block's mask of the first
-// set, then of the second.
-func classifyGeneric(src []byte, t *classTables, out []uint64) {
-	for k := 0; k+64 <= len(src); k += 64 {
+// classifyGeneric is the portable classifier of s[from:to) (to-from a
+// multiple of 64): out gets, for each 64 bytes, the candidate mask and the
+// run mask. The bytes before s and after it read as 0.
+func classifyGeneric(s string, from, to int, t *classTables, out []uint64) {
+	var prev byte
+	if from > 0 {
+		prev = s[from-1]
+	}
+	for k := from; k < to; k += 64 {
 		var m1, m2 uint64
-		for j := 0; j < 64; j += 8 {
-			// The eight bytes' results in the lanes of one word, then bit 0
-			// and bit 1 of every lane gathered by a multiplication.
-			b := src[k+j : k+j+8]
-			x := uint64(t.both[b[0]]) | uint64(t.both[b[1]])<<8 | uint64(t.both[b[2]])<<16 | uint64(t.both[b[3]])<<24 |
-				uint64(t.both[b[4]])<<32 | uint64(t.both[b[5]])<<40 | uint64(t.both[b[6]])<<48 | uint64(t.both[b[7]])<<56
-			const lanes, gather = 0x0101010101010101, 0x0102040810204080
-			m1 |= ((x & lanes) * gather >> 56) << j
-			m2 |= ((x >> 1 & lanes) * gather >> 56) << j
+		for i := 0; i < 64; i++ {
+			c := s[k+i]
+			var next byte
+			if k+i+1 < len(s) {
+				next = s[k+i+1]
+			}
+			if t.a[c]&t.b[prev]&t.f[next] != 0 {
+				m1 |= 1 << i
+			}
+			m2 |= uint64(t.r[c]) << i
+			prev = c
 		}
-		out[k/32], out[k/32+1] = m1, m2
+		w := (k - from) / 32
+		out[w], out[w+1] = m1, m2
 	}
 }
 
 // classify fills out (2 words per 64 bytes of s, rounded up) with the
 // masks of s. Bits past the end of s are clear.
 func classify(s string, t *classTables, out []uint64) {
+	if !hasAVX2 || len(s) < 128 {
+		full := len(s) &^ 63
+		classifyGeneric(s, 0, full, t, out)
+		if rest := len(s) - full; rest > 0 {
+			var tail [64 + 1]byte // the text's last byte before, zeros after
+			if full > 0 {
+				tail[0] = s[full-1]
+			}
+			copy(tail[1:], s[full:])
+			var w [2]uint64
+			classifyGeneric(unsafeString(tail[:]), 1, 65, t, w[:])
+			// The padded block reads one byte past the text: 0, as in
+			// classifyGeneric; the mask past the end is dropped.
+			keep := uint64(1)<<rest - 1
+			out[full/32], out[full/32+1] = w[0]&keep, w[1]&keep
+		}
+		return
+	}
 	b := bytesOf(s)
-	full := len(b) &^ 63
-	if full > 0 {
-		classifyBlocks(b[:full], t, out)
+	// The kernel reads one byte on each side of what it classifies: the
+	// first and last blocks go through a padded copy.
+	var pad [64 + 2]byte
+	copy(pad[1:], b[:65])
+	classifyAVX2(&pad[1], 64, t, &out[0])
+	mid := 64 + (len(b)-1-64)/64*64 // [64, mid) has a byte after it
+	if mid > 64 {
+		classifyAVX2(&b[64], mid-64, t, &out[2])
 	}
-	if rest := len(b) - full; rest > 0 {
-		var tail [64]byte
-		copy(tail[:], b[full:])
-		classifyBlocks(tail[:], t, out[full/32:])
-		keep := uint64(1)<<rest - 1
-		out[full/32] &= keep
-		out[full/32+1] &= keep
+	rest := len(b) - mid // 1..64
+	pad = [64 + 2]byte{}
+	pad[0] = b[mid-1]
+	copy(pad[1:], b[mid:])
+	classifyAVX2(&pad[1], 64, t, &out[mid/32])
+	keep := ^uint64(0)
+	if rest < 64 {
+		keep = uint64(1)<<rest - 1
 	}
+	out[mid/32] &= keep
+	out[mid/32+1] &= keep
 }

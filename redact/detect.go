@@ -2,6 +2,7 @@ package redact
 
 import (
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 )
@@ -70,12 +71,15 @@ type detectors struct {
 	anchors  []byte            // the distinct anchor bytes
 	flag     [256]uint8        // 1 for a byte some keyword is anchored on
 	at       [256][]anchoredKW // the keywords anchored on each byte
-	// near holds, per anchor byte, the bytes that come just before it
-	// (near[c][0]) and just after it (near[c][1]) in its keywords, as
-	// 256-bit sets: a candidate whose neighbours fit neither is dropped
-	// with two bit tests. snake_case keys and kebab-case model names,
-	// which every log record holds, stop there.
-	near [256][2][4]uint64
+	// near holds, per anchor byte, the neighbours its keywords of more
+	// than one byte give it, as 256-bit sets: near[c].start the bytes
+	// after it in keywords that start with it, near[c].end the bytes
+	// before it in keywords that end with it, near[c].before and
+	// near[c].after the bytes around it in keywords that hold it inside.
+	// A candidate whose neighbours fit none is dropped with a few bit
+	// tests: snake_case keys, kebab-case model names and "token", which
+	// every log record holds, stop there.
+	near [256]nearSets
 	// lone marks anchor bytes that are a whole keyword ("="): their
 	// candidates skip the neighbour test.
 	lone [256]bool
@@ -91,6 +95,29 @@ type detectors struct {
 	// loneAssign[c] marks a lone keyword c of the built-in "key" detector
 	// alone: the scan runs its quick test (assignMay) inline.
 	loneAssign [256]bool
+}
+
+// nearSets are the neighbours an anchor byte has in its keywords.
+type nearSets struct {
+	start, end, before, after byteSet
+	any                       bool // some keyword of more than one byte
+}
+
+// fits reports whether the neighbours of the anchor at p fit a keyword.
+func (n *nearSets) fits(s string, p int) bool {
+	if !n.any {
+		return false
+	}
+	hasPrev, hasNext := p > 0, p+1 < len(s)
+	var prev, next byte
+	if hasPrev {
+		prev = s[p-1]
+	}
+	if hasNext {
+		next = s[p+1]
+	}
+	return hasNext && (n.start.has(next) || hasPrev && n.before.has(prev) && n.after.has(next)) ||
+		hasPrev && n.end.has(prev)
 }
 
 // neighbours is the keywords of one anchor byte, grouped by neighbour.
@@ -252,14 +279,17 @@ func (d *detectors) anchorKeywords() {
 					nb := d.byNeighbour[c]
 					nb.after[k.text[off+1]] = append(nb.after[k.text[off+1]], kw)
 				}
-				switch {
-				case len(k.text) == 1:
-				case off > 0:
-					n := k.text[off-1]
-					d.near[c][0][n>>6] |= 1 << (n & 63)
-				default:
-					n := k.text[off+1]
-					d.near[c][1][n>>6] |= 1 << (n & 63)
+				if nb := &d.near[c]; len(k.text) > 1 {
+					nb.any = true
+					switch {
+					case off == 0:
+						nb.start.add(k.text[1])
+					case off == len(k.text)-1:
+						nb.end.add(k.text[off-1])
+					default:
+						nb.before.add(k.text[off-1])
+						nb.after.add(k.text[off+1])
+					}
 				}
 				continue
 			}
@@ -267,6 +297,92 @@ func (d *detectors) anchorKeywords() {
 		}
 		left = kept
 	}
+}
+
+// classBuckets spreads the anchor bytes over the classifier's eight
+// buckets (classify.go), each with the bytes that may stand before and
+// after its anchors: every byte for a lone keyword ("=") and on the side
+// where a keyword starts or ends with its anchor.
+//
+// A bucket's anchors share their high nibble, so that the nibble tables
+// hold exactly them (a product of nibble sets holds more: "p" and "0"
+// together would bring in "r"); lone anchors keep to buckets of their
+// own, since they admit every neighbour; spare buckets go to the most
+// frequent anchors alone, whose neighbour sets are then their own. Only
+// past eight groups are the rarest merged, a superset.
+func (d *detectors) classBuckets() []bucketSets {
+	type group struct {
+		anchors []byte
+		freq    int
+	}
+	var groups []*group
+	byKey := map[int]*group{}
+	for _, c := range d.anchors {
+		key := int(c >> 4)
+		if d.lone[c] {
+			key += 16
+		}
+		g := byKey[key]
+		if g == nil {
+			g = &group{}
+			byKey[key] = g
+			groups = append(groups, g)
+		}
+		g.anchors = append(g.anchors, c)
+		g.freq += byteFreq(c)
+	}
+	for len(groups) < 8 {
+		// Split off the most frequent anchor of a group of several.
+		best, bi, bj := -1, 0, 0
+		for i, g := range groups {
+			if len(g.anchors) < 2 {
+				continue
+			}
+			for j, c := range g.anchors {
+				if f := byteFreq(c); f > best {
+					best, bi, bj = f, i, j
+				}
+			}
+		}
+		if best < 0 {
+			break
+		}
+		g := groups[bi]
+		c := g.anchors[bj]
+		g.anchors = append(g.anchors[:bj:bj], g.anchors[bj+1:]...)
+		g.freq -= best
+		groups = append(groups, &group{anchors: []byte{c}, freq: best})
+	}
+	for len(groups) > 8 {
+		sort.SliceStable(groups, func(i, j int) bool { return groups[i].freq > groups[j].freq })
+		n := len(groups)
+		groups[n-2].anchors = append(groups[n-2].anchors, groups[n-1].anchors...)
+		groups[n-2].freq += groups[n-1].freq
+		groups = groups[:n-1]
+	}
+	out := make([]bucketSets, len(groups))
+	for j, g := range groups {
+		bk := &out[j]
+		for _, c := range g.anchors {
+			bk.a.add(c)
+			if d.lone[c] {
+				bk.b.fill()
+				bk.f.fill()
+			}
+			nb := &d.near[c]
+			bk.b.union(&nb.end)
+			bk.b.union(&nb.before)
+			if nb.start != (byteSet{}) {
+				bk.b.fill()
+			}
+			bk.f.union(&nb.start)
+			bk.f.union(&nb.after)
+			if nb.end != (byteSet{}) {
+				bk.f.fill()
+			}
+		}
+	}
+	return out
 }
 
 // detState is the per-scan bookkeeping of the detectors, made at the first

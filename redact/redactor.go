@@ -67,13 +67,10 @@ type snapshot struct {
 // newSnapshot returns the snapshot of the layers and detectors given.
 func newSnapshot(base, delta *matcher, dead map[string]bool, dets *detectors) *snapshot {
 	sn := &snapshot{base: base, delta: delta, dead: dead, dets: dets}
-	var anchors, run byteSet
+	var run byteSet
+	var buckets []bucketSets
 	if dets != nil {
-		for c, f := range dets.flag {
-			if f != 0 {
-				anchors.add(byte(c))
-			}
-		}
+		buckets = dets.classBuckets()
 	}
 	run.addClass(b64Run)
 	for _, m := range []*matcher{base, delta} {
@@ -82,7 +79,7 @@ func newSnapshot(base, delta *matcher, dead map[string]bool, dets *detectors) *s
 			sn.vbytes.union(&m.bytes)
 		}
 	}
-	sn.tabs = newClassTables(&anchors, &run)
+	sn.tabs = newClassTables(buckets, &run)
 	return sn
 }
 

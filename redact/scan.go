@@ -126,14 +126,12 @@ func (d *detectors) scanMasked(s string, ms []uint64, out []span, first bool) []
 }
 
 // candidate reports whether the anchor byte at p may start a keyword's
-// detector. Most occurrences of an anchor byte have neither neighbour of
-// its keywords: two bit tests, and on. A lone keyword ("=", ":") is tried
-// only where its detector's quick test passes.
+// detector: its neighbours fit one of its keywords of more than one byte
+// (nearSets.fits), or it is a lone keyword ("=", ":") whose detector's
+// quick test passes.
 func (d *detectors) candidate(s string, p int) bool {
 	c := s[p]
-	nb := &d.near[c]
-	if p > 0 && nb[0][s[p-1]>>6]&(1<<(s[p-1]&63)) != 0 ||
-		p+1 < len(s) && nb[1][s[p+1]>>6]&(1<<(s[p+1]&63)) != 0 {
+	if d.near[c].fits(s, p) {
 		return true
 	}
 	if !d.lone[c] {
