@@ -205,10 +205,8 @@ func (h *Handler) with(op handlerOp) *Handler {
 // but the text the scan needs.
 func (h *Handler) dirtyAttr(a slog.Attr) bool {
 	v := a.Value
-	if h.r.o.sensitiveKey(a.Key) && !v.Equal(slog.Value{}) {
-		return true
-	}
-	if h.r.Contains(a.Key) {
+	sensitive, dirty := h.r.key(a.Key)
+	if dirty || sensitive && !v.Equal(slog.Value{}) {
 		return true
 	}
 	if v.Kind() == slog.KindLogValuer {

@@ -221,3 +221,23 @@ func TestSensitiveAttrOfEveryKind(t *testing.T) {
 	assert.Contains(t, out, `"max_tokens":512`)
 	assert.True(t, strings.Count(out, "[REDACTED]") >= 4)
 }
+
+// TestKeyVerdictsFollowValues: the verdict on an attribute key is
+// remembered between records, and forgotten when the known values change,
+// so that a key logged clean before a value was added is redacted after.
+func TestKeyVerdictsFollowValues(t *testing.T) {
+	const later = "FAKEkeyAddedLater0000Zq8Wv3Lk7"
+	r := redact.New()
+	var buf bytes.Buffer
+	l := slog.New(redact.NewHandler(slog.NewJSONHandler(&buf, nil), r))
+	for i := 0; i < 3; i++ {
+		l.Info("m", later, 1, "api_key", "FAKEsk0000000000000000000000", "plain", "v")
+	}
+	assert.Contains(t, buf.String(), later, "not known yet: printed")
+	assert.NotContains(t, buf.String(), "FAKEsk00000", "a sensitive key's value, first record and later ones")
+	buf.Reset()
+	require.NoError(t, r.Add("k", credential.NewSecret(later)))
+	l.Info("m", later, 1)
+	assert.NotContains(t, buf.String(), later, "the key's old verdict is gone with the old values")
+	assert.Equal(t, 1, strings.Count(buf.String(), "REDACTED"), buf.String())
+}

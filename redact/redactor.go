@@ -62,6 +62,47 @@ type snapshot struct {
 	tabs *classTables
 	// vbytes is every byte value the known values hold.
 	vbytes byteSet
+	// keys caches the verdicts on attribute keys (constants, mostly: a
+	// record's keys are the same record after record), direct-mapped.
+	keys [keySlots]atomic.Pointer[keyVerdict]
+}
+
+const keySlots = 256
+
+// keyVerdict is what the Handler needs to know of an attribute key: that
+// its name is sensitive, or that it holds a secret (never cached: a key
+// that holds a secret is scanned every time, and kept nowhere).
+type keyVerdict struct {
+	key       string
+	sensitive bool
+}
+
+// keySlot picks a key's slot from its length and three of its bytes.
+func keySlot(k string) int {
+	n := len(k)
+	if n == 0 {
+		return 0
+	}
+	h := uint(n)*0x9E37 ^ uint(k[0])*0x85EB ^ uint(k[n-1])*0xC2B2 ^ uint(k[n/2])*0x27D4
+	return int(h>>4^h) & (keySlots - 1)
+}
+
+// key returns whether key is a sensitive name and whether it holds a
+// secret, from the cache when it was seen before.
+func (r *Redactor) key(key string) (sensitive, dirty bool) {
+	sn := r.snap.Load()
+	slot := &sn.keys[keySlot(key)]
+	if v := slot.Load(); v != nil && v.key == key {
+		return v.sensitive, false
+	}
+	sensitive = r.o.sensitiveKey(key)
+	if len(sn.scan(key, nil, true)) > 0 {
+		return sensitive, true
+	}
+	if len(key) <= 64 {
+		slot.Store(&keyVerdict{key: key, sensitive: sensitive})
+	}
+	return sensitive, false
 }
 
 // newSnapshot returns the snapshot of the layers and detectors given.

@@ -87,9 +87,22 @@ func (sn *snapshot) scanShort(s string, out []span, first bool) []span {
 	b := bytesOf(s)
 	var st *detState
 	defer func() { st.free() }()
-	fl := &d.flag
+	// At an anchor byte, the classifier's test (three lookups: its
+	// neighbours may fit a keyword), then the exact test.
+	t := sn.tabs
 	for i := 0; i < len(b); i++ {
-		if fl[b[i]] != 0 && d.candidate(s, i) {
+		c := b[i]
+		if d.flag[c] == 0 {
+			continue
+		}
+		var prev, next byte
+		if i > 0 {
+			prev = b[i-1]
+		}
+		if i+1 < len(b) {
+			next = b[i+1]
+		}
+		if t.a[c]&t.b[prev]&t.f[next] != 0 && d.candidate(s, i) {
 			n := len(out)
 			out = d.keywords(s, i, &st, out)
 			if first && len(out) > n {
