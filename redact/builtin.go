@@ -104,7 +104,12 @@ func inner(name string, c *class, min int, marker string, check func(tok string,
 // "<token>", "${API_KEY}", "$API_KEY", "{{ .Token }}", "xxx", "****",
 // "your-api-key-here", "...", "%s".
 func placeholder(v string) bool {
-	v = strings.Trim(v, `"'`+"`")
+	for len(v) > 0 && (v[0] == '"' || v[0] == '\'' || v[0] == '`') {
+		v = v[1:]
+	}
+	for len(v) > 0 && (v[len(v)-1] == '"' || v[len(v)-1] == '\'' || v[len(v)-1] == '`') {
+		v = v[:len(v)-1]
+	}
 	if v == "" {
 		return true
 	}
@@ -355,11 +360,11 @@ func findAssign(s string, at int, kw string, out []span, nm string, prio int) ([
 		end++
 	}
 	val := s[v:end]
-	if val == "" || placeholder(val) {
-		return out, end
-	}
 	if end < len(s) && (s[end] == '(' || s[end] == '[') {
 		return out, end // code: token = getToken(), key=os.environ["K"]
+	}
+	if val == "" || placeholder(val) {
+		return out, end
 	}
 	if spaced && !looksSecret(val) {
 		return out, end

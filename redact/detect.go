@@ -423,16 +423,20 @@ func (st *detState) reset() {
 }
 
 // keywords runs the detectors whose keywords are anchored on the byte at p
-// and occur there.
-func (d *detectors) keywords(s string, p int, st **detState, out []span) []span {
+// and occur there: the lone keywords when lone (their quick test passed
+// already), the others when near.
+func (d *detectors) keywords(s string, p int, near, lone bool, st **detState, out []span) []span {
 	c := s[p]
-	out = d.try(s, p, d.loneKW[c], st, out)
-	if nb := d.byNeighbour[c]; nb != nil {
+	if lone {
+		// Their detector's quick test ran in candidate when there is one.
+		out = d.try(s, p, d.loneKW[c], d.lonePre[c] != nil, st, out)
+	}
+	if nb := d.byNeighbour[c]; nb != nil && near {
 		if p > 0 {
-			out = d.try(s, p, nb.before[s[p-1]], st, out)
+			out = d.try(s, p, nb.before[s[p-1]], false, st, out)
 		}
 		if p+1 < len(s) {
-			out = d.try(s, p, nb.after[s[p+1]], st, out)
+			out = d.try(s, p, nb.after[s[p+1]], false, st, out)
 		}
 	}
 	return out
@@ -440,7 +444,7 @@ func (d *detectors) keywords(s string, p int, st **detState, out []span) []span 
 
 // try runs the detectors of the keywords kws anchored at p that occur
 // there.
-func (d *detectors) try(s string, p int, kws []anchoredKW, st **detState, out []span) []span {
+func (d *detectors) try(s string, p int, kws []anchoredKW, prechecked bool, st **detState, out []span) []span {
 	for _, k := range kws {
 		start := p - k.off
 		if start < 0 || start+len(k.text) > len(s) {
@@ -452,7 +456,7 @@ func (d *detectors) try(s string, p int, kws []anchoredKW, st **detState, out []
 		if s[start:start+len(k.text)] != k.text {
 			continue
 		}
-		if pre := d.list[k.det].pre; pre != nil && !pre(s, start) {
+		if pre := d.list[k.det].pre; pre != nil && !prechecked && !pre(s, start) {
 			continue
 		}
 		if *st == nil {

@@ -102,9 +102,12 @@ func (sn *snapshot) scanShort(s string, out []span, first bool) []span {
 		if i+1 < len(b) {
 			next = b[i+1]
 		}
-		if t.a[c]&t.b[prev]&t.f[next] != 0 && d.candidate(s, i) {
+		if t.a[c]&t.b[prev]&t.f[next] == 0 {
+			continue
+		}
+		if near, lone := d.candidate(s, i); near || lone {
 			n := len(out)
-			out = d.keywords(s, i, &st, out)
+			out = d.keywords(s, i, near, lone, &st, out)
 			if first && len(out) > n {
 				return out
 			}
@@ -125,11 +128,12 @@ func (d *detectors) scanMasked(s string, ms []uint64, out []span, first bool) []
 			if d.flag[c] == 0 {
 				continue // a byte sharing a nibble bucket with an anchor
 			}
-			if !d.candidate(s, p) {
+			near, lone := d.candidate(s, p)
+			if !near && !lone {
 				continue
 			}
 			n := len(out)
-			out = d.keywords(s, p, &st, out)
+			out = d.keywords(s, p, near, lone, &st, out)
 			if first && len(out) > n {
 				return out
 			}
@@ -138,22 +142,20 @@ func (d *detectors) scanMasked(s string, ms []uint64, out []span, first bool) []
 	return out
 }
 
-// candidate reports whether the anchor byte at p may start a keyword's
-// detector: its neighbours fit one of its keywords of more than one byte
-// (nearSets.fits), or it is a lone keyword ("=", ":") whose detector's
-// quick test passes.
-func (d *detectors) candidate(s string, p int) bool {
+// candidate reports which keywords may start a detector at the anchor
+// byte at p: near, when its neighbours fit one of its keywords of more than
+// one byte (nearSets.fits); lone, when it is a lone keyword ("=", ":")
+// whose detector's quick test passes (the detector then runs without it).
+func (d *detectors) candidate(s string, p int) (near, lone bool) {
 	c := s[p]
-	if d.near[c].fits(s, p) {
-		return true
-	}
+	near = d.near[c].fits(s, p)
 	if !d.lone[c] {
-		return false
+		return near, false
 	}
 	if d.loneAssign[c] && !assignMay(s, p) {
-		return false // most '=' and ':' of code and JSON, without a call
+		return near, false // most '=' and ':' of code and JSON, without a call
 	}
-	return d.lonePre[c] == nil || d.lonePre[c](s, p)
+	return near, d.lonePre[c] == nil || d.lonePre[c](s, p)
 }
 
 // runs finds the long runs of the second mask of a classified text.
