@@ -420,30 +420,27 @@ func bearer(s string, at int, kw string, out []span, nm string, prio int) ([]spa
 // urlPassword finds the password of scheme://user:password@host, and a
 // token standing as the user (https://ghp_x@github.com).
 func urlPassword(s string, at int, kw string, out []span, nm string, prio int) ([]span, int) {
-	// A scheme before "://".
-	if at == 0 || !alnum[s[at-1]] {
-		return out, at + 3
+	// Keyed on the '@' that ends the userinfo, not on "://": most URLs
+	// have none, and cost nothing. Back over the userinfo (userCh holds
+	// no '@', so only the first '@' after "://" reaches it) to a scheme's
+	// "://".
+	u := at
+	for u > 0 && userCh[s[u-1]] {
+		u--
 	}
-	u := at + 3
-	end := run(s, u, userCh)
-	// The userinfo ends at the last '@' of the run.
-	at2 := strings.LastIndexByte(s[u:end], '@')
-	if end < len(s) && s[end] == '@' {
-		at2 = end - u
+	if u < 4 || s[u-3:u] != "://" || !alnum[s[u-4]] {
+		return out, at + 1
 	}
-	if at2 < 0 {
-		return out, end
-	}
-	ui := s[u : u+at2]
+	ui := s[u:at]
 	if c := strings.IndexByte(ui, ':'); c >= 0 {
 		pw := ui[c+1:]
 		if pw != "" && !placeholder(pw) {
-			out = append(out, span{u + c + 1, u + at2, nm, prio})
+			out = append(out, span{u + c + 1, at, nm, prio})
 		}
 	} else if len(ui) >= 16 && looksSecret(ui) {
-		out = append(out, span{u, u + at2, nm, prio})
+		out = append(out, span{u, at, nm, prio})
 	}
-	return out, u + at2
+	return out, at + 1
 }
 
 // dsn finds go-sql-driver's user:password@tcp(host) and @unix(path).
@@ -622,7 +619,7 @@ func builtin() []Detector {
 		inner("azure-ad", azureCh, 38, "Q~", func(tok string, m int) bool { return m >= 4 && tok[m-1] >= '0' && tok[m-1] <= '9' }),
 		fnDet("jwt", jwt, "eyJ"),
 		fnDet("bearer", bearer, "Bearer", "BEARER"),
-		fnDet("url-password", urlPassword, "://"),
+		fnDet("url-password", urlPassword, "@"),
 		fnDet("dsn", dsn, "@tcp(", "@unix("),
 		fnDet("flag", flagValue, " -u ", "--user ", " -p ", "--password ", "password "),
 		assign(),
