@@ -54,6 +54,10 @@ type Policy struct {
 
 	counts [6]atomic.Int64
 
+	// spares are states of calls that ended, kept for a later call with
+	// the same parent context (see callState).
+	spares [numSpares]atomic.Pointer[callState]
+
 	credClass atomic.Int32 // Class: Success, Rejected or Quota
 	mu        sync.Mutex
 	credSince time.Time
@@ -171,9 +175,11 @@ func (p *Policy) run(ctx context.Context, mark bool, attempt attemptFunc) error 
 		return p.runInner(ctx, st, attempt)
 	}
 	var st *callState
+	var seq uint64
 	actx := ctx
 	if mark {
-		st = &callState{Context: ctx, policy: p}
+		st, seq = p.claim(ctx)
+		defer st.release() // also when fn panics: the spare stays usable
 		actx = st
 	}
 	clock := p.o.clock
@@ -207,7 +213,7 @@ func (p *Policy) run(ctx context.Context, mark bool, attempt attemptFunc) error 
 		if err != nil && st != nil && out.Class != Canceled {
 			// A layer below saw the response: its verdict is better informed
 			// than the error the SDK made of it.
-			if inner, ok := st.take(); ok {
+			if inner, ok := st.take(seq); ok {
 				out = inner
 			}
 		}
@@ -279,20 +285,21 @@ func (p *Policy) run(ctx context.Context, mark bool, attempt attemptFunc) error 
 // outer policy.
 func (p *Policy) runInner(ctx context.Context, st *callState, attempt attemptFunc) error {
 	own := st.policy != p
+	seq := st.seq.Load() // the call this attempt belongs to
 	in := p.read()
 	now := p.timeOf(&in)
 	probe := false
 	if own && p.br != nil {
 		ok, until, pr := p.br.allow(now)
 		if !ok {
-			st.report(Outcome{Class: Retryable, RetryAfter: until.Sub(now)})
+			st.report(seq, Outcome{Class: Retryable, RetryAfter: until.Sub(now)})
 			return &Error{Dependency: p.name, Kind: ErrCircuitOpen, RetryAfter: until.Sub(now)}
 		}
 		probe = pr
 	}
 	out, err := attempt(ctx)
 	if err != nil && out.Class != Canceled {
-		if inner, ok := st.take(); ok {
+		if inner, ok := st.take(seq); ok {
 			out = inner
 		}
 	}
@@ -329,7 +336,7 @@ func (p *Policy) runInner(ctx context.Context, st *callState, attempt attemptFun
 	default:
 		kind = ErrRetriesExhausted
 	}
-	st.report(out)
+	st.report(seq, out)
 	return &Error{Dependency: p.name, Kind: kind, Attempts: 1, RetryAfter: out.RetryAfter, Err: err}
 }
 
