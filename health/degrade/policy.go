@@ -54,9 +54,9 @@ type Policy struct {
 
 	counts [6]atomic.Int64
 
-	// spares are states of calls that ended, kept for a later call with
-	// the same parent context (see callState).
-	spares [numSpares]atomic.Pointer[callState]
+	// spare is the state of a call, kept for a later call with the same
+	// parent context (see callState).
+	spare atomic.Pointer[callState]
 
 	credClass atomic.Int32 // Class: Success, Rejected or Quota
 	mu        sync.Mutex
@@ -178,8 +178,11 @@ func (p *Policy) run(ctx context.Context, mark bool, attempt attemptFunc) error 
 	var seq uint64
 	actx := ctx
 	if mark {
-		st, seq = p.claim(ctx)
-		defer st.release() // also when fn panics: the spare stays usable
+		var kept bool
+		st, seq, kept = p.claim(ctx)
+		if kept {
+			defer st.release() // also when fn panics: the spare stays usable
+		}
 		actx = st
 	}
 	clock := p.o.clock

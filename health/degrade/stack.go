@@ -3,9 +3,7 @@ package degrade
 import (
 	"context"
 	"reflect"
-	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // callKey is the context key of the running logical call.
@@ -21,51 +19,50 @@ type callKey struct{}
 //
 // # Reuse
 //
-// The success path of [Policy.Do] and [Call] allocates nothing when the
-// caller's context is one it has seen before (context.Background(), a
-// worker's long-lived context): the policy keeps a few idle states
-// (Policy.spares) and a call whose parent context is the very same one
-// claims one of them. A state is never pooled across parents: its embedded
-// Context is set when it is made and never changes, because the context a
-// call hands down may be kept after the call returns (a streamed response
-// body, a goroutine the function started) and must keep answering Done,
-// Deadline, Err and Value for the parent it was made from. Reusing it for a
-// later call with the same parent changes none of those answers.
+// [Policy.Do] and [Call] allocate nothing on the success path when the
+// caller's context is the one of the policy's previous call
+// (context.Background(), a worker's long-lived context): the policy keeps
+// the state of a call that ended as its spare, and a call whose parent
+// context is the very same one claims it. A state is never pooled across
+// parents: its embedded Context is set when it is made and never changes,
+// because the context a call hands down may be kept after the call returns
+// (a streamed response body, a goroutine the function started) and must
+// keep answering Done, Deadline, Err and Value for the parent it was made
+// from; a later call with the same parent changes none of those answers.
+// Only contexts that == compares without a panic are kept (see
+// safeToCompare). A call whose context differs, or that finds the spare
+// held by a call running now, makes its own state (one allocation).
 //
-// What a reused state does share with the later call is its report slot.
-// Each claim starts a new generation (seq); an inner layer reads the
-// generation when it starts and its report carries it, and the outer
-// policy takes only a report of its own generation. So an inner layer that
-// was running when its call returned, and reports later, cannot reach a
-// later call. The one residual case: a goroutine that outlives its call and
-// starts an inner layer (a nested Policy.Do, a request through a
-// RoundTripper) with the retained context while a later call with the same
-// parent context runs under the same policy reports into that later call.
-// The report is taken only by an attempt that failed itself, in place of
-// the classification of its own error; the number of attempts stays
-// bounded by the policy's.
+// What a reused state shares with the later call is its report slot. Each
+// claim is a new seq; an inner layer reads seq when it starts and its
+// report carries it, and the outer policy takes only a report of its own
+// seq. So an inner layer that was running when its call returned, and
+// reports later, cannot reach a later call. The one residual case: a
+// goroutine that outlives its call and starts an inner layer (a nested
+// Policy.Do, a request through a RoundTripper) with the kept context while
+// a later call with the same parent context runs under the same policy
+// reports into that later call. The report is taken only by an attempt
+// that failed itself, in place of the classification of its own error; the
+// number of attempts stays bounded by the policy's.
 type callState struct {
 	context.Context
 	policy *Policy // the outermost policy
 
-	// seq is the claim word: odd while a call holds the state, and one
-	// more on every claim and release, so that seq identifies the call.
+	// seq is the claim word: even while a call holds the state (a new
+	// state is held by the call that made it), odd while it is idle, and
+	// one more on every claim and release, so that it names the call.
 	seq atomic.Uint64
 
-	// mu guards the last failed outcome an inner layer reported: outcome,
-	// and outSeq, the seq of the call it was reported for. Only failures
-	// take it.
-	mu     sync.Mutex
-	outSeq uint64
-	// outcome is class+1 in the low 4 bits, the Retry-After in nanoseconds
-	// above them; 0 when none.
-	outcome int64
+	// rep is the last failed outcome an inner layer reported, for the call
+	// it names. Only failures make one.
+	rep atomic.Pointer[report]
 }
 
-// numSpares is how many idle call states a policy keeps: enough for a few
-// goroutines sharing one context at once, small enough that a call with a
-// context never seen before pays only a short scan.
-const numSpares = 4
+// report is an inner layer's failed outcome for the attempt of call seq.
+type report struct {
+	seq uint64
+	out Outcome
+}
 
 // Value answers callKey with the call's state and passes every other key on.
 func (s *callState) Value(key any) any {
@@ -81,39 +78,33 @@ func stateOf(ctx context.Context) *callState {
 	return s
 }
 
-// claim returns the state of a new call whose parent context is ctx, and
-// the call's seq. It reuses an idle spare made for the same ctx, and
-// otherwise makes one (and keeps it as a spare when ctx can be compared
-// safely).
-func (p *Policy) claim(ctx context.Context) (*callState, uint64) {
-	victim := -1
-	for i := range p.spares {
-		s := p.spares[i].Load()
-		if s == nil {
-			victim = i // the slots fill in order: the rest are empty too
-			break
-		}
-		// Safe: a spare's context is a pointer or context.Background() or
+// claim returns the state of a new call whose parent context is ctx, the
+// call's seq, and whether the state is the policy's spare (to be released
+// when the call ends). It claims the spare if it was made for the same ctx
+// and is idle; otherwise it makes a state, which becomes the spare unless
+// the spare is held or ctx cannot be compared safely.
+func (p *Policy) claim(ctx context.Context) (*callState, uint64, bool) {
+	sp := p.spare.Load()
+	if sp != nil {
+		v := sp.seq.Load()
+		// Safe: the spare's context is a pointer, context.Background() or
 		// TODO(), so if ctx has the same dynamic type the comparison is of
 		// comparable values, and otherwise it is false without comparing.
-		v := s.seq.Load()
-		if s.Context == ctx {
-			if v&1 == 0 && s.seq.CompareAndSwap(v, v+1) {
-				return s, v + 1
-			}
-			continue // held by a call running now: it will be back
+		if sp.Context == ctx && v&1 == 1 && sp.seq.CompareAndSwap(v, v+1) {
+			return sp, v + 1, true
 		}
-		if victim < 0 && v&1 == 0 {
-			victim = i
+		if v&1 == 0 {
+			// Held by a call running now: it stays the spare, this call
+			// gets a state of its own.
+			return &callState{Context: ctx, policy: p}, 0, false
 		}
 	}
-	s := &callState{Context: ctx, policy: p}
-	s.seq.Store(1)
-	if victim >= 0 && safeToCompare(ctx) {
-		// Published held: no other call claims it before release.
-		p.spares[victim].Store(s)
+	s := &callState{Context: ctx, policy: p} // held, seq 0
+	if safeToCompare(ctx) {
+		p.spare.Store(s)
+		return s, 0, true
 	}
-	return s, 1
+	return s, 0, false
 }
 
 // release ends the call that claimed s.
@@ -133,31 +124,25 @@ func safeToCompare(ctx context.Context) bool {
 // report records an inner layer's failed outcome for the attempt of call
 // seq (read by the inner layer when it started).
 func (s *callState) report(seq uint64, o Outcome) {
-	if o.Class <= Success || o.Class > Canceled {
-		return
+	if o.Class <= Success || o.Class > Canceled || seq&1 == 1 {
+		return // nothing to say, or no call held the state
 	}
-	ra := max(o.RetryAfter, 0)
-	s.mu.Lock()
-	s.outSeq, s.outcome = seq, int64(ra)<<4|int64(o.Class+1)
-	s.mu.Unlock()
+	o.RetryAfter = max(o.RetryAfter, 0)
+	s.rep.Store(&report{seq: seq, out: o})
 }
 
 // take returns and clears the outcome an inner layer reported for call
-// seq; a report for another call is left for it (or dropped).
+// seq; a report for an earlier call is ignored.
 func (s *callState) take(seq uint64) (Outcome, bool) {
-	s.mu.Lock()
-	v := s.outcome
-	if s.outSeq != seq {
-		v = 0
+	for {
+		r := s.rep.Load()
+		if r == nil || r.seq != seq {
+			return Outcome{}, false
+		}
+		if s.rep.CompareAndSwap(r, nil) {
+			return r.out, true
+		}
 	}
-	if v != 0 {
-		s.outcome = 0
-	}
-	s.mu.Unlock()
-	if v == 0 {
-		return Outcome{}, false
-	}
-	return Outcome{Class: Class(v&15) - 1, RetryAfter: time.Duration(v >> 4)}, true
 }
 
 // Inside reports whether ctx belongs to an attempt of a [Policy] (through
