@@ -288,7 +288,7 @@ func (p *Policy) run(ctx context.Context, mark bool, attempt attemptFunc) error 
 // outer policy.
 func (p *Policy) runInner(ctx context.Context, st *callState, attempt attemptFunc) error {
 	own := st.policy != p
-	seq := st.seq.Load() // the call this attempt belongs to
+	seq := st.seq() // the call this attempt belongs to
 	in := p.read()
 	now := p.timeOf(&in)
 	probe := false

@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"sync/atomic"
+	"time"
 )
 
 // callKey is the context key of the running logical call.
@@ -34,10 +35,11 @@ type callKey struct{}
 // held by a call running now, makes its own state (one allocation).
 //
 // What a reused state shares with the later call is its report slot. Each
-// claim is a new seq; an inner layer reads seq when it starts and its
-// report carries it, and the outer policy takes only a report of its own
-// seq. So an inner layer that was running when its call returned, and
-// reports later, cannot reach a later call. The one residual case: a
+// claim is a new seq and clears the slot; an inner layer reads seq when it
+// starts, and its report is kept only while that call still holds the
+// state. So an inner layer that was running when its call returned, and
+// reports later, cannot reach a later call (unless it reports exactly 2^23
+// calls later: seq has 24 bits). The one residual case: a
 // goroutine that outlives its call and starts an inner layer (a nested
 // Policy.Do, a request through a RoundTripper) with the kept context while
 // a later call with the same parent context runs under the same policy
@@ -48,21 +50,55 @@ type callState struct {
 	context.Context
 	policy *Policy // the outermost policy
 
-	// seq is the claim word: even while a call holds the state (a new
-	// state is held by the call that made it), odd while it is idle, and
-	// one more on every claim and release, so that it names the call.
-	seq atomic.Uint64
-
-	// rep is the last failed outcome an inner layer reported, for the call
-	// it names. Only failures make one.
-	rep atomic.Pointer[report]
+	// word holds, in one atomic word, which call holds the state and the
+	// last failed outcome an inner layer reported for it. The top seqBits
+	// are seq: even while a call holds the state (a new state is held by
+	// the call that made it), odd while it is idle, one more on every claim
+	// and release, so that it names the call. Below it, the outcome (see
+	// packOutcome), 0 when none.
+	word atomic.Uint64
 }
 
-// report is an inner layer's failed outcome for the attempt of call seq.
-type report struct {
-	seq uint64
-	out Outcome
+const (
+	seqBits   = 24
+	seqShift  = 64 - seqBits
+	seqOne    = 1 << seqShift
+	outMask   = seqOne - 1
+	raBits    = seqShift - 5 // 35: the Retry-After's value
+	raMax     = 1<<raBits - 1
+	classMask = 7
+)
+
+// packOutcome packs o below seq: class+1 in the low 3 bits, then 2 bits of
+// unit and raBits of Retry-After: nanoseconds below 2^35 (34 s),
+// microseconds below 2^35 µs (9.5 h), else milliseconds (at most 1.09
+// years, which any ceiling rejects).
+func packOutcome(o Outcome) uint64 {
+	ra := max(o.RetryAfter, 0)
+	var unit uint64
+	switch {
+	case ra <= raMax:
+	case ra/time.Microsecond <= raMax:
+		unit, ra = 1, ra/time.Microsecond
+	default:
+		unit, ra = 2, min(ra/time.Millisecond, raMax)
+	}
+	return uint64(ra)<<5 | unit<<3 | uint64(o.Class+1)
 }
+
+func unpackOutcome(w uint64) Outcome {
+	ra := time.Duration(w & outMask >> 5)
+	switch w >> 3 & 3 {
+	case 1:
+		ra *= time.Microsecond
+	case 2:
+		ra *= time.Millisecond
+	}
+	return Outcome{Class: Class(w&classMask) - 1, RetryAfter: ra}
+}
+
+// seq returns the seq of the call holding s, or of the last one.
+func (s *callState) seq() uint64 { return s.word.Load() >> seqShift }
 
 // Value answers callKey with the call's state and passes every other key on.
 func (s *callState) Value(key any) any {
@@ -86,14 +122,16 @@ func stateOf(ctx context.Context) *callState {
 func (p *Policy) claim(ctx context.Context) (*callState, uint64, bool) {
 	sp := p.spare.Load()
 	if sp != nil {
-		v := sp.seq.Load()
+		v := sp.word.Load()
+		idle := v&seqOne != 0
 		// Safe: the spare's context is a pointer, context.Background() or
 		// TODO(), so if ctx has the same dynamic type the comparison is of
 		// comparable values, and otherwise it is false without comparing.
-		if sp.Context == ctx && v&1 == 1 && sp.seq.CompareAndSwap(v, v+1) {
-			return sp, v + 1, true
+		// A claim clears a report left for an earlier call.
+		if sp.Context == ctx && idle && sp.word.CompareAndSwap(v, v&^outMask+seqOne) {
+			return sp, (v>>seqShift + 1) & (1<<seqBits - 1), true
 		}
-		if v&1 == 0 {
+		if !idle {
 			// Held by a call running now: it stays the spare, this call
 			// gets a state of its own.
 			return &callState{Context: ctx, policy: p}, 0, false
@@ -108,7 +146,7 @@ func (p *Policy) claim(ctx context.Context) (*callState, uint64, bool) {
 }
 
 // release ends the call that claimed s.
-func (s *callState) release() { s.seq.Add(1) }
+func (s *callState) release() { s.word.Add(seqOne) }
 
 // safeToCompare reports whether ctx can be compared with == against any
 // context without a panic. A comparison panics when both dynamic types are
@@ -122,25 +160,31 @@ func safeToCompare(ctx context.Context) bool {
 }
 
 // report records an inner layer's failed outcome for the attempt of call
-// seq (read by the inner layer when it started).
+// seq (read by the inner layer when it started), unless another call holds
+// the state now.
 func (s *callState) report(seq uint64, o Outcome) {
 	if o.Class <= Success || o.Class > Canceled || seq&1 == 1 {
 		return // nothing to say, or no call held the state
 	}
-	o.RetryAfter = max(o.RetryAfter, 0)
-	s.rep.Store(&report{seq: seq, out: o})
+	out := packOutcome(o)
+	for {
+		v := s.word.Load()
+		if v>>seqShift != seq || s.word.CompareAndSwap(v, v&^outMask|out) {
+			return
+		}
+	}
 }
 
 // take returns and clears the outcome an inner layer reported for call
-// seq; a report for an earlier call is ignored.
+// seq.
 func (s *callState) take(seq uint64) (Outcome, bool) {
 	for {
-		r := s.rep.Load()
-		if r == nil || r.seq != seq {
+		v := s.word.Load()
+		if v>>seqShift != seq || v&classMask == 0 {
 			return Outcome{}, false
 		}
-		if s.rep.CompareAndSwap(r, nil) {
-			return r.out, true
+		if s.word.CompareAndSwap(v, v&^outMask) {
+			return unpackOutcome(v), true
 		}
 	}
 }
