@@ -139,7 +139,14 @@ func (p *Policy) MaxDelay() time.Duration { return p.o.maxDelay }
 
 // Do calls fn under the policy and returns nil or the error described in
 // [Policy]. fn receives a context derived from ctx that marks the call (see
-// Stacking in [Policy]); pass it on to the SDK.
+// Stacking in [Policy]); pass it on to the SDK. It may be kept after Do
+// returns (a streamed body keeps it) and answers for ctx as long as it
+// lives. When ctx is the context of the policy's previous call
+// (context.Background(), a worker's own), the success path allocates
+// nothing; then a layer that a goroutine of yours starts with the kept
+// context after the call has ended, while a later call with the same ctx
+// runs, may have its failure taken by that call's next failed attempt
+// (see the package README's Numbers).
 func (p *Policy) Do(ctx context.Context, fn func(context.Context) error) error {
 	return p.run(ctx, true, func(ctx context.Context) (Outcome, error) {
 		err := fn(ctx)
