@@ -38,14 +38,17 @@ type callKey struct{}
 // claim is a new seq and clears the slot; an inner layer reads seq when it
 // starts, and its report is kept only while that call still holds the
 // state. So an inner layer that was running when its call returned, and
-// reports later, cannot reach a later call (unless it reports exactly 2^23
-// calls later: seq has 24 bits). The one residual case: a
+// reports later, cannot reach a later call (unless it reports exactly a
+// multiple of 2^23 calls later: seq has 24 bits). The one residual case: a
 // goroutine that outlives its call and starts an inner layer (a nested
 // Policy.Do, a request through a RoundTripper) with the kept context while
 // a later call with the same parent context runs under the same policy
 // reports into that later call. The report is taken only by an attempt
 // that failed itself, in place of the classification of its own error; the
 // number of attempts stays bounded by the policy's.
+//
+// The spare keeps the parent context of the call that made it reachable
+// (its values too) until a call with another context replaces it.
 type callState struct {
 	context.Context
 	policy *Policy // the outermost policy
@@ -125,9 +128,10 @@ func (p *Policy) claim(ctx context.Context) (*callState, uint64, bool) {
 		v := sp.word.Load()
 		idle := v&seqOne != 0
 		// Safe: the spare's context is a pointer, context.Background() or
-		// TODO(), so if ctx has the same dynamic type the comparison is of
-		// comparable values, and otherwise it is false without comparing.
-		// A claim clears a report left for an earlier call.
+		// TODO() (see safeToCompare), so if ctx has the same dynamic type
+		// the comparison is of comparable values, and otherwise it is false
+		// without comparing. A claim clears a report left for an earlier
+		// call.
 		if sp.Context == ctx && idle && sp.word.CompareAndSwap(v, v&^outMask+seqOne) {
 			return sp, (v>>seqShift + 1) & (1<<seqBits - 1), true
 		}
