@@ -20,6 +20,17 @@ func (stub) RoundTrip(r *http.Request) (*http.Response, error) {
 	return &http.Response{StatusCode: 200, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
 }
 
+// contexts returns n distinct contexts, as n requests would bring.
+func contexts(n int) []context.Context {
+	ctxs := make([]context.Context, n)
+	for i := range ctxs {
+		ctxs[i] = context.WithValue(context.Background(), benchKey{}, i)
+	}
+	return ctxs
+}
+
+type benchKey struct{}
+
 // The success path; internal/bench runs the same side by side with
 // failsafe-go.
 func BenchmarkSuccessPath(b *testing.B) {
@@ -32,6 +43,34 @@ func BenchmarkSuccessPath(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+	// Each call with a context of its own (a request's): the call state
+	// cannot be reused, and is allocated as before.
+	b.Run("Policy.Do/ctx-per-call", func(b *testing.B) {
+		p := degrade.NewPolicy("llm", degrade.WithBreaker(0.5, 10, time.Minute))
+		ctxs := contexts(1024)
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if err := p.Do(ctxs[i%len(ctxs)], okCall); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	// Goroutines sharing one context: a few idle call states are kept, so
+	// calls overlapping in time reuse them too.
+	b.Run("Policy.Do/parallel", func(b *testing.B) {
+		p := degrade.NewPolicy("llm", degrade.WithBreaker(0.5, 10, time.Minute))
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := p.Do(ctx, okCall); err != nil {
+					b.Error(err) // not Fatal: this is not the benchmark's goroutine
+					return
+				}
+			}
+		})
 	})
 	req, _ := http.NewRequest(http.MethodGet, "http://api.invalid/v1/models", nil)
 	rt := func(b *testing.B, t http.RoundTripper) {

@@ -54,6 +54,10 @@ type Policy struct {
 
 	counts [6]atomic.Int64
 
+	// spare is the state of a call, kept for a later call with the same
+	// parent context (see callState).
+	spare atomic.Pointer[callState]
+
 	credClass atomic.Int32 // Class: Success, Rejected or Quota
 	mu        sync.Mutex
 	credSince time.Time
@@ -135,7 +139,14 @@ func (p *Policy) MaxDelay() time.Duration { return p.o.maxDelay }
 
 // Do calls fn under the policy and returns nil or the error described in
 // [Policy]. fn receives a context derived from ctx that marks the call (see
-// Stacking in [Policy]); pass it on to the SDK.
+// Stacking in [Policy]); pass it on to the SDK. It may be kept after Do
+// returns (a streamed body keeps it) and answers for ctx as long as it
+// lives. When ctx is the context of the policy's previous call
+// (context.Background(), a worker's own), the success path allocates
+// nothing; then a layer that a goroutine of yours starts with the kept
+// context after the call has ended, while a later call with the same ctx
+// runs, may have its failure taken by that call's next failed attempt
+// (see the package README's Numbers).
 func (p *Policy) Do(ctx context.Context, fn func(context.Context) error) error {
 	return p.run(ctx, true, func(ctx context.Context) (Outcome, error) {
 		err := fn(ctx)
@@ -171,9 +182,14 @@ func (p *Policy) run(ctx context.Context, mark bool, attempt attemptFunc) error 
 		return p.runInner(ctx, st, attempt)
 	}
 	var st *callState
+	var seq uint64
 	actx := ctx
 	if mark {
-		st = &callState{Context: ctx, policy: p}
+		var kept bool
+		st, seq, kept = p.claim(ctx)
+		if kept {
+			defer st.release() // also when fn panics: the spare stays usable
+		}
 		actx = st
 	}
 	clock := p.o.clock
@@ -207,7 +223,7 @@ func (p *Policy) run(ctx context.Context, mark bool, attempt attemptFunc) error 
 		if err != nil && st != nil && out.Class != Canceled {
 			// A layer below saw the response: its verdict is better informed
 			// than the error the SDK made of it.
-			if inner, ok := st.take(); ok {
+			if inner, ok := st.take(seq); ok {
 				out = inner
 			}
 		}
@@ -279,20 +295,21 @@ func (p *Policy) run(ctx context.Context, mark bool, attempt attemptFunc) error 
 // outer policy.
 func (p *Policy) runInner(ctx context.Context, st *callState, attempt attemptFunc) error {
 	own := st.policy != p
+	seq := st.seq() // the call this attempt belongs to
 	in := p.read()
 	now := p.timeOf(&in)
 	probe := false
 	if own && p.br != nil {
 		ok, until, pr := p.br.allow(now)
 		if !ok {
-			st.report(Outcome{Class: Retryable, RetryAfter: until.Sub(now)})
+			st.report(seq, Outcome{Class: Retryable, RetryAfter: until.Sub(now)})
 			return &Error{Dependency: p.name, Kind: ErrCircuitOpen, RetryAfter: until.Sub(now)}
 		}
 		probe = pr
 	}
 	out, err := attempt(ctx)
 	if err != nil && out.Class != Canceled {
-		if inner, ok := st.take(); ok {
+		if inner, ok := st.take(seq); ok {
 			out = inner
 		}
 	}
@@ -329,7 +346,7 @@ func (p *Policy) runInner(ctx context.Context, st *callState, attempt attemptFun
 	default:
 		kind = ErrRetriesExhausted
 	}
-	st.report(out)
+	st.report(seq, out)
 	return &Error{Dependency: p.name, Kind: kind, Attempts: 1, RetryAfter: out.RetryAfter, Err: err}
 }
 
