@@ -95,6 +95,8 @@ type detectors struct {
 	// loneAssign[c] marks a lone keyword c of the built-in "key" detector
 	// alone: the scan runs its quick test (assignMay) inline.
 	loneAssign [256]bool
+	// buckets are the classifier's (classBuckets), made once.
+	buckets []bucketSets
 }
 
 // nearSets are the neighbours an anchor byte has in its keywords.
@@ -209,6 +211,7 @@ func compile(list []Detector) *detectors {
 			d.loneAssign[c] = true
 		}
 	}
+	d.buckets = d.classBuckets()
 	return d
 }
 

@@ -60,6 +60,7 @@ type snapshot struct {
 	// tabs classify a long text: the detectors' anchor bytes, and the
 	// bytes a run may hold (base64, hex and every known value's bytes).
 	tabs *classTables
+	run  byteSet // the run set tabs were made for
 	// vbytes is every byte value the known values hold.
 	vbytes byteSet
 	// keys caches the verdicts on attribute keys (constants, mostly: a
@@ -106,13 +107,9 @@ func (r *Redactor) key(key string) (sensitive, dirty bool) {
 }
 
 // newSnapshot returns the snapshot of the layers and detectors given.
-func newSnapshot(base, delta *matcher, dead map[string]bool, dets *detectors) *snapshot {
+func newSnapshot(base, delta *matcher, dead map[string]bool, dets *detectors, old *snapshot) *snapshot {
 	sn := &snapshot{base: base, delta: delta, dead: dead, dets: dets}
 	var run byteSet
-	var buckets []bucketSets
-	if dets != nil {
-		buckets = dets.classBuckets()
-	}
 	run.addClass(b64Run)
 	for _, m := range []*matcher{base, delta} {
 		if m != nil {
@@ -120,7 +117,17 @@ func newSnapshot(base, delta *matcher, dead map[string]bool, dets *detectors) *s
 			sn.vbytes.union(&m.bytes)
 		}
 	}
-	sn.tabs = newClassTables(buckets, &run)
+	// The tables change only when the run set does (a value with a byte
+	// no earlier value had).
+	if old != nil && old.run == run {
+		sn.tabs, sn.run = old.tabs, run
+		return sn
+	}
+	var buckets []bucketSets
+	if dets != nil {
+		buckets = dets.buckets
+	}
+	sn.tabs, sn.run = newClassTables(buckets, &run), run
 	return sn
 }
 
@@ -138,7 +145,7 @@ func New(opts ...Option) *Redactor {
 		f(&o)
 	}
 	r := &Redactor{o: o, vals: map[string]*knownValue{}, sources: map[int]*tracked{}}
-	r.snap.Store(newSnapshot(nil, nil, nil, compile(o.detectors)))
+	r.snap.Store(newSnapshot(nil, nil, nil, compile(o.detectors), nil))
 	return r
 }
 
@@ -260,7 +267,7 @@ func (r *Redactor) publish(added, removed []string) {
 		}
 		r.nbase = len(all)
 		r.delta, r.dead = nil, nil
-		r.snap.Store(newSnapshot(r.layer(all), nil, nil, old.dets))
+		r.snap.Store(newSnapshot(r.layer(all), nil, nil, old.dets, old))
 		return
 	}
 	var dead map[string]bool
@@ -270,7 +277,7 @@ func (r *Redactor) publish(added, removed []string) {
 			dead[v] = true
 		}
 	}
-	r.snap.Store(newSnapshot(old.base, r.layer(r.delta), dead, old.dets))
+	r.snap.Store(newSnapshot(old.base, r.layer(r.delta), dead, old.dets, old))
 }
 
 // layer builds the matcher of the values vs. r.mu is held.
