@@ -86,3 +86,44 @@ func TestClassifiedScanMatchesShortScan(t *testing.T) {
 		}
 	}
 }
+
+// FuzzClassifiedScan hunts for a text on which the classified scan and
+// the byte-at-a-time scan disagree: the fuzzer's text, grown past
+// indexFrom by repeating it, with a known value registered.
+func FuzzClassifiedScan(f *testing.F) {
+	const known = "sk-ant-api03-FAKEqWeRtYuIoPaSdFgHjKlZxCvBnM0123456789-_abcdefFAKE"
+	for _, p := range scanPieces(known) {
+		f.Add(p, uint8(0))
+	}
+	f.Add("token := r.Header.Get(\"x\") https://u:FAKEpw@h/ a=b", uint8(3))
+	r := New()
+	if err := r.Add("k", credential.NewSecret(known)); err != nil {
+		f.Fatal(err)
+	}
+	if err := r.Add("s", credential.NewSecret("FAKEshort9")); err != nil {
+		f.Fatal(err)
+	}
+	sn := r.snap.Load()
+	f.Fuzz(func(t *testing.T, text string, cut uint8) {
+		if text == "" {
+			return
+		}
+		s := text
+		for len(s) < indexFrom {
+			s += text
+		}
+		s = s[int(cut)%len(text):]
+		if len(s) < indexFrom {
+			return
+		}
+		long := r.apply(s, merge(sn.scan(s, nil, false)))
+		short := r.apply(s, merge(sn.scanShort(s, nil, false)))
+		if long != short {
+			i := 0
+			for i < len(long) && i < len(short) && long[i] == short[i] {
+				i++
+			}
+			t.Fatalf("on a %d-byte text the classified scan (%d bytes out) and the short scan (%d bytes out) differ from byte %d", len(s), len(long), len(short), i)
+		}
+	})
+}
