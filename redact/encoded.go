@@ -340,7 +340,7 @@ func (sn *snapshot) binary(s string, rn *runs, out []span, first bool) []span {
 		// The run may start a few characters before the encoding does
 		// ("x" glued to it): each alignment is decoded.
 		found := false
-		if mixedCase(text) {
+		if mixedCase(text) && sn.mayDecode(text, least) {
 			// The 6-bit values ('=' and line breaks have none), then each
 			// alignment packed from them, after them in buf.
 			if cap(buf) < 2*len(text) {
@@ -476,6 +476,51 @@ func (sn *snapshot) valueRunPacked(sx []byte) bool {
 			return true
 		}
 		i = e + 1
+	}
+	return false
+}
+
+// mayDecode reports whether some alignment of the base64 run text may
+// decode to a run of known-value bytes (valueRunPacked), reading the
+// characters themselves: most runs (IDs, paths) are ruled out before their
+// 6-bit values are written out. A run with '=' inside (not only at its end)
+// is not ruled out.
+func (sn *snapshot) mayDecode(text string, least int) bool {
+	body := text
+	for len(body) > 0 && body[len(body)-1] == '=' {
+		body = body[:len(body)-1]
+	}
+	if strings.IndexByte(body, '=') >= 0 {
+		return true
+	}
+	vb := &sn.vbytes
+	for off := 0; off < 4 && 3*(len(body)-off) >= 4*least; off++ {
+		sx := body[off:]
+		n := len(sx) * 3 / 4
+		at := func(j int) byte {
+			x := j/3*4 + j%3
+			sh := 2 * uint(j%3)
+			return byte(b64Val[sx[x]])<<(2+sh) | byte(b64Val[sx[x+1]])>>(4-sh)
+		}
+		for i := 0; i+least <= n; {
+			j := i + least - 1
+			if !vb.has(at(j)) {
+				i = j + 1
+				continue
+			}
+			k := j
+			for k > i && vb.has(at(k-1)) {
+				k--
+			}
+			e := j + 1
+			for e < n && e-k < least && vb.has(at(e)) {
+				e++
+			}
+			if e-k >= least {
+				return true
+			}
+			i = e + 1
+		}
 	}
 	return false
 }
