@@ -27,7 +27,10 @@ type byteSet [4]uint64
 
 func (s *byteSet) add(c byte)      { s[c>>6] |= 1 << (c & 63) }
 func (s *byteSet) has(c byte) bool { return s[c>>6]&(1<<(c&63)) != 0 }
-func (s *byteSet) fill()           { *s = byteSet{^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0)} }
+func (s *byteSet) fill()           { *s = allBytes }
+
+// allBytes is the set of every byte value.
+var allBytes = byteSet{^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0)}
 
 func (s *byteSet) union(o *byteSet) {
 	for i := range s {

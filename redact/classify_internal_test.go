@@ -1,8 +1,12 @@
 package redact
 
 import (
+	"math/bits"
 	"math/rand/v2"
+	"strings"
 	"testing"
+
+	"github.com/credkit/credkit/credential"
 )
 
 // TestClassifyMatchesSets checks the classifier on this machine's path
@@ -110,5 +114,33 @@ func TestMixedCase(t *testing.T) {
 		if got := mixedCase(string(b)); got != (small && capital) {
 			t.Fatalf("mixedCase(%q) = %v", b, got)
 		}
+	}
+}
+
+// TestDefaultAnchorsSkipProse guards the scan's cost on prose: with the
+// default detectors, the classifier marks no byte of ordinary English as a
+// place to try a detector (a bucket that admits every neighbour for a
+// frequent letter would mark hundreds), and no known-value run.
+func TestDefaultAnchorsSkipProse(t *testing.T) {
+	r := New()
+	if err := r.Add("k", credential.NewSecret("sk-proj-FAKEabcdefghijklmnopqrstuvwxyz0123")); err != nil {
+		t.Fatal(err)
+	}
+	sn := r.snap.Load()
+	prose := strings.Repeat("You are a support assistant for an online store. Summarize the customer's ticket "+
+		"below in three bullet points, then propose a reply that is polite, short and specific. "+
+		"Do not invent order numbers or policies; keep the tone warm, and quote the product's name. ", 12)
+	ms := make([]uint64, 2*((len(prose)+63)/64))
+	classify(prose, sn.tabs, ms)
+	for k := 0; k < len(ms); k += 2 {
+		if ms[k] != 0 {
+			p := k*32 + bits.TrailingZeros64(ms[k])
+			t.Fatalf("byte %q at %d of prose is a candidate (buckets %+v)", prose[p], p, len(sn.dets.buckets))
+		}
+	}
+	var rn runs
+	rn.init(ms, len(prose), sn.least(), make([]uint64, len(ms)/2))
+	if a, e, ok := rn.next(0); ok {
+		t.Fatalf("prose has a run of %d bytes at %d long enough to hold a known value", e-a, a)
 	}
 }

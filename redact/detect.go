@@ -318,11 +318,24 @@ func (d *detectors) classBuckets() []bucketSets {
 		anchors []byte
 		freq    int
 	}
+	// open reports whether the keywords of more than one byte anchored on
+	// the bytes of the high nibble h already admit every neighbour on both
+	// sides: a lone anchor of that nibble then costs nothing more there.
+	open := func(h byte) bool {
+		var b, f byteSet
+		for _, c := range d.anchors {
+			if c>>4 != h || d.lone[c] {
+				continue
+			}
+			d.neighbourSets(c, &b, &f)
+		}
+		return b == allBytes && f == allBytes
+	}
 	var groups []*group
 	byKey := map[int]*group{}
 	for _, c := range d.anchors {
 		key := int(c >> 4)
-		if d.lone[c] {
+		if d.lone[c] && !open(c>>4) {
 			key += 16
 		}
 		g := byKey[key]
@@ -372,20 +385,27 @@ func (d *detectors) classBuckets() []bucketSets {
 				bk.b.fill()
 				bk.f.fill()
 			}
-			nb := &d.near[c]
-			bk.b.union(&nb.end)
-			bk.b.union(&nb.before)
-			if nb.start != (byteSet{}) {
-				bk.b.fill()
-			}
-			bk.f.union(&nb.start)
-			bk.f.union(&nb.after)
-			if nb.end != (byteSet{}) {
-				bk.f.fill()
-			}
+			d.neighbourSets(c, &bk.b, &bk.f)
 		}
 	}
 	return out
+}
+
+// neighbourSets adds to b and f the bytes that may stand before and after
+// the anchor c in its keywords of more than one byte: every byte on the
+// side where a keyword starts or ends with it.
+func (d *detectors) neighbourSets(c byte, b, f *byteSet) {
+	nb := &d.near[c]
+	b.union(&nb.end)
+	b.union(&nb.before)
+	if nb.start != (byteSet{}) {
+		b.fill()
+	}
+	f.union(&nb.start)
+	f.union(&nb.after)
+	if nb.end != (byteSet{}) {
+		f.fill()
+	}
 }
 
 // detState is the per-scan bookkeeping of the detectors, made at the first
