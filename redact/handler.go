@@ -205,7 +205,7 @@ func (h *Handler) with(op handlerOp) *Handler {
 // but the text the scan needs.
 func (h *Handler) dirtyAttr(a slog.Attr) bool {
 	v := a.Value
-	sensitive, dirty := h.r.key(a.Key)
+	sensitive, dirty := h.r.keyOf(a.Key, true)
 	if dirty || sensitive && !v.Equal(slog.Value{}) {
 		return true
 	}
@@ -565,8 +565,7 @@ func (w *walker) fast(x any) bool {
 				return true
 			}
 			w.nodes++
-			w.scan(k, false)
-			ks := w.h.r.o.sensitiveKey(k)
+			ks := w.key(k)
 			switch v := v.(type) {
 			case nil:
 			case string:
@@ -615,6 +614,21 @@ func (w *walker) onlyJSON() func() {
 	}
 	w.jsonOnly = true
 	return func() { w.jsonOnly = false }
+}
+
+// key scans a map key and reports whether its name is sensitive (both
+// from the key cache when the key was seen before).
+func (w *walker) key(k string) bool {
+	w.text += len(k)
+	if w.text > maxText {
+		w.tooBig = true
+		return false
+	}
+	sensitive, dirty := w.h.r.keyOf(k, false)
+	if dirty {
+		w.found = true
+	}
+	return sensitive
 }
 
 func (w *walker) scan(s string, sensitive bool) {
@@ -732,8 +746,7 @@ func (w *walker) value(v reflect.Value, depth int, sensitive bool) {
 			key := it.Key()
 			ks := false
 			if key.Kind() == reflect.String {
-				ks = w.h.r.o.sensitiveKey(key.String())
-				w.scan(key.String(), false)
+				ks = w.key(key.String())
 			} else {
 				w.value(key, depth+1, false)
 			}
@@ -742,18 +755,12 @@ func (w *walker) value(v reflect.Value, depth int, sensitive bool) {
 	case reflect.Interface:
 		w.value(v.Elem(), depth+1, sensitive)
 	case reflect.Struct:
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			if w.jsonOnly && !f.IsExported() {
+		fields := w.h.r.fieldsOf(t)
+		for i, f := range fields {
+			if w.jsonOnly && !f.exported {
 				continue
 			}
-			fs := sensitive || w.h.r.o.sensitiveKey(f.Name)
-			if tag, ok := f.Tag.Lookup("json"); ok && !fs {
-				if n, _, _ := strings.Cut(tag, ","); n != "" && n != "-" {
-					fs = w.h.r.o.sensitiveKey(n)
-				}
-			}
-			w.value(v.Field(i), depth+1, fs)
+			w.value(v.Field(i), depth+1, sensitive || f.sensitive)
 		}
 	case reflect.Slice, reflect.Array:
 		if t.Elem().Kind() == reflect.Uint8 {

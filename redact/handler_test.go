@@ -241,3 +241,29 @@ func TestKeyVerdictsFollowValues(t *testing.T) {
 	assert.NotContains(t, buf.String(), later, "the key's old verdict is gone with the old values")
 	assert.Equal(t, 1, strings.Count(buf.String(), "REDACTED"), buf.String())
 }
+
+// TestCachedNamesStillRedact: struct fields and map keys are judged once
+// per type and per key, and every later record is redacted the same way,
+// also when a map's many keys compete for the cache.
+func TestCachedNamesStillRedact(t *testing.T) {
+	type creds struct {
+		User     string
+		Password string `json:"pw"`
+		APIKey   string `json:"api_key"`
+	}
+	r := redact.New()
+	var buf bytes.Buffer
+	l := slog.New(redact.NewHandler(slog.NewJSONHandler(&buf, nil), r))
+	for i := 0; i < 3; i++ {
+		m := map[string]any{"password": fmt.Sprintf("FAKEpw%02dxyzzy", i)}
+		for k := 0; k < 600; k++ { // more keys than the cache has slots
+			m[fmt.Sprintf("field_%d", k)] = k
+		}
+		l.Info("m", "c", creds{User: "ann", Password: "FAKEhunter2hunter2", APIKey: "FAKEk0000000000000"}, "m", m)
+	}
+	out := buf.String()
+	for _, leak := range []string{"FAKEhunter2", "FAKEk0000", "FAKEpw00", "FAKEpw01", "FAKEpw02"} {
+		assert.NotContains(t, out, leak)
+	}
+	assert.Equal(t, 3, strings.Count(out, `"User":"ann"`), "the rest of the struct is kept")
+}

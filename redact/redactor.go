@@ -3,6 +3,7 @@ package redact
 import (
 	"errors"
 	"math"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,8 @@ import (
 type Redactor struct {
 	o    options
 	snap atomic.Pointer[snapshot]
+	// fields caches, per struct type, which fields have sensitive names.
+	fields sync.Map // reflect.Type -> []fieldInfo
 
 	mu      sync.Mutex // serializes changes and guards the fields below
 	vals    map[string]*knownValue
@@ -88,22 +91,51 @@ func keySlot(k string) int {
 	return int(h>>4^h) & (keySlots - 1)
 }
 
-// key returns whether key is a sensitive name and whether it holds a
-// secret, from the cache when it was seen before.
-func (r *Redactor) key(key string) (sensitive, dirty bool) {
+// keyOf returns whether key is a sensitive name and whether it holds a
+// secret, from the cache when it was seen before. An attribute key
+// (replace) takes its slot from another; a map key only fills an empty
+// slot, so that a map of many keys does not churn the cache.
+func (r *Redactor) keyOf(key string, replace bool) (sensitive, dirty bool) {
 	sn := r.snap.Load()
 	slot := &sn.keys[keySlot(key)]
-	if v := slot.Load(); v != nil && v.key == key {
+	v := slot.Load()
+	if v != nil && v.key == key {
 		return v.sensitive, false
 	}
 	sensitive = r.o.sensitiveKey(key)
 	if len(sn.scan(key, nil, true)) > 0 {
 		return sensitive, true
 	}
-	if len(key) <= 64 {
-		slot.Store(&keyVerdict{key: key, sensitive: sensitive})
+	if len(key) <= 64 && (replace || v == nil) {
+		slot.CompareAndSwap(v, &keyVerdict{key: key, sensitive: sensitive})
 	}
 	return sensitive, false
+}
+
+// fieldInfo is what the walk needs of a struct field.
+type fieldInfo struct {
+	exported  bool
+	sensitive bool // by its name or its JSON name
+}
+
+// fieldsOf returns the fields of the struct type t, made once per type.
+func (r *Redactor) fieldsOf(t reflect.Type) []fieldInfo {
+	if f, ok := r.fields.Load(t); ok {
+		return f.([]fieldInfo)
+	}
+	out := make([]fieldInfo, t.NumField())
+	for i := range out {
+		f := t.Field(i)
+		fs := r.o.sensitiveKey(f.Name)
+		if tag, ok := f.Tag.Lookup("json"); ok && !fs {
+			if n, _, _ := strings.Cut(tag, ","); n != "" && n != "-" {
+				fs = r.o.sensitiveKey(n)
+			}
+		}
+		out[i] = fieldInfo{exported: f.IsExported(), sensitive: fs}
+	}
+	r.fields.Store(t, out)
+	return out
 }
 
 // newSnapshot returns the snapshot of the layers and detectors given.
