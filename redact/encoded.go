@@ -497,23 +497,18 @@ func (sn *snapshot) mayDecode(text string, least int) bool {
 	for off := 0; off < 4 && 3*(len(body)-off) >= 4*least; off++ {
 		sx := body[off:]
 		n := len(sx) * 3 / 4
-		at := func(j int) byte {
-			x := j/3*4 + j%3
-			sh := 2 * uint(j%3)
-			return byte(b64Val[sx[x]])<<(2+sh) | byte(b64Val[sx[x+1]])>>(4-sh)
-		}
 		for i := 0; i+least <= n; {
 			j := i + least - 1
-			if !vb.has(at(j)) {
+			if !vb.has(b64Byte(sx, j)) {
 				i = j + 1
 				continue
 			}
 			k := j
-			for k > i && vb.has(at(k-1)) {
+			for k > i && vb.has(b64Byte(sx, k-1)) {
 				k--
 			}
 			e := j + 1
-			for e < n && e-k < least && vb.has(at(e)) {
+			for e < n && e-k < least && vb.has(b64Byte(sx, e)) {
 				e++
 			}
 			if e-k >= least {
@@ -523,6 +518,13 @@ func (sn *snapshot) mayDecode(text string, least int) bool {
 		}
 	}
 	return false
+}
+
+// b64Byte is byte j of what the base64 characters sx decode to.
+func b64Byte(sx string, j int) byte {
+	r := uint(j % 3)
+	x := j/3*4 + int(r)
+	return byte(b64Val[sx[x]])<<(2+2*r) | byte(b64Val[sx[x+1]])>>(4-2*r)
 }
 
 // valueRunOf is valueRun of the n bytes at(0) … at(n-1).
