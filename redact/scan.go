@@ -176,11 +176,22 @@ func (r *runs) init(m []uint64, n, least int, long []uint64) {
 	if least >= 16 {
 		r.k = 16
 	}
-	for w := range long {
-		lo := m[2*w+1]
+	nb := len(long)
+	if nb == 0 {
+		return
+	}
+	m = m[:2*nb]
+	next := m[1]
+	for w := 0; w < nb; w++ {
+		lo := next
 		var hi uint64
-		if 2*w+3 < len(m) {
+		if w+1 < nb {
 			hi = m[2*w+3]
+		}
+		next = hi
+		if lo == 0 {
+			long[w] = 0
+			continue
 		}
 		// Bit i of lo stays set when bits i..i+k-1 of the stream are:
 		// three or four doublings, looking into the next block.
