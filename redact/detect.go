@@ -11,10 +11,11 @@ import (
 // never told about. Keywords are literal, case-sensitive strings of which
 // at least one occurs in any match (usually the token's prefix): the
 // Redactor runs the Pattern only on text that holds a keyword, found for all
-// detectors together from their rarest bytes, so that many detectors cost
-// little more than one. A keyword with a rare byte (a capital, a digit, "-",
-// "_", ":", "=") is nearly free; an all-lowercase word makes the scan stop
-// at each of its letters' occurrences in ordinary text. Group is the
+// detectors together from their rarest bytes and the bytes beside them, so
+// that many detectors cost little more than one. A keyword with a rare byte
+// (a capital, a digit, "-", "_", ":", "=") is nearly free; an all-lowercase
+// word makes the scan look at each occurrence of its rarest letter whose
+// neighbours fit the keyword's, in ordinary text too. Group is the
 // submatch to redact (0: the whole match), so that "Authorization: Bearer
 // X" keeps its header name and loses X.
 //
@@ -56,11 +57,11 @@ func DefaultDetectors() []Detector { return builtin() }
 // detector, then the detectors' own patterns.
 //
 // Each keyword is anchored on a rare byte (see anchorKeywords). A long text
-// costs one vectorised strings.IndexByte pass per distinct anchor byte
-// (eleven for the defaults, about 20 ns each over 2 KiB) and a closer look
-// only where an anchor occurs; a short one, one table lookup per byte.
-// Where an anchor occurs, two bit tests on its neighbours drop most
-// candidates before any keyword is compared.
+// is classified once (classify.go), which marks the anchor bytes whose
+// neighbours may stand beside them in a keyword, eight buckets of anchors
+// at a time; a short one costs a table lookup per byte and, at an anchor,
+// the same neighbour test. A few bit tests on the neighbours (nearSets)
+// then drop the rest before any keyword is compared.
 type detectors struct {
 	list []Detector
 	// anchored holds, for detectors whose pattern starts with the token
@@ -181,9 +182,9 @@ func byteFreq(c byte) int {
 	return 1
 }
 
-// passCost is the price of one more anchor byte, one strings.IndexByte
-// pass over the text, in the units of byteFreq: about what twenty stops
-// per 10,000 bytes cost.
+// passCost is the price of one more anchor byte in the units of byteFreq:
+// it takes a share of the classifier's eight buckets, so few anchors that
+// keywords share beat many.
 const passCost = 20
 
 func compile(list []Detector) *detectors {
@@ -217,11 +218,11 @@ func compile(list []Detector) *detectors {
 
 // anchorKeywords picks the anchor bytes: a greedy weighted set cover that
 // repeatedly takes the byte with the lowest cost per keyword it would
-// anchor. A byte costs one vectorised pass over the text (a fixed price,
-// paid once) plus a stop at each of its occurrences (its frequency), so
-// keywords share rare anchors ("AKIA", "ASIA" and the other AWS prefixes
-// all on 'A' rather than each on its own capital) and the scan makes few
-// passes and few stops in ordinary text.
+// anchor. A byte costs a fixed price (passCost: a share of the
+// classifier's buckets) plus a look at each of its occurrences (its
+// frequency), so keywords share rare anchors ("AKIA", "ASIA" and the other
+// AWS prefixes all on 'A' rather than each on its own capital) and the
+// scan looks at few places in ordinary text.
 func (d *detectors) anchorKeywords() {
 	type pending struct {
 		text string
