@@ -1,5 +1,7 @@
 package redact
 
+import "math/bits"
+
 // A text is classified once, 64 bytes at a time, into two bit masks: bit i
 // of word k of the first is set when byte 64k+i may start a detector's
 // keyword — it is an anchor byte and both its neighbours may stand beside
@@ -53,8 +55,9 @@ func (s *byteSet) addClass(c *class) {
 type classTables struct {
 	loA, hiA, loB, hiB, loF, hiF, loR, hiR, nib [32]byte
 	// The test's result for each byte value (the portable classifier's
-	// lookups): the buckets of A, B, F, and 1 for R.
-	a, b, f, r [256]uint8
+	// lookups): the buckets of A, B, F, and 1 for R; ar has bit 0 for
+	// any bucket of A and bit 1 for R.
+	a, b, f, r, ar [256]uint8
 }
 
 // bucketSets are the byte sets of one bucket of the candidate test.
@@ -98,6 +101,10 @@ func newClassTables(buckets []bucketSets, run *byteSet) *classTables {
 		t.f[c] = t.loF[c&15] & t.hiF[c>>4]
 		if t.loR[c&15]&t.hiR[c>>4] != 0 {
 			t.r[c] = 1
+			t.ar[c] = 2
+		}
+		if t.a[c] != 0 {
+			t.ar[c] |= 1
 		}
 	}
 	return t
@@ -107,26 +114,36 @@ func newClassTables(buckets []bucketSets, run *byteSet) *classTables {
 // multiple of 64): out gets, for each 64 bytes, the candidate mask and the
 // run mask. The bytes before s and after it read as 0.
 func classifyGeneric(s string, from, to int, t *classTables, out []uint64) {
-	var prev byte
-	if from > 0 {
-		prev = s[from-1]
-	}
 	for k := from; k < to; k += 64 {
-		var m1, m2 uint64
-		for i := 0; i < 64; i++ {
-			c := s[k+i]
-			var next byte
+		blk := s[k : k+64]
+		// First the anchor bytes and the run bytes, eight bytes a step:
+		// their two bits (t.ar) in the lanes of a word, gathered by a
+		// multiplication.
+		var ma, mr uint64
+		for j := 0; j < 64; j += 8 {
+			b := blk[j : j+8]
+			x := uint64(t.ar[b[0]]) | uint64(t.ar[b[1]])<<8 | uint64(t.ar[b[2]])<<16 | uint64(t.ar[b[3]])<<24 |
+				uint64(t.ar[b[4]])<<32 | uint64(t.ar[b[5]])<<40 | uint64(t.ar[b[6]])<<48 | uint64(t.ar[b[7]])<<56
+			const lanes, gather = 0x0101010101010101, 0x0102040810204080
+			ma |= ((x & lanes) * gather >> 56) << j
+			mr |= ((x >> 1 & lanes) * gather >> 56) << j
+		}
+		// Then the neighbours of the few anchor bytes.
+		for m := ma; m != 0; m &= m - 1 {
+			i := bits.TrailingZeros64(m)
+			var prev, next byte
+			if k+i > 0 {
+				prev = s[k+i-1]
+			}
 			if k+i+1 < len(s) {
 				next = s[k+i+1]
 			}
-			if t.a[c]&t.b[prev]&t.f[next] != 0 {
-				m1 |= 1 << i
+			if t.a[blk[i]]&t.b[prev]&t.f[next] == 0 {
+				ma &^= 1 << i
 			}
-			m2 |= uint64(t.r[c]) << i
-			prev = c
 		}
 		w := (k - from) / 32
-		out[w], out[w+1] = m1, m2
+		out[w], out[w+1] = ma, mr
 	}
 }
 
