@@ -75,7 +75,16 @@ type Breaker struct {
 	// Counts reads them instead of counting successes twice).
 	retired atomic.Int64
 
+	// fresh is set (system clock only, by Policy.freshen) while the
+	// current bucket holds the present: a policy then counts a first
+	// attempt's success there without reading the clock. stale clears it
+	// when the bucket ends; a reset or a move of the state clears it too.
+	fresh atomic.Bool
+	// onExpire, when set (tests), is called after stale clears fresh.
+	onExpire func()
+
 	mu        sync.Mutex
+	stale     *time.Timer   // see fresh
 	changes   []stateChange // logged by unlock, after the lock is released
 	openUntil time.Time
 	inFlight  int // half-open probes running
@@ -213,7 +222,16 @@ func (br *Breaker) record(now time.Time, c Class, probe bool) (counted bool) {
 	return false
 }
 
+// expire is the stale timer's function: the current bucket has ended.
+func (br *Breaker) expire() {
+	br.fresh.Store(false)
+	if br.onExpire != nil {
+		br.onExpire()
+	}
+}
+
 func (br *Breaker) resetLocked() {
+	br.fresh.Store(false)
 	for i := range br.b {
 		br.b[i].start.Store(0)
 		br.retired.Add(br.b[i].successes.Swap(0))
@@ -233,6 +251,7 @@ func (br *Breaker) setLocked(s State, now time.Time) {
 	if prev == s {
 		return
 	}
+	br.fresh.Store(false)
 	br.state.Store(int32(s))
 	br.since = now
 	br.changes = append(br.changes, stateChange{prev, s})

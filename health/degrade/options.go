@@ -109,7 +109,12 @@ func WithBackoff(base, maxDelay time.Duration) PolicyOption {
 }
 
 // WithMaxTotal bounds the total time of a request, waits included: a retry
-// whose wait would end past it is not made. Default 2 minutes.
+// whose wait would end past it is not made. Default 2 minutes. On the
+// system clock with a breaker, the first attempt of a call does not read
+// the clock when the breaker's current time bucket is known to hold the
+// present; the budget then counts from that bucket's start, at most a
+// tenth of the breaker's window before the attempt (6 s with the default
+// window): a request may end early by that much, never late.
 func WithMaxTotal(d time.Duration) PolicyOption {
 	return policyOption(func(o *policyOptions) { o.maxTotal = d })
 }

@@ -85,6 +85,9 @@ type instant struct {
 	t     int64
 	now   time.Time
 	built bool
+	// unread: the clock was not read (a first attempt in a fresh bucket);
+	// timeOf reads it when a path needs the time after all.
+	unread bool
 }
 
 // read reads the policy's clock (small enough to inline on the hot path).
@@ -103,6 +106,9 @@ func (p *Policy) readClock() instant {
 
 // timeOf returns in as a time.Time.
 func (p *Policy) timeOf(in *instant) time.Time {
+	if in.unread {
+		*in = p.read()
+	}
 	if !in.built {
 		in.now, in.built = p.base.Add(time.Duration(in.t-p.baseNano)), true
 	}
@@ -201,8 +207,20 @@ func (p *Policy) run(ctx context.Context, mark bool, attempt attemptFunc) error 
 			return ctxError(err, last)
 		}
 		var in instant
-		if p.sys { // inline: the success path's one clock read
-			in.t = p.baseNano + int64(time.Since(p.base))
+		// fast: the first attempt, with the breaker closed and its current
+		// bucket known to hold the present (Breaker.fresh): no clock read.
+		// freshIdx and freshStart are that bucket's index and start.
+		fast := false
+		var freshIdx int32
+		var freshStart int64
+		if p.sys {
+			if br := p.br; n == 1 && br != nil && br.fresh.Load() && State(br.state.Load()) == Closed {
+				freshIdx = br.cur.Load()
+				freshStart = br.b[freshIdx].start.Load()
+				fast, in.unread = true, true
+			} else { // inline: the clock read of any other attempt
+				in.t = p.baseNano + int64(time.Since(p.base))
+			}
 		} else {
 			in = p.readClock()
 		}
@@ -218,6 +236,7 @@ func (p *Policy) run(ctx context.Context, mark bool, attempt attemptFunc) error 
 			if !ok {
 				return &Error{Dependency: p.name, Kind: ErrCircuitOpen, Attempts: n - 1, RetryAfter: until.Sub(now), Err: last}
 			}
+			fast = false // the state moved: the clock was read above
 		}
 		out, err := attempt(actx)
 		if err != nil && st != nil && out.Class != Canceled {
@@ -232,11 +251,27 @@ func (p *Policy) run(ctx context.Context, mark bool, attempt attemptFunc) error 
 			out.Class = Retryable
 		}
 		counted := false
-		if p.br != nil {
+		switch {
+		case fast && out.Class == Success:
+			// Counted in the bucket that held the present when the attempt
+			// began, as a success read at that time would be.
+			p.br.b[freshIdx].successes.Add(1)
+			counted = true
+		case fast:
+			// A failure: the clock is read now. The retry budget starts at
+			// the bucket's start, at most one bucket width before the
+			// attempt did: never later.
+			in = instant{t: p.baseNano + int64(time.Since(p.base))}
+			start = freshStart
+			counted = p.br.record(p.timeOf(&in), out.Class, probe)
+		case p.br != nil:
 			if out.Class == Success && !probe && p.br.succeeded(in.t) {
 				counted = true
 			} else {
 				counted = p.br.record(p.timeOf(&in), out.Class, probe)
+			}
+			if p.sys && !p.br.fresh.Load() {
+				p.freshen()
 			}
 		}
 		p.observe(out.Class, &in, counted)
@@ -348,6 +383,32 @@ func (p *Policy) runInner(ctx context.Context, st *callState, attempt attemptFun
 	}
 	st.report(seq, out)
 	return &Error{Dependency: p.name, Kind: kind, Attempts: 1, RetryAfter: out.RetryAfter, Err: err}
+}
+
+// freshen marks the breaker's current bucket fresh when it holds the
+// present, and arms the timer that clears the mark when the bucket ends
+// (system clock only): the next first attempts count their success there
+// without reading the clock. A late timer only delays a success's move to
+// the next bucket by its lateness.
+func (p *Policy) freshen() {
+	br := p.br
+	now := p.baseNano + int64(time.Since(p.base))
+	br.mu.Lock()
+	defer br.mu.Unlock()
+	if br.fresh.Load() || State(br.state.Load()) != Closed {
+		return
+	}
+	s := br.b[br.cur.Load()].start.Load()
+	if s == 0 || now < s || now-s >= br.width {
+		return // no bucket holds the present yet: the next record makes one
+	}
+	br.fresh.Store(true)
+	d := time.Duration(s + br.width - now)
+	if br.stale == nil {
+		br.stale = time.AfterFunc(d, br.expire)
+	} else {
+		br.stale.Reset(d)
+	}
 }
 
 // backoff returns the full-jitter wait after attempt n.
