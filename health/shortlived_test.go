@@ -75,6 +75,14 @@ func (e *tokenEndpoint) hold() (entered <-chan struct{}, release func()) {
 	}
 }
 
+// asleep waits for a credential just watched to arm its first timer: a
+// tick before it would be lost to a timer armed with a duration computed
+// before the clock moved (its deadline then a second late).
+func asleep(t *testing.T, clk *fakeclock.Clock) {
+	t.Helper()
+	require.True(t, clk.WaitTimers(ctxT(t), 1), "the credential never went to sleep")
+}
+
 // tick moves the fake clock by one second and waits for the credential to
 // go back to sleep.
 func tick(t *testing.T, clk *fakeclock.Clock, timers int) {
@@ -96,6 +104,7 @@ func TestTokenHealthThroughRefreshCycles(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 	chk := health.CredentialCheck(c, health.CredentialOptions{Clock: clk})
+	asleep(t, clk)
 
 	for i := 1; i <= 600; i++ {
 		tick(t, clk, 1)
@@ -162,13 +171,18 @@ func TestTokenHealthRefreshHanging(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 	chk := health.CredentialCheck(c, health.CredentialOptions{Clock: clk})
+	asleep(t, clk)
 
 	entered, release := ep.hold()
 	for i := 1; i < 48; i++ {
 		tick(t, clk, 1)
 	}
 	clk.Advance(time.Second) // 48 s: the refresh point
-	<-entered
+	select {
+	case <-entered:
+	case <-ctxT(t).Done():
+		t.Fatal("the refresh never reached the endpoint at its refresh point")
+	}
 	r := chk.Run(context.Background())
 	assert.Equal(t, health.Pass, r.Status, "at the refresh point, 20%% of the life is left: %s", r.Output)
 	clk.Advance(2 * time.Second)
@@ -193,6 +207,7 @@ func TestTokenHealthRefreshHanging(t *testing.T) {
 	require.NoError(t, err)
 	defer late.Close()
 	lateChk := health.CredentialCheck(late, health.CredentialOptions{Clock: clk})
+	require.True(t, clk.WaitTimers(ctxT(t), 2), "the second credential never went to sleep")
 	for i := 1; i <= 180; i++ {
 		tick(t, clk, 2)
 		r := lateChk.Run(context.Background())
