@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/credkit/credkit/internal/gcpfake"
+	"github.com/credkit/credkit/provider/gcp"
 )
 
 func TestMain(m *testing.M) {
@@ -127,15 +128,14 @@ func (e *env) pubsubClient(t testing.TB) *pubsub.Client {
 	return ps
 }
 
-// waitFor polls cond (a state the code under test reaches on its own
-// goroutines) until it holds or 10 s pass.
-func waitFor(t testing.TB, what string, cond func() bool) {
+// notifierReceiving waits for the Notifier's first Receive to start (its
+// event, not a poll) and checks that push then counts as healthy.
+func notifierReceiving(t testing.TB, n *gcp.Notifier) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
+	select {
+	case <-n.Started():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Notifier never started receiving")
 	}
+	require.True(t, n.PushHealthy(), "receiving, with no failure yet, is healthy push")
 }

@@ -51,6 +51,8 @@ type Notifier struct {
 	closing sync.Once
 
 	receiving atomic.Bool
+	started   chan struct{} // closed when the first Receive starts
+	startOnce sync.Once
 	recvStart atomic.Int64 // unix nanoseconds: when the running Receive started
 	messages  atomic.Int64
 	lastMsg   atomic.Int64 // unix nanoseconds
@@ -128,7 +130,7 @@ func NewNotifier(ctx context.Context, client *pubsub.Client, opts ...NotifierOpt
 	if (o.sub == "") == (o.topic == "") {
 		return nil, &credential.Error{Op: "notify", Kind: credential.ErrInvalid, Reason: "give exactly one of WithSubscription and WithTopic"}
 	}
-	n := &Notifier{client: client, logger: o.logger, watchers: map[string]map[*watcher]struct{}{}, done: make(chan struct{})}
+	n := &Notifier{client: client, logger: o.logger, watchers: map[string]map[*watcher]struct{}{}, done: make(chan struct{}), started: make(chan struct{})}
 	n.lastErr.Store("")
 	if o.sub != "" {
 		n.sub = o.sub
@@ -199,6 +201,7 @@ func (n *Notifier) run(ctx context.Context) {
 	for {
 		n.recvStart.Store(time.Now().UnixNano())
 		n.receiving.Store(true)
+		n.startOnce.Do(func() { close(n.started) })
 		err := sub.Receive(ctx, n.handle)
 		n.receiving.Store(false)
 		if ctx.Err() != nil {

@@ -162,7 +162,7 @@ func TestPollCost(t *testing.T) {
 	n, err := gcp.NewNotifier(ctx, e.pubsubClient(t), gcp.WithTopic(topic, 0))
 	require.NoError(t, err)
 	t.Cleanup(func() { n.Close() })
-	waitFor(t, "the Notifier receiving", n.PushHealthy)
+	notifierReceiving(t, n)
 	pclk := fakeclock.New(start)
 	pushed := openSet(t, 100, pclk, time.Minute, gcp.WithClient(e.c), gcp.WithPush(n))
 	prot := watchRotations(pushed)
@@ -381,7 +381,7 @@ func TestRelaxedPollingFollowsPubSub(t *testing.T) {
 	n, err := gcp.NewNotifier(ctx, e.pubsubClient(t), gcp.WithTopic(topic, 0))
 	require.NoError(t, err)
 	t.Cleanup(func() { n.Close() })
-	waitFor(t, "the Notifier receiving", n.PushHealthy)
+	notifierReceiving(t, n)
 	clk := fakeclock.New(start)
 	set := openSet(t, 10, clk, time.Minute, gcp.WithClient(e.c), gcp.WithPush(n))
 	minutes := func(k int) int {
