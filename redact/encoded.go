@@ -340,9 +340,14 @@ func (sn *snapshot) binary(s string, rn *runs, out []span, first bool) []span {
 		// The run may start a few characters before the encoding does
 		// ("x" glued to it): each alignment is decoded.
 		found := false
-		if mixedCase(text) && sn.mayDecode(text, least) {
+		var aligns uint8
+		if mixedCase(text) {
+			aligns = sn.mayDecode(text, least)
+		}
+		if aligns != 0 {
 			// The 6-bit values ('=' and line breaks have none), then each
-			// alignment packed from them, after them in buf.
+			// alignment that may hold a known value packed from them,
+			// after them in buf.
 			if cap(buf) < 2*len(text) {
 				buf = make([]byte, 0, 2*len(text))
 			}
@@ -354,7 +359,7 @@ func (sn *snapshot) binary(s string, rn *runs, out []span, first bool) []span {
 				m += int(^uint8(v) >> 7) // counted when it is one
 			}
 			for off := 0; off < 4 && !found && 3*(m-off) >= 4*least; off++ {
-				if !sn.valueRunPacked(buf[off:m]) {
+				if aligns&(1<<off) == 0 {
 					continue // decoded garbage: not even packed
 				}
 				buf = appendPacked(buf[:m], buf[off:m])
@@ -443,33 +448,21 @@ var charInfo = func() (t [256]uint8) {
 // base64) has none, and is not searched. It tests one byte per least
 // bytes while none is in the set.
 func (sn *snapshot) valueRun(b []byte) bool {
-	return sn.valueRunOf(len(b), func(j int) byte { return b[j] })
-}
-
-// valueRunPacked is valueRun of the bytes the 6-bit values sx pack into
-// (appendPacked), computing only the bytes it tests.
-func (sn *snapshot) valueRunPacked(sx []byte) bool {
 	least := sn.least()
 	vb := &sn.vbytes
-	n := len(sx) * 3 / 4
-	at := func(j int) byte {
-		x := j/3*4 + j%3
-		sh := 2 * uint(j%3)
-		return sx[x]<<(2+sh) | sx[x+1]>>(4-sh)
-	}
-	// As valueRunOf, with at inlined.
-	for i := 0; i+least <= n; {
+	// i is 0 or follows a byte outside the set: no run crosses it.
+	for i := 0; i+least <= len(b); {
 		j := i + least - 1
-		if !vb.has(at(j)) {
+		if !vb.has(b[j]) {
 			i = j + 1
 			continue
 		}
-		k := j
-		for k > i && vb.has(at(k-1)) {
+		k := j // the start of the run through j
+		for k > i && vb.has(b[k-1]) {
 			k--
 		}
 		e := j + 1
-		for e < n && e-k < least && vb.has(at(e)) {
+		for e < len(b) && e-k < least && vb.has(b[e]) {
 			e++
 		}
 		if e-k >= least {
@@ -480,18 +473,18 @@ func (sn *snapshot) valueRunPacked(sx []byte) bool {
 	return false
 }
 
-// mayDecode reports whether some alignment of the base64 run text may
-// decode to a run of known-value bytes (valueRunPacked), reading the
-// characters themselves: most runs (IDs, paths) are ruled out before their
-// 6-bit values are written out. A run with '=' inside (not only at its end)
-// is not ruled out.
-func (sn *snapshot) mayDecode(text string, least int) bool {
+// mayDecode returns the alignments (bit off for a decoding that skips off
+// characters) at which the base64 run text may decode to a run of
+// known-value bytes (valueRun), reading the characters themselves: most
+// runs (IDs, paths) are ruled out before their 6-bit values are written
+// out. A run with '=' inside (not only at its end) keeps every alignment.
+func (sn *snapshot) mayDecode(text string, least int) (aligns uint8) {
 	body := text
 	for len(body) > 0 && body[len(body)-1] == '=' {
 		body = body[:len(body)-1]
 	}
 	if strings.IndexByte(body, '=') >= 0 {
-		return true
+		return 0xF
 	}
 	vb := &sn.vbytes
 	for off := 0; off < 4 && 3*(len(body)-off) >= 4*least; off++ {
@@ -512,12 +505,13 @@ func (sn *snapshot) mayDecode(text string, least int) bool {
 				e++
 			}
 			if e-k >= least {
-				return true
+				aligns |= 1 << off
+				break
 			}
 			i = e + 1
 		}
 	}
-	return false
+	return aligns
 }
 
 // b64Byte is byte j of what the base64 characters sx decode to.
@@ -525,33 +519,6 @@ func b64Byte(sx string, j int) byte {
 	r := uint(j % 3)
 	x := j/3*4 + int(r)
 	return byte(b64Val[sx[x]])<<(2+2*r) | byte(b64Val[sx[x+1]])>>(4-2*r)
-}
-
-// valueRunOf is valueRun of the n bytes at(0) … at(n-1).
-func (sn *snapshot) valueRunOf(n int, at func(int) byte) bool {
-	least := sn.least()
-	vb := &sn.vbytes
-	// i is 0 or follows a byte outside the set: no run crosses it.
-	for i := 0; i+least <= n; {
-		j := i + least - 1
-		if !vb.has(at(j)) {
-			i = j + 1
-			continue
-		}
-		k := j // the start of the run through j
-		for k > i && vb.has(at(k-1)) {
-			k--
-		}
-		e := j + 1
-		for e < n && e-k < least && vb.has(at(e)) {
-			e++
-		}
-		if e-k >= least {
-			return true
-		}
-		i = e + 1
-	}
-	return false
 }
 
 // least is the shortest text the known values can be found by.
