@@ -50,15 +50,23 @@ func (s *byteSet) addClass(c *class) {
 
 // classTables are the nibble tables: anchors (A), the bytes before (B)
 // and after (F) them, and run bytes (R), each 16-byte table stored twice
-// (one copy per 128-bit lane of an AVX2 register), then the nibble mask.
-// The layout is read by classify_amd64.s.
+// (one copy per 128-bit lane of an AVX2 register), then the nibble mask,
+// the escape table (esc[x&15] is the escape byte whose low nibble is x&15,
+// or a byte of another low nibble, so that x is an escape byte exactly
+// when it equals esc[x&15]) and 32 zero bytes. The layout is read by
+// classify_amd64.s.
 type classTables struct {
-	loA, hiA, loB, hiB, loF, hiF, loR, hiR, nib [32]byte
+	loA, hiA, loB, hiB, loF, hiF, loR, hiR, nib, esc, zero [32]byte
 	// The test's result for each byte value (the portable classifier's
 	// lookups): the buckets of A, B, F, and 1 for R; ar has bit 0 for
-	// any bucket of A and bit 1 for R.
+	// any bucket of A, bit 1 for R and bit 2 for an escape byte.
 	a, b, f, r, ar [256]uint8
 }
+
+// escapeBytes start the escapes that known values are unescaped from
+// (URL escapes, JSON and Go escapes, '+' for a space): a text without any
+// of them skips those passes. Their low nibbles differ.
+const escapeBytes = "%\\+"
 
 // bucketSets are the byte sets of one bucket of the candidate test.
 type bucketSets struct{ a, b, f byteSet }
@@ -94,6 +102,10 @@ func newClassTables(buckets []bucketSets, run *byteSet) *classTables {
 	}
 	for i := range t.nib {
 		t.nib[i] = 0x0F
+		t.esc[i] = byte(i&15^1) | 0xF0 // matches no byte of low nibble i
+	}
+	for _, c := range []byte(escapeBytes) {
+		t.esc[c&15], t.esc[16+c&15] = c, c
 	}
 	for c := range 256 {
 		t.a[c] = t.loA[c&15] & t.hiA[c>>4]
@@ -107,13 +119,18 @@ func newClassTables(buckets []bucketSets, run *byteSet) *classTables {
 			t.ar[c] |= 1
 		}
 	}
+	for _, c := range []byte(escapeBytes) {
+		t.ar[c] |= 4
+	}
 	return t
 }
 
 // classifyGeneric is the portable classifier of s[from:to) (to-from a
 // multiple of 64): out gets, for each 64 bytes, the candidate mask and the
-// run mask. The bytes before s and after it read as 0.
-func classifyGeneric(s string, from, to int, t *classTables, out []uint64) {
+// run mask. The bytes before s and after it read as 0. esc reports an
+// escape byte in s[from:to).
+func classifyGeneric(s string, from, to int, t *classTables, out []uint64) (esc bool) {
+	var escs uint64
 	for k := from; k < to; k += 64 {
 		blk := s[k : k+64]
 		// First the anchor bytes and the run bytes, eight bytes a step:
@@ -127,6 +144,7 @@ func classifyGeneric(s string, from, to int, t *classTables, out []uint64) {
 			const lanes, gather = 0x0101010101010101, 0x0102040810204080
 			ma |= ((x & lanes) * gather >> 56) << j
 			mr |= ((x >> 1 & lanes) * gather >> 56) << j
+			escs |= x
 		}
 		// Then the neighbours of the few anchor bytes.
 		for m := ma; m != 0; m &= m - 1 {
@@ -145,14 +163,32 @@ func classifyGeneric(s string, from, to int, t *classTables, out []uint64) {
 		w := (k - from) / 32
 		out[w], out[w+1] = ma, mr
 	}
+	return escs&0x0404040404040404 != 0
 }
 
 // classify fills out (2 words per 64 bytes of s, rounded up) with the
-// masks of s. Bits past the end of s are clear.
-func classify(s string, t *classTables, out []uint64) {
+// masks of s. Bits past the end of s are clear. esc reports whether s
+// holds an escape byte (escapeBytes).
+func classify(s string, t *classTables, out []uint64) (esc bool) {
+	if len(s) == 0 {
+		return false
+	}
+	if hasAVX2 && len(s) < 128 {
+		// One or two blocks: one call on a padded copy (zeros around).
+		var pad [128 + 2]byte
+		copy(pad[1:], s)
+		n := (len(s) + 63) &^ 63
+		esc = classifyAVX2(&pad[1], n, t, &out[0])
+		if rest := len(s) & 63; rest > 0 {
+			keep := uint64(1)<<rest - 1
+			out[n/32-2] &= keep
+			out[n/32-1] &= keep
+		}
+		return esc
+	}
 	if !hasAVX2 || len(s) < 128 {
 		full := len(s) &^ 63
-		classifyGeneric(s, 0, full, t, out)
+		esc = classifyGeneric(s, 0, full, t, out)
 		if rest := len(s) - full; rest > 0 {
 			var tail [64 + 1]byte // the text's last byte before, zeros after
 			if full > 0 {
@@ -160,33 +196,35 @@ func classify(s string, t *classTables, out []uint64) {
 			}
 			copy(tail[1:], s[full:])
 			var w [2]uint64
-			classifyGeneric(unsafeString(tail[:]), 1, 65, t, w[:])
+			// Zeros are no escape byte: esc is about s alone.
+			esc = classifyGeneric(unsafeString(tail[:]), 1, 65, t, w[:]) || esc
 			// The padded block reads one byte past the text: 0, as in
 			// classifyGeneric; the mask past the end is dropped.
 			keep := uint64(1)<<rest - 1
 			out[full/32], out[full/32+1] = w[0]&keep, w[1]&keep
 		}
-		return
+		return esc
 	}
 	b := bytesOf(s)
 	// The kernel reads one byte on each side of what it classifies: the
 	// first and last blocks go through a padded copy.
 	var pad [64 + 2]byte
 	copy(pad[1:], b[:65])
-	classifyAVX2(&pad[1], 64, t, &out[0])
+	esc = classifyAVX2(&pad[1], 64, t, &out[0])
 	mid := 64 + (len(b)-1-64)/64*64 // [64, mid) has a byte after it
 	if mid > 64 {
-		classifyAVX2(&b[64], mid-64, t, &out[2])
+		esc = classifyAVX2(&b[64], mid-64, t, &out[2]) || esc
 	}
 	rest := len(b) - mid // 1..64
 	pad = [64 + 2]byte{}
 	pad[0] = b[mid-1]
 	copy(pad[1:], b[mid:])
-	classifyAVX2(&pad[1], 64, t, &out[mid/32])
+	esc = classifyAVX2(&pad[1], 64, t, &out[mid/32]) || esc
 	keep := ^uint64(0)
 	if rest < 64 {
 		keep = uint64(1)<<rest - 1
 	}
 	out[mid/32] &= keep
 	out[mid/32+1] &= keep
+	return esc
 }

@@ -11,4 +11,4 @@ var hasAVX2 = cpu.X86.HasAVX2
 // multiple of 64), reading src[-1] and src[n] too.
 //
 //go:noescape
-func classifyAVX2(src *byte, n int, t *classTables, out *uint64)
+func classifyAVX2(src *byte, n int, t *classTables, out *uint64) (esc bool)

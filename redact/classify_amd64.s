@@ -12,23 +12,29 @@
 #define LOR 192
 #define HIR 224
 #define NIB 256
+#define ESC 288
+#define ZERO 320
 
 // HALF classifies the 32 bytes at off(SI): the candidate mask into CAND
-// and the run mask into RUN (32 bits each, 1 = in).
+// and the run mask into RUN (32 bits each, 1 = in), and sets in Y5 the
+// bytes that are an escape byte.
 //   Y6 loA  Y7 hiA  Y8 loB  Y9 hiB  Y10 loF  Y11 hiF  Y12 loR  Y13 hiR
-//   Y14 zero  Y15 0x0F
+//   Y14 esc  Y15 0x0F
 #define HALF(off, CAND, RUN) \
 	VMOVDQU   off(SI), Y0      \
 	VPSRLW    $4, Y0, Y1       \
 	VPAND     Y15, Y1, Y1      \
 	VPAND     Y15, Y0, Y0      \
+	VPSHUFB   Y0, Y14, Y4      \
+	VPCMPEQB  off(SI), Y4, Y4  \
+	VPOR      Y4, Y5, Y5       \
 	VPSHUFB   Y0, Y6, Y2       \
 	VPSHUFB   Y1, Y7, Y3       \
 	VPAND     Y3, Y2, Y2       \
 	VPSHUFB   Y0, Y12, Y3      \
 	VPSHUFB   Y1, Y13, Y4      \
 	VPAND     Y4, Y3, Y3       \
-	VPCMPEQB  Y14, Y3, Y3      \
+	VPCMPEQB  ZERO(DX), Y3, Y3 \
 	VPMOVMSKB Y3, RUN          \
 	VMOVDQU   off-1(SI), Y0    \
 	VPSRLW    $4, Y0, Y1       \
@@ -46,11 +52,11 @@
 	VPSHUFB   Y1, Y11, Y4      \
 	VPAND     Y4, Y3, Y3       \
 	VPAND     Y3, Y2, Y2       \
-	VPCMPEQB  Y14, Y2, Y2      \
+	VPCMPEQB  ZERO(DX), Y2, Y2 \
 	VPMOVMSKB Y2, CAND
 
-// func classifyAVX2(src *byte, n int, t *classTables, out *uint64)
-TEXT ·classifyAVX2(SB), NOSPLIT, $0-32
+// func classifyAVX2(src *byte, n int, t *classTables, out *uint64) (esc bool)
+TEXT ·classifyAVX2(SB), NOSPLIT, $0-33
 	MOVQ src+0(FP), SI
 	MOVQ n+8(FP), CX
 	MOVQ t+16(FP), DX
@@ -64,7 +70,8 @@ TEXT ·classifyAVX2(SB), NOSPLIT, $0-32
 	VMOVDQU LOR(DX), Y12
 	VMOVDQU HIR(DX), Y13
 	VMOVDQU NIB(DX), Y15
-	VPXOR   Y14, Y14, Y14
+	VMOVDQU ESC(DX), Y14
+	VPXOR   Y5, Y5, Y5
 
 loop:
 	CMPQ CX, $64
@@ -86,5 +93,7 @@ loop:
 	JMP  loop
 
 done:
+	VPTEST  Y5, Y5
+	SETNE   esc+32(FP)
 	VZEROUPPER
 	RET

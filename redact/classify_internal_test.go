@@ -46,13 +46,20 @@ func TestClassifyMatchesSets(t *testing.T) {
 		for i := range alpha {
 			alpha[i] = byte(rng.IntN(256))
 		}
+		if rng.IntN(2) == 0 {
+			// Texts with and without escape bytes, anywhere.
+			alpha[0] = escapeBytes[rng.IntN(len(escapeBytes))]
+		}
 		for i := range src {
 			src[i] = alpha[rng.IntN(len(alpha))]
 		}
 		s := string(src)
 		words := 2 * ((n + 63) / 64)
 		got := make([]uint64, words)
-		classify(s, tab, got)
+		esc := classify(s, tab, got)
+		if want := strings.ContainsAny(s, escapeBytes); esc != want {
+			t.Fatalf("round %d: classify says escape byte %v, the text %v", round, esc, want)
+		}
 		// The portable classifier over the whole blocks gives the same
 		// words (the padded tail is checked bit by bit below).
 		if full := n &^ 63; full > 0 {
@@ -149,8 +156,7 @@ func TestDefaultAnchorsSkipProse(t *testing.T) {
 			t.Fatalf("byte %q at %d of prose is a candidate (buckets %+v)", prose[p], p, len(sn.dets.buckets))
 		}
 	}
-	var rn runs
-	rn.init(ms, len(prose), sn.least(), make([]uint64, len(ms)/2))
+	rn := makeRuns(ms, len(prose), sn.least(), make([]uint64, len(ms)/2))
 	if a, e, ok := rn.next(0); ok {
 		t.Fatalf("prose has a run of %d bytes at %d long enough to hold a known value", e-a, a)
 	}

@@ -254,48 +254,45 @@ func (sn *snapshot) binary(s string, rn *runs, out []span, first bool) []span {
 	minRun := max(8, (4*least+2)/3)
 	for p := 0; ; {
 		// p is where the next run of minRun or more may start: every such
-		// run that starts before p has been decoded. One starting at p
-		// holds the 8 bytes at q, so a byte at q+k that cannot be in a
-		// run rules out every start up to q+k. A window holding a space, a
-		// quote, any byte below '+' or above 0x7F (most windows of prose,
-		// code and JSON) is ruled out with one word test (exact: no
-		// borrow crosses bytes); the rest byte by byte.
+		// run that starts before p has been decoded.
 		p = max(p, covered)
+		line1 := -1 // the end of the run's first line, when known
+		var a int
 		if rn != nil {
 			// A run of minRun base64 characters lies in a run of the
 			// second mask: go to the next one long enough.
-			a, _, ok := rn.next(p)
+			ra, re, ok := rn.next(p)
 			if !ok {
 				break
 			}
-			p = a
+			p = ra
+			// When the run set is base64's on ASCII and the run is ASCII,
+			// the mask's run is the base64 run: no byte to look at again.
+			if rn.b64 && ascii(s[ra:re]) {
+				if re-ra < minRun {
+					p = re
+					continue
+				}
+				a, line1 = ra, re
+			}
 		}
-		q := p + minRun - 8
-		if q+8 > n {
-			break
-		}
-		const ones, highs, low7 = 0x0101010101010101, 0x8080808080808080, 0x7F7F7F7F7F7F7F7F
-		w := word(s, q)
-		if bad := (^((w & low7) + ones*(0x80-'+')) | w) & highs; bad != 0 {
-			p = q + (63-bits.LeadingZeros64(bad))>>3 + 1
-			continue
-		}
-		k := q + 7
-		for k >= q && tbl[s[k]] {
-			k--
-		}
-		if k >= q {
-			p = k + 1
-			continue
-		}
-		a := q
-		for a > covered && tbl[s[a-1]] {
-			a--
+		if line1 < 0 {
+			var ok bool
+			if a, p, ok = b64RunAt(s, p, covered, minRun, tbl); !ok {
+				if p+minRun > n {
+					break
+				}
+				continue
+			}
 		}
 		i := a
 		var joined []byte // the run without its line breaks, when wrapped
 		for {
-			e := run(s, i, tbl)
+			e := line1
+			if e < 0 {
+				e = run(s, i, tbl)
+			}
+			line1 = -1
 			line := e - i
 			for e < len(s) && s[e] == '=' {
 				e++
@@ -393,6 +390,51 @@ func (sn *snapshot) binary(s string, rn *runs, out []span, first bool) []span {
 		}
 	}
 	return out
+}
+
+// b64RunAt looks for a base64 run of minRun characters or more that
+// starts at p or later (none starts before p): a is its start (extended
+// back to covered), ok false when there is none in the window at p, and
+// next the p to look from then. One starting at p holds the 8 bytes at q,
+// so a byte at q+k that cannot be in a run rules out every start up to
+// q+k. A window holding a space, a quote, any byte below '+' or above
+// 0x7F (most windows of prose, code and JSON) is ruled out with one word
+// test (exact: no borrow crosses bytes); the rest byte by byte.
+func b64RunAt(s string, p, covered, minRun int, tbl *class) (a, next int, ok bool) {
+	q := p + minRun - 8
+	if q+8 > len(s) {
+		return 0, len(s), false
+	}
+	const ones, highs, low7 = 0x0101010101010101, 0x8080808080808080, 0x7F7F7F7F7F7F7F7F
+	w := word(s, q)
+	if bad := (^((w & low7) + ones*(0x80-'+')) | w) & highs; bad != 0 {
+		return 0, q + (63-bits.LeadingZeros64(bad))>>3 + 1, false
+	}
+	k := q + 7
+	for k >= q && tbl[s[k]] {
+		k--
+	}
+	if k >= q {
+		return 0, k + 1, false
+	}
+	a = q
+	for a > covered && tbl[s[a-1]] {
+		a--
+	}
+	return a, p, true
+}
+
+// ascii reports whether s is all ASCII, eight bytes a step.
+func ascii(s string) bool {
+	var or uint64
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		or |= word(s, i)
+	}
+	for ; i < len(s); i++ {
+		or |= uint64(s[i])
+	}
+	return or&0x8080808080808080 == 0
 }
 
 // mixedCase reports whether s holds both a small and a capital letter,

@@ -119,52 +119,72 @@ func (h *Handler) next() slog.Handler {
 // Handle redacts rec and passes it on.
 func (h *Handler) Handle(ctx context.Context, rec slog.Record) (err error) {
 	next := h.next()
-	out, dirty, perr := h.cleanRecord(rec)
-	if perr != "" {
-		out = slog.NewRecord(rec.Time, rec.Level, h.r.String(rec.Message), rec.PC)
-		out.AddAttrs(slog.String("!PANIC", perr))
-		dirty = true
-	}
-	if !dirty {
+	var st recordCheck
+	if h.check(&rec, &st) {
 		return next.Handle(ctx, rec)
 	}
-	return next.Handle(ctx, out)
+	return next.Handle(ctx, h.rebuild(&rec, &st))
 }
 
-// cleanRecord returns rec redacted, or dirty false when rec needs nothing.
-// A panic in the Handler's own code is recovered and reported in perr.
-func (h *Handler) cleanRecord(rec slog.Record) (out slog.Record, dirty bool, perr string) {
+// recordCheck is what check learnt of a record: one snapshot of the known
+// values for the whole record, whether its message holds a secret, how
+// many attributes were found clean before the first dirty one, and the
+// text of a panic in the Handler's own code.
+type recordCheck struct {
+	sn       *snapshot
+	msgDirty bool
+	clean    int
+	perr     string
+}
+
+// check reports whether rec needs nothing redacted. A panic in the
+// Handler's own code is recovered into st.perr (and rec is not clean).
+func (h *Handler) check(rec *slog.Record, st *recordCheck) (clean bool) {
 	defer func() {
 		if p := recover(); p != nil {
-			perr = h.panicText(p)
+			st.perr, clean = h.panicText(p), false
 		}
 	}()
-	msgDirty := h.r.Contains(rec.Message)
-	// clean counts the attributes found clean before the first dirty one:
-	// those holding a string or a scalar (immutable: what was scanned is
-	// what is printed) go on as they are, without a second scan.
-	clean := 0
-	dirty = msgDirty
-	if !dirty {
-		rec.Attrs(func(a slog.Attr) bool {
-			dirty = h.dirtyAttr(a)
-			if !dirty {
-				clean++
-			}
-			return !dirty
-		})
+	sn := h.r.snap.Load()
+	st.sn = sn
+	if sn.contains(rec.Message) {
+		st.msgDirty = true
+		return false
 	}
-	if !dirty {
-		return rec, false, ""
+	// st.clean counts the attributes found clean before the first dirty
+	// one: those holding a string or a scalar (immutable: what was scanned
+	// is what is printed) go on as they are, without a second scan.
+	clean = true
+	rec.Attrs(func(a slog.Attr) bool {
+		if h.dirtyAttr(sn, a) {
+			clean = false
+			return false
+		}
+		st.clean++
+		return true
+	})
+	return clean
+}
+
+// rebuild returns rec redacted, after check found it is not clean.
+func (h *Handler) rebuild(rec *slog.Record, st *recordCheck) (out slog.Record) {
+	defer func() {
+		if p := recover(); p != nil && st.perr == "" {
+			st.perr = h.panicText(p)
+			out = h.panicked(rec, st.perr)
+		}
+	}()
+	if st.perr != "" {
+		return h.panicked(rec, st.perr)
 	}
 	msg := rec.Message
-	if msgDirty {
+	if st.msgDirty {
 		msg = h.r.String(msg)
 	}
 	out = slog.NewRecord(rec.Time, rec.Level, msg, rec.PC)
 	i := 0
 	rec.Attrs(func(a slog.Attr) bool {
-		if k := a.Value.Kind(); i < clean && k != slog.KindAny && k != slog.KindLogValuer && k != slog.KindGroup {
+		if k := a.Value.Kind(); i < st.clean && k != slog.KindAny && k != slog.KindLogValuer && k != slog.KindGroup {
 			out.AddAttrs(a)
 		} else {
 			out.AddAttrs(h.cleanAttr(a))
@@ -172,7 +192,15 @@ func (h *Handler) cleanRecord(rec slog.Record) (out slog.Record, dirty bool, per
 		i++
 		return true
 	})
-	return out, true, ""
+	return out
+}
+
+// panicked is the record printed when the Handler's own code panicked on
+// rec: its message, redacted, and the panic.
+func (h *Handler) panicked(rec *slog.Record, perr string) slog.Record {
+	out := slog.NewRecord(rec.Time, rec.Level, h.r.String(rec.Message), rec.PC)
+	out.AddAttrs(slog.String("!PANIC", perr))
+	return out
 }
 
 // WithAttrs attaches attrs; they are redacted against the known values of
@@ -203,9 +231,9 @@ func (h *Handler) with(op handlerOp) *Handler {
 
 // dirtyAttr reports whether a needs redaction, without building anything
 // but the text the scan needs.
-func (h *Handler) dirtyAttr(a slog.Attr) bool {
+func (h *Handler) dirtyAttr(sn *snapshot, a slog.Attr) bool {
 	v := a.Value
-	sensitive, dirty := h.r.keyOf(a.Key, true)
+	sensitive, dirty := h.r.keyOf(sn, a.Key, true)
 	if dirty || sensitive && !v.Equal(slog.Value{}) {
 		return true
 	}
@@ -214,16 +242,16 @@ func (h *Handler) dirtyAttr(a slog.Attr) bool {
 	}
 	switch v.Kind() {
 	case slog.KindString:
-		return h.r.Contains(v.String())
+		return sn.contains(v.String())
 	case slog.KindGroup:
 		for _, g := range v.Group() {
-			if h.dirtyAttr(g) {
+			if h.dirtyAttr(sn, g) {
 				return true
 			}
 		}
 		return false
 	case slog.KindAny:
-		w := walker{h: h}
+		w := walker{h: h, sn: sn}
 		w.walk(v.Any())
 		return w.dirty()
 	}
@@ -269,7 +297,7 @@ const (
 // secrets replaced, passed on as a json.RawMessage so that it stays an
 // object.
 func (h *Handler) cleanAny(x any) slog.Value {
-	w := walker{h: h}
+	w := walker{h: h, sn: h.r.snap.Load()}
 	w.walk(x)
 	if !w.dirty() {
 		return slog.AnyValue(x)
@@ -481,6 +509,7 @@ func (h *Handler) rewriteJSON(b []byte, hidden []string) ([]byte, error) {
 // the encodings known values are matched in.
 type walker struct {
 	h      *Handler
+	sn     *snapshot // the known values the walk checks against
 	found  bool
 	panic  bool
 	cycle  bool
@@ -624,7 +653,7 @@ func (w *walker) key(k string) bool {
 		w.tooBig = true
 		return false
 	}
-	sensitive, dirty := w.h.r.keyOf(k, false)
+	sensitive, dirty := w.h.r.keyOf(w.sn, k, false)
 	if dirty {
 		w.found = true
 	}
@@ -644,7 +673,7 @@ func (w *walker) scan(s string, sensitive bool) {
 		}
 		return
 	}
-	if !w.found && w.h.r.Contains(s) {
+	if !w.found && w.sn.contains(s) {
 		w.found = true
 	}
 }

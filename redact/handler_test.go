@@ -242,6 +242,26 @@ func TestKeyVerdictsFollowValues(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(buf.String(), "REDACTED"), "replacements in the record")
 }
 
+// TestValueVerdictsFollowValues: a short value logged clean record after
+// record (and so cached clean) is redacted once it is added as a known
+// value, in the message, an attribute and a struct field alike.
+func TestValueVerdictsFollowValues(t *testing.T) {
+	const later = "FAKEvalueAddedLater00Zq8Wv3Lk7"
+	type cfg struct{ Model string }
+	r := redact.New()
+	var buf bytes.Buffer
+	l := slog.New(redact.NewHandler(slog.NewJSONHandler(&buf, nil), r))
+	for i := 0; i < 3; i++ {
+		l.Info(later, "model", later, "cfg", cfg{later})
+	}
+	assert.Equal(t, 9, strings.Count(buf.String(), later), "a value not known yet is not printed as it is")
+	buf.Reset()
+	require.NoError(t, r.Add("k", credential.NewSecret(later)))
+	l.Info(later, "model", later, "cfg", cfg{later})
+	assert.False(t, strings.Contains(buf.String(), later), "a value cached clean before it was added is printed")
+	assert.Equal(t, 3, strings.Count(buf.String(), "REDACTED"), "replacements in the record")
+}
+
 // TestCachedNamesStillRedact: struct fields and map keys are judged once
 // per type and per key, and every later record is redacted the same way,
 // also when a map's many keys compete for the cache.

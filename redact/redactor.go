@@ -3,6 +3,7 @@ package redact
 import (
 	"errors"
 	"math"
+	"math/bits"
 	"reflect"
 	"strings"
 	"sync"
@@ -64,14 +65,73 @@ type snapshot struct {
 	// bytes a run may hold (base64, hex and every known value's bytes).
 	tabs *classTables
 	run  byteSet // the run set tabs were made for
+	// runB64 is set when run holds no ASCII byte but base64's.
+	runB64 bool
 	// vbytes is every byte value the known values hold.
 	vbytes byteSet
 	// keys caches the verdicts on attribute keys (constants, mostly: a
 	// record's keys are the same record after record), direct-mapped.
 	keys [keySlots]atomic.Pointer[keyVerdict]
+	// vals caches the short string values found clean that came back (a
+	// model name, a user, a message), direct-mapped; seen holds a
+	// fingerprint of the last value a slot missed on, so that a value is
+	// kept only when it comes twice in a row there and values seen once
+	// (request and trace IDs) never churn the cache.
+	vals [valSlots]atomic.Pointer[string]
+	seen [valSlots]atomic.Uint64
 }
 
-const keySlots = 256
+const (
+	keySlots = 256
+	valSlots = 256
+	// valMax is the longest value the cache keeps: values longer than
+	// this (prompts, completions) seldom repeat, and cost a scan.
+	valMax = 64
+)
+
+// contains reports whether s holds a secret, from the cache of clean
+// values when s is one of them. A value is cached only once a scan of
+// this snapshot found it clean, and a hit compares it whole: the cache
+// never changes a verdict, it only skips the scan.
+func (sn *snapshot) contains(s string) bool {
+	if len(s) > valMax {
+		return len(sn.scan(s, nil, true)) > 0
+	}
+	slot := keySlot(s)
+	if v := sn.vals[slot].Load(); v != nil && *v == s {
+		return false
+	}
+	if len(sn.scan(s, nil, true)) > 0 {
+		return true
+	}
+	if fp := fingerprint(s); sn.seen[slot].Load() != fp {
+		sn.seen[slot].Store(fp)
+	} else {
+		c := strings.Clone(s) // a copy: s may be a view of a buffer
+		sn.vals[slot].Store(&c)
+	}
+	return false
+}
+
+// fingerprint mixes the length, the first and the last eight bytes of s
+// (of up to valMax bytes): values that share a slot but differ in their
+// ends (IDs differ in their last bytes) get different fingerprints.
+// Two values with one fingerprint only make the second cached a sighting
+// early.
+func fingerprint(s string) uint64 {
+	n := len(s)
+	var a, b uint64
+	if n >= 8 {
+		a, b = word(s, 0), word(s, n-8)
+	} else {
+		for i := 0; i < n; i++ {
+			a = a<<8 | uint64(s[i])
+		}
+	}
+	h := (a ^ uint64(n)*0x9E3779B97F4A7C15) * 0xBF58476D1CE4E5B9
+	h ^= bits.RotateLeft64(b, 31) * 0x94D049BB133111EB
+	return h ^ h>>29
+}
 
 // keyVerdict is what the Handler needs to know of an attribute key: that
 // its name is sensitive, or that it holds a secret (never cached: a key
@@ -95,8 +155,7 @@ func keySlot(k string) int {
 // secret, from the cache when it was seen before. An attribute key
 // (replace) takes its slot from another; a map key only fills an empty
 // slot, so that a map of many keys does not churn the cache.
-func (r *Redactor) keyOf(key string, replace bool) (sensitive, dirty bool) {
-	sn := r.snap.Load()
+func (r *Redactor) keyOf(sn *snapshot, key string, replace bool) (sensitive, dirty bool) {
 	slot := &sn.keys[keySlot(key)]
 	v := slot.Load()
 	if v != nil && v.key == key {
@@ -149,6 +208,9 @@ func newSnapshot(base, delta *matcher, dead map[string]bool, dets *detectors, ol
 			sn.vbytes.union(&m.bytes)
 		}
 	}
+	var b64 byteSet
+	b64.addClass(b64Run)
+	sn.runB64 = run[0] == b64[0] && run[1] == b64[1]
 	// The tables change only when the run set does (a value with a byte
 	// no earlier value had).
 	if old != nil && old.run == run {

@@ -20,29 +20,36 @@ func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), l
 // first mask, in the order of the text. Prose, which has neither long runs
 // nor many anchor bytes, costs the classification and little else.
 func (sn *snapshot) scan(s string, out []span, first bool) []span {
-	if len(s) < indexFrom || sn.tabs == nil {
+	if sn.tabs == nil || len(s) < classifyFrom || len(s) < indexFrom && !hasAVX2 {
 		return sn.scanShort(s, out, first)
 	}
+	return sn.scanClassified(s, out, first)
+}
+
+// scanClassified is scan by the classifier's masks.
+func (sn *snapshot) scanClassified(s string, out []span, first bool) []span {
 	// Three words per 64 bytes: the two masks, then the long-run marks,
-	// in a recycled buffer (on the stack they would escape through runs).
+	// on the stack for a short text, else in a recycled buffer.
 	blocks := (len(s) + 63) / 64
-	pooled := getMasks(3 * blocks)
-	buf := *pooled
+	var small [3 * 2]uint64
+	var pooled *[]uint64
+	var buf []uint64
+	if blocks <= 2 {
+		buf = small[:3*blocks]
+	} else {
+		pooled = getMasks(3 * blocks)
+		buf = *pooled
+	}
 	ms := buf[:2*blocks]
-	classify(s, sn.tabs, ms)
+	esc := classify(s, sn.tabs, ms)
 	n := len(out)
 	if sn.base != nil || sn.delta != nil {
-		var rn runs
-		rn.init(ms, len(s), sn.least(), buf[2*blocks:])
+		rn := makeRuns(ms, len(s), sn.least(), buf[2*blocks:])
+		rn.b64 = sn.runB64
 		out = sn.rawRuns(s, &rn, out, first)
-		if !(first && len(out) > n) {
-			out = sn.escaped(s, '%', out, first)
-		}
-		if !(first && len(out) > n) {
-			out = sn.escaped(s, '\\', out, first)
-		}
-		if !(first && len(out) > n) {
-			out = sn.escaped(s, '+', out, first)
+		// The escaped forms, when the text holds an escape byte at all.
+		for i := 0; esc && i < len(escapeBytes) && !(first && len(out) > n); i++ {
+			out = sn.escaped(s, escapeBytes[i], out, first)
 		}
 		if !(first && len(out) > n) {
 			out = sn.binary(s, &rn, out, first)
@@ -51,7 +58,9 @@ func (sn *snapshot) scan(s string, out []span, first bool) []span {
 	if d := sn.dets; d != nil && len(d.list) > 0 && !(first && len(out) > n) {
 		out = d.scanMasked(s, ms, out, first)
 	}
-	maskPool.Put(pooled)
+	if pooled != nil {
+		maskPool.Put(pooled)
+	}
 	return out
 }
 
@@ -167,46 +176,51 @@ type runs struct {
 	// in the second mask; made once, read by every pass over the runs.
 	long []uint64
 	any  bool // some block has a long run
+	// b64 is set when the run set is base64's on ASCII (every known
+	// value's bytes are base64 characters or above 0x7F): an ASCII run of
+	// the mask is then a base64 run.
+	b64 bool
 }
 
-// init computes the long-run marks, with k 16 when every run a pass
-// looks for has 16 bytes or more, else 8.
-func (r *runs) init(m []uint64, n, least int, long []uint64) {
+// makeRuns computes the long-run marks of the masks m of an n-byte text
+// into long, with k 16 when every run a pass looks for has 16 bytes or
+// more (least), else 8. (A value, not a method filling a pointer: the
+// slices then stay where they were made, on the stack for a short text.)
+func makeRuns(m []uint64, n, least int, long []uint64) (r runs) {
 	r.m, r.n, r.k, r.long = m, n, 8, long
 	if least >= 16 {
 		r.k = 16
 	}
 	nb := len(long)
 	if nb == 0 {
-		return
+		return r
 	}
 	m = m[:2*nb]
-	next := m[1]
+	var any uint64
+	// Bit i of lo stays set when bits i..i+k-1 of the stream are: three
+	// or four doublings, looking into the next block (hi). Branch-free:
+	// most blocks of prose hold short runs (words), so a test for an
+	// empty block would mostly fail.
 	for w := 0; w < nb; w++ {
-		lo := next
+		lo := m[2*w+1]
 		var hi uint64
 		if w+1 < nb {
 			hi = m[2*w+3]
 		}
-		next = hi
-		if lo == 0 {
-			long[w] = 0
-			continue
-		}
-		// Bit i of lo stays set when bits i..i+k-1 of the stream are:
-		// three or four doublings, looking into the next block.
 		lo &= lo>>1 | hi<<63
 		hi &= hi >> 1
 		lo &= lo>>2 | hi<<62
 		hi &= hi >> 2
 		lo &= lo>>4 | hi<<60
+		hi &= hi >> 4
 		if r.k == 16 {
-			hi &= hi >> 4
 			lo &= lo>>8 | hi<<56
 		}
 		long[w] = lo
-		r.any = r.any || lo != 0
+		any |= lo
 	}
+	r.any = any != 0
+	return r
 }
 
 // next returns the first run of at least k bytes of the second mask that
@@ -241,6 +255,11 @@ func (r *runs) next(from int) (a, e int, ok bool) {
 	return a, min(e, r.n), true
 }
 
-// indexFrom is the text length from which a text is classified rather than
-// looked at a byte at a time.
-const indexFrom = 256
+// A text is classified rather than looked at a byte at a time from
+// classifyFrom bytes on where the AVX2 classifier runs (one call for a
+// short text, a padded copy, costs less than a mispredicted branch at
+// every anchor byte of an ID), and from indexFrom bytes on elsewhere.
+const (
+	classifyFrom = 16
+	indexFrom    = 256
+)
