@@ -57,6 +57,14 @@ func (s *byteSet) addClass(c *class) {
 // classify_amd64.s.
 type classTables struct {
 	loA, hiA, loB, hiB, loF, hiF, loR, hiR, nib, esc, zero [32]byte
+	// kx and ky (each byte of) are the kill pair: an anchor kx followed
+	// by ky is no candidate. Without a kill pair kx is a byte no bucket
+	// has, so that the test kills nothing.
+	kx, ky [32]byte
+	kill   killPair
+	// generic is set when no byte is free to stand for "no kill pair"
+	// (every byte an anchor): the portable classifier is used.
+	generic bool
 	// The test's result for each byte value (the portable classifier's
 	// lookups): the buckets of A, B, F, and 1 for R; ar has bit 0 for
 	// any bucket of A, bit 1 for R and bit 2 for an escape byte.
@@ -71,10 +79,37 @@ const escapeBytes = "%\\+"
 // bucketSets are the byte sets of one bucket of the candidate test.
 type bucketSets struct{ a, b, f byteSet }
 
-// newClassTables builds the tables of up to eight candidate buckets and
-// the run set.
-func newClassTables(buckets []bucketSets, run *byteSet) *classTables {
-	t := &classTables{}
+// killPair is an anchor byte (at) that is no candidate when the byte after
+// it is next, whatever the buckets say: the nibble tables cannot leave
+// one byte out of a bucket's F, and ":" followed by "/" (every URL's
+// scheme) is, in links, most of the ':' that reach the exact test
+// otherwise.
+type killPair struct {
+	at, next byte
+	ok       bool
+}
+
+// newClassTables builds the tables of up to eight candidate buckets, the
+// kill pair and the run set.
+func newClassTables(buckets []bucketSets, run *byteSet, kill killPair) *classTables {
+	t := &classTables{kill: kill}
+	kx, ky := kill.at, kill.next
+	if !kill.ok {
+		var anchors byteSet
+		for _, bk := range buckets {
+			anchors.union(&bk.a)
+		}
+		t.generic = true
+		for c := 0; c < 256; c++ {
+			if !anchors.has(byte(c)) {
+				kx, t.generic = byte(c), false
+				break
+			}
+		}
+	}
+	for i := range t.kx {
+		t.kx[i], t.ky[i] = kx, ky
+	}
 	put := func(set *byteSet, bit byte, lo, hi *[32]byte) {
 		for c := 0; c < 256; c++ {
 			if set.has(byte(c)) {
@@ -156,7 +191,7 @@ func classifyGeneric(s string, from, to int, t *classTables, out []uint64) (esc 
 			if k+i+1 < len(s) {
 				next = s[k+i+1]
 			}
-			if t.a[blk[i]]&t.b[prev]&t.f[next] == 0 {
+			if t.a[blk[i]]&t.b[prev]&t.f[next] == 0 || t.kill.ok && blk[i] == t.kill.at && next == t.kill.next {
 				ma &^= 1 << i
 			}
 		}
@@ -173,7 +208,8 @@ func classify(s string, t *classTables, out []uint64) (esc bool) {
 	if len(s) == 0 {
 		return false
 	}
-	if hasAVX2 && len(s) < 128 {
+	avx2 := hasAVX2 && !t.generic
+	if avx2 && len(s) < 128 {
 		// One or two blocks: one call on a padded copy (zeros around).
 		var pad [128 + 2]byte
 		copy(pad[1:], s)
@@ -186,7 +222,7 @@ func classify(s string, t *classTables, out []uint64) (esc bool) {
 		}
 		return esc
 	}
-	if !hasAVX2 || len(s) < 128 {
+	if !avx2 || len(s) < 128 {
 		full := len(s) &^ 63
 		esc = classifyGeneric(s, 0, full, t, out)
 		if rest := len(s) - full; rest > 0 {

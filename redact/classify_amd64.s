@@ -14,10 +14,13 @@
 #define NIB 256
 #define ESC 288
 #define ZERO 320
+#define KX 352
+#define KY 384
 
 // HALF classifies the 32 bytes at off(SI): the candidate mask into CAND
-// and the run mask into RUN (32 bits each, 1 = in), and sets in Y5 the
-// bytes that are an escape byte.
+// (less the kill pair: a byte KX followed by KY) and the run mask into RUN
+// (32 bits each, 1 = in), and sets in Y5 the bytes that are an escape
+// byte.
 //   Y6 loA  Y7 hiA  Y8 loB  Y9 hiB  Y10 loF  Y11 hiF  Y12 loR  Y13 hiR
 //   Y14 esc  Y15 0x0F
 #define HALF(off, CAND, RUN) \
@@ -45,6 +48,11 @@
 	VPAND     Y4, Y3, Y3       \
 	VPAND     Y3, Y2, Y2       \
 	VMOVDQU   off+1(SI), Y0    \
+	VPCMPEQB  KY(DX), Y0, Y4   \
+	VMOVDQU   off(SI), Y3      \
+	VPCMPEQB  KX(DX), Y3, Y3   \
+	VPAND     Y4, Y3, Y3       \
+	VPANDN    Y2, Y3, Y2       \
 	VPSRLW    $4, Y0, Y1       \
 	VPAND     Y15, Y1, Y1      \
 	VPAND     Y15, Y0, Y0      \

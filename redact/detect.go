@@ -98,6 +98,10 @@ type detectors struct {
 	loneAssign [256]bool
 	// buckets are the classifier's (classBuckets), made once.
 	buckets []bucketSets
+	// kill is the classifier's kill pair: ':' then '/' when the only
+	// keyword anchored on ':' is the "key" detector's lone ':' (whose
+	// quick test rejects a URL scheme), so that no candidate is lost.
+	kill killPair
 }
 
 // nearSets are the neighbours an anchor byte has in its keywords.
@@ -213,6 +217,9 @@ func compile(list []Detector) *detectors {
 		}
 	}
 	d.buckets = d.classBuckets()
+	if d.loneAssign[':'] && !d.near[':'].any {
+		d.kill = killPair{at: ':', next: '/', ok: true}
+	}
 	return d
 }
 

@@ -1,8 +1,9 @@
 package redact
 
 import (
+	"cmp"
 	"encoding/binary"
-	"sort"
+	"slices"
 	"unsafe"
 )
 
@@ -256,14 +257,14 @@ func merge(sp []span) []span {
 	if len(sp) < 2 {
 		return sp
 	}
-	sort.Slice(sp, func(i, j int) bool {
-		if sp[i].start != sp[j].start {
-			return sp[i].start < sp[j].start
+	slices.SortFunc(sp, func(a, b span) int {
+		if a.start != b.start {
+			return cmp.Compare(a.start, b.start)
 		}
-		if sp[i].end != sp[j].end {
-			return sp[i].end > sp[j].end
+		if a.end != b.end {
+			return cmp.Compare(b.end, a.end)
 		}
-		return sp[i].prio < sp[j].prio
+		return cmp.Compare(a.prio, b.prio)
 	})
 	out := sp[:1]
 	for _, s := range sp[1:] {

@@ -218,10 +218,11 @@ func newSnapshot(base, delta *matcher, dead map[string]bool, dets *detectors, ol
 		return sn
 	}
 	var buckets []bucketSets
+	var kill killPair
 	if dets != nil {
-		buckets = dets.buckets
+		buckets, kill = dets.buckets, dets.kill
 	}
-	sn.tabs, sn.run = newClassTables(buckets, &run), run
+	sn.tabs, sn.run = newClassTables(buckets, &run, kill), run
 	return sn
 }
 
@@ -475,7 +476,7 @@ func (r *Redactor) Len() int {
 	return len(r.vals)
 }
 
-// spans returns the merged spans to redact in s, reusing buf.
+// spans returns the merged spans to redact in s, appended to buf.
 func (r *Redactor) spans(s string, buf []span) []span {
 	snap := r.snap.Load()
 	return merge(snap.scan(s, buf[:0], false))
@@ -490,8 +491,9 @@ func (r *Redactor) Contains(s string) bool {
 // String returns s with every secret replaced. When there is nothing to
 // redact it returns s itself, without allocating.
 func (r *Redactor) String(s string) string {
-	var buf [4]span
-	sp := r.spans(s, buf[:0])
+	// No buffer of spans is passed: one would escape (the detectors are
+	// called through function values), and a clean text allocates nothing.
+	sp := r.spans(s, nil)
 	if len(sp) == 0 {
 		return s
 	}
@@ -514,9 +516,8 @@ func (r *Redactor) apply(s string, sp []span) string {
 // Bytes returns b with every secret replaced; b itself when there is
 // nothing to redact.
 func (r *Redactor) Bytes(b []byte) []byte {
-	var buf [4]span
-	s := string(b)
-	sp := r.spans(s, buf[:0])
+	s := unsafeString(b) // read only; apply copies
+	sp := r.spans(s, nil)
 	if len(sp) == 0 {
 		return b
 	}

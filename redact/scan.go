@@ -29,12 +29,13 @@ func (sn *snapshot) scan(s string, out []span, first bool) []span {
 // scanClassified is scan by the classifier's masks.
 func (sn *snapshot) scanClassified(s string, out []span, first bool) []span {
 	// Three words per 64 bytes: the two masks, then the long-run marks,
-	// on the stack for a short text, else in a recycled buffer.
+	// on the stack for a text of up to stackBlocks blocks (a prompt of a
+	// few KiB), else in a recycled buffer.
 	blocks := (len(s) + 63) / 64
-	var small [3 * 2]uint64
+	var small [3 * stackBlocks]uint64
 	var pooled *[]uint64
 	var buf []uint64
-	if blocks <= 2 {
+	if blocks <= stackBlocks {
 		buf = small[:3*blocks]
 	} else {
 		pooled = getMasks(3 * blocks)
@@ -262,4 +263,5 @@ func (r *runs) next(from int) (a, e int, ok bool) {
 const (
 	classifyFrom = 16
 	indexFrom    = 256
+	stackBlocks  = 64 // 4 KiB of text: 1.5 KiB of masks on the stack
 )
