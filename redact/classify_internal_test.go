@@ -199,3 +199,42 @@ func TestURLSchemesAreNoCandidates(t *testing.T) {
 		t.Fatal("the ':' of \"password:\" is no candidate")
 	}
 }
+
+// TestLongRunMarks checks makeRuns against its definition, bit by bit: a
+// byte is marked when it and the k-1 bytes after it are in the run mask
+// (nothing past the last block is), for k 8 and 16, on masks of runs of
+// every length that cross blocks.
+func TestLongRunMarks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for round := 0; round < 2000; round++ {
+		nb := 1 + rng.IntN(6)
+		ms := make([]uint64, 2*nb)
+		for p := 0; p < 64*nb; {
+			l := rng.IntN(40)
+			if rng.IntN(2) == 0 {
+				for i := p; i < p+l && i < 64*nb; i++ {
+					ms[2*(i/64)+1] |= 1 << (i % 64)
+				}
+			}
+			p += l + 1
+		}
+		least := []int{8, 11, 16, 20}[rng.IntN(4)]
+		rn := makeRuns(ms, 64*nb, least, make([]uint64, nb))
+		in := func(i int) bool { return i < 64*nb && ms[2*(i/64)+1]>>(i%64)&1 == 1 }
+		anyMark := false
+		for i := 0; i < 64*nb; i++ {
+			want := true
+			for j := i; j < i+rn.k; j++ {
+				want = want && in(j)
+			}
+			got := rn.long[i/64]>>(i%64)&1 == 1
+			if got != want {
+				t.Fatalf("round %d (k %d): mark of bit %d is %v, want %v", round, rn.k, i, got, want)
+			}
+			anyMark = anyMark || got
+		}
+		if rn.any != anyMark {
+			t.Fatalf("round %d: any %v, marks %v", round, rn.any, anyMark)
+		}
+	}
+}

@@ -29,14 +29,20 @@ func (sn *snapshot) scan(s string, out []span, first bool) []span {
 // scanClassified is scan by the classifier's masks.
 func (sn *snapshot) scanClassified(s string, out []span, first bool) []span {
 	// Three words per 64 bytes: the two masks, then the long-run marks,
-	// on the stack for a text of up to stackBlocks blocks (a prompt of a
-	// few KiB), else in a recycled buffer.
+	// on the stack for a text of up to stackBlocks blocks (an ID, a
+	// prompt of 2 KiB), else in a recycled buffer.
 	blocks := (len(s) + 63) / 64
-	var small [3 * stackBlocks]uint64
 	var pooled *[]uint64
 	var buf []uint64
-	if blocks <= stackBlocks {
+	// Go zeroes an array where it is declared: each size is declared
+	// where it is used, so that an ID does not pay for clearing the
+	// buffer of a prompt.
+	if blocks <= 2 {
+		var small [3 * 2]uint64
 		buf = small[:3*blocks]
+	} else if blocks <= stackBlocks {
+		var mid [3 * stackBlocks]uint64
+		buf = mid[:3*blocks]
 	} else {
 		pooled = getMasks(3 * blocks)
 		buf = *pooled
@@ -197,28 +203,26 @@ func makeRuns(m []uint64, n, least int, long []uint64) (r runs) {
 		return r
 	}
 	m = m[:2*nb]
+	long = long[:nb]
 	var any uint64
-	// Bit i of lo stays set when bits i..i+k-1 of the stream are: three
-	// or four doublings, looking into the next block (hi). Branch-free:
-	// most blocks of prose hold short runs (words), so a test for an
-	// empty block would mostly fail.
-	for w := 0; w < nb; w++ {
-		lo := m[2*w+1]
-		var hi uint64
-		if w+1 < nb {
-			hi = m[2*w+3]
+	// Bit i of x1 is set when bits i, i+1 of the stream are, of x2 when
+	// bits i..i+3 are, of x3 i..i+7, of x4 i..i+15: each doubling looks
+	// into the next block's value of the step before, so the blocks are
+	// walked from the last, carrying those (n0..n3). Two shifts, an OR
+	// and an AND a step; no branch.
+	var n0, n1, n2, n3 uint64
+	for w := nb - 1; w >= 0; w-- {
+		m0 := m[2*w+1]
+		x1 := m0 & (m0>>1 | n0<<63)
+		x2 := x1 & (x1>>2 | n1<<62)
+		x3 := x2 & (x2>>4 | n2<<60)
+		x4 := x3 & (x3>>8 | n3<<56)
+		if r.k == 8 {
+			x4 = x3
 		}
-		lo &= lo>>1 | hi<<63
-		hi &= hi >> 1
-		lo &= lo>>2 | hi<<62
-		hi &= hi >> 2
-		lo &= lo>>4 | hi<<60
-		hi &= hi >> 4
-		if r.k == 16 {
-			lo &= lo>>8 | hi<<56
-		}
-		long[w] = lo
-		any |= lo
+		long[w] = x4
+		any |= x4
+		n0, n1, n2, n3 = m0, x1, x2, x3
 	}
 	r.any = any != 0
 	return r
@@ -263,5 +267,5 @@ func (r *runs) next(from int) (a, e int, ok bool) {
 const (
 	classifyFrom = 16
 	indexFrom    = 256
-	stackBlocks  = 64 // 4 KiB of text: 1.5 KiB of masks on the stack
+	stackBlocks  = 32 // 2 KiB of text: 768 bytes of masks on the stack
 )
