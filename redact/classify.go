@@ -1,6 +1,9 @@
 package redact
 
-import "math/bits"
+import (
+	"math/bits"
+	"unsafe"
+)
 
 // A text is classified once, 64 bytes at a time, into two bit masks: bit i
 // of word k of the first is set when byte 64k+i may start a detector's
@@ -202,14 +205,27 @@ func classifyGeneric(s string, from, to int, t *classTables, out []uint64) (esc 
 }
 
 // classify fills out (2 words per 64 bytes of s, rounded up) with the
-// masks of s. Bits past the end of s are clear. esc reports whether s
-// holds an escape byte (escapeBytes).
+// masks of s. Bits past the end of s are clear. esc reports whether s may
+// hold an escape byte (escapeBytes): it is never false when s holds one,
+// and may be true for a byte just past s.
 func classify(s string, t *classTables, out []uint64) (esc bool) {
 	if len(s) == 0 {
 		return false
 	}
 	avx2 := hasAVX2 && !t.generic
-	if avx2 && len(s) < 128 {
+	if avx2 && inPages(s) {
+		return classifyInPlace(s, t, out)
+	}
+	if avx2 {
+		return classifyPadded(s, t, out)
+	}
+	return classifyPortable(s, t, out)
+}
+
+// classifyPadded is classify with the kernel on padded copies of the
+// first and last blocks (a text at the edge of a page).
+func classifyPadded(s string, t *classTables, out []uint64) (esc bool) {
+	if len(s) < 128 {
 		// One or two blocks: one call on a padded copy (zeros around).
 		var pad [128 + 2]byte
 		copy(pad[1:], s)
@@ -219,25 +235,6 @@ func classify(s string, t *classTables, out []uint64) (esc bool) {
 			keep := uint64(1)<<rest - 1
 			out[n/32-2] &= keep
 			out[n/32-1] &= keep
-		}
-		return esc
-	}
-	if !avx2 || len(s) < 128 {
-		full := len(s) &^ 63
-		esc = classifyGeneric(s, 0, full, t, out)
-		if rest := len(s) - full; rest > 0 {
-			var tail [64 + 1]byte // the text's last byte before, zeros after
-			if full > 0 {
-				tail[0] = s[full-1]
-			}
-			copy(tail[1:], s[full:])
-			var w [2]uint64
-			// Zeros are no escape byte: esc is about s alone.
-			esc = classifyGeneric(unsafeString(tail[:]), 1, 65, t, w[:]) || esc
-			// The padded block reads one byte past the text: 0, as in
-			// classifyGeneric; the mask past the end is dropped.
-			keep := uint64(1)<<rest - 1
-			out[full/32], out[full/32+1] = w[0]&keep, w[1]&keep
 		}
 		return esc
 	}
@@ -262,5 +259,68 @@ func classify(s string, t *classTables, out []uint64) (esc bool) {
 	}
 	out[mid/32] &= keep
 	out[mid/32+1] &= keep
+	return esc
+}
+
+// inPages reports whether the kernel may read s in place: from the byte
+// before s to the byte after its last 64-byte block, all in the pages s
+// is in. (Memory is mapped a page at a time: a read that stays in a page
+// of s cannot fault, whatever lies around s there.)
+func inPages(s string) bool {
+	const page = 4096
+	p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+	full := uintptr(len(s)+63) &^ 63
+	return p%page != 0 && (p+uintptr(len(s))-1)/page == (p+full)/page
+}
+
+// classifyInPlace is classify of s in place (inPages(s)): one call, then
+// the bits that read the bytes around s are made as if those were zeros.
+func classifyInPlace(s string, t *classTables, out []uint64) (esc bool) {
+	n := len(s)
+	full := (n + 63) &^ 63
+	esc = classifyAVX2(unsafe.StringData(s), full, t, &out[0])
+	if rest := n & 63; rest > 0 {
+		keep := uint64(1)<<rest - 1
+		out[full/32-2] &= keep
+		out[full/32-1] &= keep
+	}
+	// The first byte was tested with the byte before s, the last with the
+	// byte after it: again with zeros.
+	at := func(i int) byte {
+		if i < 0 || i >= n {
+			return 0
+		}
+		return s[i]
+	}
+	for _, i := range [2]int{0, n - 1} {
+		c, next := s[i], at(i+1)
+		bit := uint64(1) << (i % 64)
+		w := &out[i/64*2]
+		*w &^= bit
+		if t.a[c]&t.b[at(i-1)]&t.f[next] != 0 && !(t.kill.ok && c == t.kill.at && next == t.kill.next) {
+			*w |= bit
+		}
+	}
+	return esc
+}
+
+// classifyPortable is classify in Go, without the kernel.
+func classifyPortable(s string, t *classTables, out []uint64) (esc bool) {
+	full := len(s) &^ 63
+	esc = classifyGeneric(s, 0, full, t, out)
+	if rest := len(s) - full; rest > 0 {
+		var tail [64 + 1]byte // the text's last byte before, zeros after
+		if full > 0 {
+			tail[0] = s[full-1]
+		}
+		copy(tail[1:], s[full:])
+		var w [2]uint64
+		// Zeros are no escape byte: esc is about s alone.
+		esc = classifyGeneric(unsafeString(tail[:]), 1, 65, t, w[:]) || esc
+		// The padded block reads one byte past the text: 0, as in
+		// classifyGeneric; the mask past the end is dropped.
+		keep := uint64(1)<<rest - 1
+		out[full/32], out[full/32+1] = w[0]&keep, w[1]&keep
+	}
 	return esc
 }
