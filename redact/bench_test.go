@@ -78,8 +78,8 @@ var (
 		const alpha = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 		out := make([]string, 1<<14)
 		for i := range out {
-			b := []byte("req_01FAKE")
-			for range 18 {
+			b := []byte("req_01") // an ID, not a secret: random, no FAKE mark
+			for range 22 {
 				b = append(b, alpha[rng.IntN(len(alpha))])
 			}
 			out[i] = string(b)

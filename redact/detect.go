@@ -96,6 +96,10 @@ type detectors struct {
 	// loneAssign[c] marks a lone keyword c of the built-in "key" detector
 	// alone: the scan runs its quick test (assignMay) inline.
 	loneAssign [256]bool
+	// assignOnly[c] marks a loneAssign byte that anchors no other
+	// keyword: the scan loop tests it inline (the '=' and ':' of links,
+	// code and JSON, most of the candidates there).
+	assignOnly [256]bool
 	// buckets are the classifier's (classBuckets), made once.
 	buckets []bucketSets
 	// kill is the classifier's kill pair: ':' then '/' when the only
@@ -215,6 +219,9 @@ func compile(list []Detector) *detectors {
 		if pre != nil && d.list[kws[0].det].assign {
 			d.loneAssign[c] = true
 		}
+	}
+	for c := range d.assignOnly {
+		d.assignOnly[c] = d.loneAssign[c] && !d.near[c].any && d.byNeighbour[c] == nil
 	}
 	d.buckets = d.classBuckets()
 	if d.loneAssign[':'] && !d.near[':'].any {

@@ -144,6 +144,29 @@ func (d *detectors) scanMasked(s string, ms []uint64, out []span, first bool) []
 			if d.flag[c] == 0 {
 				continue // a byte sharing a nibble bucket with an anchor
 			}
+			if d.assignOnly[c] {
+				// assignMay, inline: back over spaces and a closing
+				// quote, then the last two letters of a name.
+				j := p
+				for j > 0 && p-j < 4 && s[j-1] == ' ' {
+					j--
+				}
+				if j > 0 && (s[j-1] == '"' || s[j-1] == '\'') {
+					j--
+					for j > 0 && s[j-1] == '\\' {
+						j--
+					}
+				}
+				if j < 2 || !endings[int(alnum36[s[j-2]])*36+int(alnum36[s[j-1]])] {
+					continue
+				}
+				n := len(out)
+				out = d.try(s, p, d.loneKW[c], false, &st, out)
+				if first && len(out) > n {
+					return out
+				}
+				continue
+			}
 			near, lone := d.candidate(s, p)
 			if !near && !lone {
 				continue
