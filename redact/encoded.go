@@ -227,6 +227,11 @@ func (sn *snapshot) rawRuns(s string, rn *runs, out []span, first bool) []span {
 		if e-a < least {
 			continue
 		}
+		// The run may be of base64 bytes that no value holds ('/' in a
+		// URL path): look for a run of value bytes first.
+		if !sn.valueRun(bytesOf(s[a:e])) {
+			continue
+		}
 		n := len(out)
 		out = sn.raw(s[a:e], out, first)
 		for i := n; i < len(out); i++ {
