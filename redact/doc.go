@@ -50,14 +50,18 @@
 // Every built-in detector is a hand-written scanner that starts at its
 // keyword and reads forward over its token's characters: linear time in
 // the text, whatever the text, and no window that cuts a long token. A
-// text of 256 bytes or more is classified once, 64 bytes at a time (AVX2
-// on amd64, portable Go elsewhere or with the purego build tag), into the
-// places where a keyword may start — a rare byte whose neighbours fit the
-// keyword's — and the runs of bytes that may hold a known value or its
-// base64; the scan looks only there. The known values are found by a probe
+// text is classified once, 64 bytes at a time (AVX2 on amd64 from 16
+// bytes on; portable Go elsewhere, or with the purego build tag, from 256
+// bytes on), into the places where a keyword may start — a rare byte
+// whose neighbours fit the keyword's — and the runs of bytes that may
+// hold a known value or its base64; the scan looks only there, and runs
+// the unescaping passes only when the text holds an escape byte. The known values are found by a probe
 // whose cost per byte does not grow with their number (an 8-byte filter
 // probe every 9 bytes of a long enough run), and their encodings by
-// decoding the runs of the text that are encoded. Attribute keys and
-// struct fields are judged once and remembered. A record with nothing to
-// redact is handed on as it is. The README has the measured numbers.
+// decoding the runs of the text that are encoded. Attribute keys, struct
+// fields and short values that come back record after record (a model
+// name, a user) are judged once and remembered until the known values
+// change; a value seen once (a request ID) is not kept. A record with
+// nothing to redact is handed on as it is, and a clean text is checked
+// without allocating. The README has the measured numbers.
 package redact

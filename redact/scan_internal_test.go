@@ -3,6 +3,7 @@ package redact
 import (
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"math/rand/v2"
 	"net/url"
 	"strings"
@@ -77,21 +78,30 @@ func TestClassifiedScanMatchesShortScan(t *testing.T) {
 				b.WriteString(p)
 			}
 			s := b.String()
-			long := r.apply(s, merge(sn.scanClassified(s, nil, false)))
-			short := r.apply(s, merge(sn.scanShort(s, nil, false)))
-			if long != short {
-				// Offsets only: the texts hold (fake) secrets.
-				i := 0
-				for i < len(long) && i < len(short) && long[i] == short[i] {
-					i++
-				}
-				t.Fatalf("round %d: on a %d-byte text the classified scan (%d bytes out) and the short scan (%d bytes out) differ from byte %d", round, len(s), len(long), len(short), i)
+			if d := scansDiffer(r, sn, s); d != "" {
+				t.Fatalf("round %d: %s", round, d)
 			}
 			if got, want := len(sn.scanClassified(s, nil, true)) > 0, len(sn.scanShort(s, nil, true)) > 0; got != want {
 				t.Fatalf("round %d: Contains: classified %v, short %v", round, got, want)
 			}
 		}
 	}
+}
+
+// scansDiffer says where the classified scan and the byte-at-a-time scan
+// redact s differently, "" when they agree: offsets and lengths only, the
+// texts hold (fake) secrets.
+func scansDiffer(r *Redactor, sn *snapshot, s string) string {
+	long := r.apply(s, merge(sn.scanClassified(s, nil, false)))
+	short := r.apply(s, merge(sn.scanShort(s, nil, false)))
+	if long == short {
+		return ""
+	}
+	i := 0
+	for i < len(long) && i < len(short) && long[i] == short[i] {
+		i++
+	}
+	return fmt.Sprintf("on a %d-byte text the classified scan (%d bytes out) and the short scan (%d bytes out) differ from byte %d", len(s), len(long), len(short), i)
 }
 
 // FuzzClassifiedScan hunts for a text on which the classified scan and
@@ -121,14 +131,8 @@ func FuzzClassifiedScan(f *testing.F) {
 			s += text
 		}
 		for _, s := range []string{text[int(cut)%len(text):], s[int(cut)%len(text):]} {
-			long := r.apply(s, merge(sn.scanClassified(s, nil, false)))
-			short := r.apply(s, merge(sn.scanShort(s, nil, false)))
-			if long != short {
-				i := 0
-				for i < len(long) && i < len(short) && long[i] == short[i] {
-					i++
-				}
-				t.Fatalf("on a %d-byte text the classified scan (%d bytes out) and the short scan (%d bytes out) differ from byte %d", len(s), len(long), len(short), i)
+			if d := scansDiffer(r, sn, s); d != "" {
+				t.Fatal(d)
 			}
 		}
 	})
