@@ -223,11 +223,11 @@ func assign() Detector {
 
 // assignName reads what stands before the separator at s[at] of a
 // possible "name=value": it returns where the value may start (next), and
-// where the name ends, or nameEnd -1 when no sensitive name can stand there
+// where the name ends, or end -1 when no sensitive name can stand there
 // (a comparison, a URL scheme, a name whose last two letters end no
 // sensitive name). The scan calls it before running the detector: most
 // '=' and ':' of code, links and JSON stop here.
-func assignName(s string, at int) (next, nameEnd int) {
+func assignName(s string, at int) (next, end int) {
 	sep := s[at]
 	next = at + 1
 	if sep == ':' && next < len(s) {
@@ -245,16 +245,7 @@ func assignName(s string, at int) (next, nameEnd int) {
 		return next, -1
 	}
 	// The name: back over spaces and a closing quote, then name bytes.
-	j := at
-	for j > 0 && at-j < 4 && s[j-1] == ' ' {
-		j--
-	}
-	if j > 0 && (s[j-1] == '"' || s[j-1] == '\'') {
-		j--
-		for j > 0 && s[j-1] == '\\' {
-			j--
-		}
-	}
+	j := nameEnd(s, at)
 	// Most names end in letters no sensitive name ends in: a lookup or two.
 	if !mayEnd(s[:j]) {
 		return next, -1

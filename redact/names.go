@@ -204,20 +204,34 @@ var alnum36 = func() (t [256]uint8) {
 // assignMay is the scan's quick test at a '=' or ':' (the "key" detector's
 // lone keywords): assignName's walk back over spaces and a quote, then the
 // first lookup of mayEnd. False means assignName would find no name there;
-// true is checked in full when the detector runs.
-func assignMay(s string, p int) bool {
+// true is checked in full when the detector runs. Its two halves inline
+// where the scan loop calls them.
+func assignMay(s string, p int) bool { return mayEndAt(s, nameEnd(s, p)) }
+
+// nameEnd is where a name may end before the separator at p: back over up
+// to four spaces, then a closing quote and the backslashes escaping it.
+func nameEnd(s string, p int) int {
 	j := p
 	for j > 0 && p-j < 4 && s[j-1] == ' ' {
 		j--
 	}
-	if j > 0 && (s[j-1] == '"' || s[j-1] == '\'') {
+	if j > 0 && quoteEnd[s[j-1]] {
 		j--
 		for j > 0 && s[j-1] == '\\' {
 			j--
 		}
 	}
+	return j
+}
+
+// mayEndAt is mayEnd's first lookup for a name ending at j: false when
+// no sensitive name ends in the two bytes before j.
+func mayEndAt(s string, j int) bool {
 	return j >= 2 && endings[int(alnum36[s[j-2]])*36+int(alnum36[s[j-1]])]
 }
+
+// quoteEnd marks the quotes that may close a name before its separator.
+var quoteEnd = [256]bool{'"': true, '\'': true}
 
 // alnumIdx maps [0-9a-zA-Z] to 0..35, case folded; anything else to 0.
 func alnumIdx(c byte) int {

@@ -145,19 +145,7 @@ func (d *detectors) scanMasked(s string, ms []uint64, out []span, first bool) []
 				continue // a byte sharing a nibble bucket with an anchor
 			}
 			if d.assignOnly[c] {
-				// assignMay, inline: back over spaces and a closing
-				// quote, then the last two letters of a name.
-				j := p
-				for j > 0 && p-j < 4 && s[j-1] == ' ' {
-					j--
-				}
-				if j > 0 && (s[j-1] == '"' || s[j-1] == '\'') {
-					j--
-					for j > 0 && s[j-1] == '\\' {
-						j--
-					}
-				}
-				if j < 2 || !endings[int(alnum36[s[j-2]])*36+int(alnum36[s[j-1]])] {
+				if !mayEndAt(s, nameEnd(s, p)) { // assignMay, inline
 					continue
 				}
 				n := len(out)
