@@ -224,7 +224,7 @@ func compile(list []Detector) *detectors {
 		d.assignOnly[c] = d.loneAssign[c] && !d.near[c].any && d.byNeighbour[c] == nil
 	}
 	d.buckets = d.classBuckets()
-	if d.loneAssign[':'] && !d.near[':'].any {
+	if d.assignOnly[':'] {
 		d.kill = killPair{at: ':', next: '/', ok: true}
 	}
 	return d

@@ -55,10 +55,11 @@
 // bytes on), into the places where a keyword may start — a rare byte
 // whose neighbours fit the keyword's — and the runs of bytes that may
 // hold a known value or its base64; the scan looks only there, and runs
-// the unescaping passes only when the text holds an escape byte. The known values are found by a probe
-// whose cost per byte does not grow with their number (an 8-byte filter
-// probe every 9 bytes of a long enough run), and their encodings by
-// decoding the runs of the text that are encoded. Attribute keys, struct
+// the unescaping passes only when the text holds an escape byte. The
+// known values are found by a probe whose cost per byte does not grow
+// with their number (an 8-byte filter probe every 9 bytes of a long
+// enough run), and their encodings by decoding the runs of the text that
+// are encoded. Attribute keys, struct
 // fields and short values that come back record after record (a model
 // name, a user) are judged once and remembered until the known values
 // change; a value seen once (a request ID) is not kept. A record with

@@ -126,12 +126,11 @@ func (h *Handler) Handle(ctx context.Context, rec slog.Record) (err error) {
 	return next.Handle(ctx, h.rebuild(&rec, &st))
 }
 
-// recordCheck is what check learnt of a record: one snapshot of the known
-// values for the whole record, whether its message holds a secret, how
-// many attributes were found clean before the first dirty one, and the
-// text of a panic in the Handler's own code.
+// recordCheck is what check learnt of a record (against one snapshot of
+// the known values for the whole record): whether its message holds a
+// secret, how many attributes were found clean before the first dirty
+// one, and the text of a panic in the Handler's own code.
 type recordCheck struct {
-	sn       *snapshot
 	msgDirty bool
 	clean    int
 	perr     string
@@ -146,7 +145,6 @@ func (h *Handler) check(rec *slog.Record, st *recordCheck) (clean bool) {
 		}
 	}()
 	sn := h.r.snap.Load()
-	st.sn = sn
 	if sn.contains(rec.Message) {
 		st.msgDirty = true
 		return false
